@@ -1,0 +1,119 @@
+# The spec function: `nuketown` settings (as in config.nuketown, possibly
+# partial) -> the schemaVersion 1 spec of DESIGN.md section 3.
+#
+# builtins only (no nixpkgs lib, no pkgs) so it evaluates with a bare
+# `nix-instantiate --eval --strict --json`. Every default is applied here with
+# `or`, so a partial attrset and a fully evaluated NixOS config give one spec.
+let
+  defaults = import ./defaults.nix;
+
+  agentDefaults = {
+    enable = false;
+    role = "general";
+    description = "";
+    persist = [ "projects" ];
+  };
+
+  # First of the values that is not null (null is "not set" in the options).
+  firstSet = builtins.foldl' (found: v: if found == null then v else found) null;
+
+  imageFor = template: name:
+    if builtins.isFunction template then template name
+    else builtins.replaceStrings [ "@agent@" ] [ name ] template;
+
+  resolve = nuketown:
+    let
+      cloud = nuketown.cloud or { };
+      domain = nuketown.domain or "localhost";
+      agentsDir = nuketown.agentsDir or "/agents";
+      tiers = cloud.tiers or defaults.tiers;
+      storage = cloud.storage or { };
+      sizes = storage.sizes or { };
+      defaultSize = storage.defaultSize or defaults.storageDefaultSize;
+      cloudScaling = cloud.scaling or { };
+
+      agentCloud = name: agent:
+        let
+          c = agent.cloud or { };
+          resources = c.resources or (cloud.resources or defaults.resources);
+          scaling = c.scaling or { };
+          identity = c.identity or { };
+        in
+        {
+          enable = c.enable or (cloud.enable or false);
+          inherit resources;
+          scaling = {
+            maxResources = firstSet [ (scaling.maxResources or null) (cloudScaling.maxResources or null) resources ];
+            idleTimeout = firstSet [ (scaling.idleTimeout or null) (cloudScaling.idleTimeout or null) ];
+          };
+          image = c.image or (imageFor (cloud.image or defaults.image) name);
+          identity = {
+            gcpServiceAccount = identity.gcpServiceAccount or null;
+            awsRoleArn = identity.awsRoleArn or null;
+            azureClientId = identity.azureClientId or null;
+            scope = identity.scope or "${name}-*";
+          };
+          network.egress = (c.network or { }).egress or defaults.egress;
+          spot = c.spot or false;
+          env = c.env or { };
+        };
+
+      agentSpec = name: agent0:
+        let
+          agent = agentDefaults // agent0;
+          c = agentCloud name agent;
+          git = agent.git or { };
+        in
+        {
+          inherit (agent) uid role description;
+          home = "${agentsDir}/${name}";
+          git = {
+            name = git.name or name;
+            email = git.email or "${name}@${domain}";
+          };
+          inherit (c) resources scaling image identity network spot env;
+          persist = map (path: { inherit path; size = sizes.${path} or defaultSize; }) agent.persist;
+        };
+
+      isCloudAgent = name: agent:
+        (agent.enable or agentDefaults.enable) && (agentCloud name agent).enable;
+
+      allAgents = if nuketown.enable or false then nuketown.agents or { } else { };
+      cloudAgentNames = builtins.filter (n: isCloudAgent n allAgents.${n}) (builtins.attrNames allAgents);
+    in
+    {
+      inherit domain tiers;
+      agents = builtins.listToAttrs (map (n: { name = n; value = agentSpec n allAgents.${n}; }) cloudAgentNames);
+    };
+
+  # Invariants the module turns into `assertions`; each message says what to change.
+  checks = nuketown:
+    let
+      r = resolve nuketown;
+      tierNames = builtins.attrNames r.tiers;
+      known = t: builtins.elem t tierNames;
+      tierList = builtins.concatStringsSep ", " tierNames;
+      agentChecks = name: a: [
+        {
+          assertion = known a.resources;
+          message = "nuketown.agents.${name}.cloud.resources: '${a.resources}' is not a tier (${tierList}); define it in nuketown.cloud.tiers or pick one of those.";
+        }
+        {
+          assertion = known a.scaling.maxResources;
+          message = "nuketown.agents.${name}.cloud.scaling.maxResources: '${a.scaling.maxResources}' is not a tier (${tierList}); define it in nuketown.cloud.tiers or pick one of those.";
+        }
+      ];
+    in
+    builtins.concatLists (builtins.attrValues (builtins.mapAttrs agentChecks r.agents));
+
+  failedMessages = nuketown:
+    map (c: c.message) (builtins.filter (c: !c.assertion) (checks nuketown));
+
+  spec = nuketown:
+    let failed = failedMessages nuketown; in
+    if failed != [ ] then throw ("nuketown.cloud:\n- " + builtins.concatStringsSep "\n- " failed)
+    else { schemaVersion = 1; } // resolve nuketown;
+in
+{
+  inherit defaults checks spec;
+}

@@ -1,0 +1,1 @@
+"""Nuketown Cloud: nuketown agents declared in nix, run on Kubernetes by Pulumi."""

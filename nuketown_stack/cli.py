@@ -1,0 +1,171 @@
+"""nuketown-stack: validate | render | plan, over the same functions as `pulumi up`.
+
+Exit codes: 0 success, 2 invalid input (one line per problem, no traceback),
+1 internal error.
+"""
+
+import argparse
+import json
+import os
+import sys
+import traceback
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from nuketown_stack.errors import InputError
+from nuketown_stack.plan import StackPlan, build_plan
+from nuketown_stack.render import to_yaml
+from nuketown_stack.settings import Settings, parse_overrides, read_stack_file, settings_from_config
+from nuketown_stack.source import load_raw
+from nuketown_stack.spec import CloudSpec, load_spec
+
+EXIT_INVALID = 2
+EXIT_INTERNAL = 1
+DEFAULT_STACK = "dev"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="nuketown-stack",
+        description="Nuketown agents from nix to Kubernetes and cloud identity (the Pulumi program, without Pulumi).",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    source_help = "a .json file or '-', a .nix file (nix-instantiate), or a flake reference with '#' (nix eval)"
+
+    validate = commands.add_parser("validate", help="check a spec; no settings needed")
+    validate.add_argument("source", metavar="SOURCE", help=source_help)
+
+    for name, help_text in (("render", "print every Kubernetes object as YAML"),
+                            ("plan", "run the Pulumi program under the mock engine and show its resources")):
+        command = commands.add_parser(name, help=help_text)
+        command.add_argument("source", metavar="SOURCE", help=source_help)
+        command.add_argument("--stack", default=DEFAULT_STACK, help=f"stack name (default {DEFAULT_STACK}); "
+                             "settings come from Pulumi.<stack>.yaml beside Pulumi.yaml")
+        command.add_argument("-c", "--config", action="append", default=[], metavar="KEY=VALUE",
+                             help="override a setting, like -c nuketown:cloud=gcp (repeatable)")
+    commands.choices["render"].add_argument("--out", type=Path, metavar="DIR",
+                                            help="write DIR/<agent>.yaml instead of printing")
+    commands.choices["plan"].add_argument("--json", action="store_true", help="print resources and outputs as JSON")
+    return parser
+
+
+def find_project_dir(start: Path) -> Path | None:
+    """The nearest directory at or above `start` holding Pulumi.yaml, as the Pulumi CLI finds it."""
+    for directory in (start, *start.parents):
+        if (directory / "Pulumi.yaml").is_file():
+            return directory
+    return None
+
+
+def project_name(project_dir: Path | None) -> str:
+    from nuketown_stack.engine import PROJECT
+
+    if project_dir is None:
+        return PROJECT
+    document = yaml.safe_load((project_dir / "Pulumi.yaml").read_text()) or {}
+    return str(document.get("name", PROJECT))
+
+
+def stack_config(stack: str, overrides: list[str], source: str) -> dict[str, Any]:
+    """Pulumi.<stack>.yaml, then -c overrides; SOURCE always wins for nuketown:source."""
+    project_dir = find_project_dir(Path.cwd())
+    config = read_stack_file(project_dir, stack) if project_dir else {}
+    config.update(parse_overrides(overrides))
+    config["nuketown:source"] = source
+    return config
+
+
+def _load(source: str) -> CloudSpec:
+    return load_spec(load_raw(source))
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    spec = _load(args.source)
+    names = ", ".join(sorted(spec.agents)) or "none"
+    print(f"ok: schemaVersion {spec.schema_version}, {len(spec.agents)} agents ({names}), tiers {', '.join(spec.tiers)}")
+    return 0
+
+
+def _settings_and_plan(args: argparse.Namespace) -> tuple[Settings, StackPlan]:
+    config = stack_config(args.stack, args.config, args.source)
+    settings = settings_from_config(args.stack, config)
+    return settings, build_plan(_load(args.source), settings)
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    _, plan = _settings_and_plan(args)
+    if args.out is None:
+        sys.stdout.write(to_yaml(plan.objects()))
+        return 0
+    args.out.mkdir(parents=True, exist_ok=True)
+    for agent in plan.agents:
+        (args.out / f"{agent.name}.yaml").write_text(to_yaml(agent.objects))
+    print(f"wrote {len(plan.agents)} files to {args.out}", file=sys.stderr)
+    return 0
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from nuketown_stack.engine import run_program  # deferred: importing pulumi is the slow part
+    from nuketown_stack.program import define_stack
+
+    config = stack_config(args.stack, args.config, args.source)
+    project = project_name(find_project_dir(Path.cwd()))
+    result = run_program(define_stack, args.stack, config, project=project)
+    if args.json:
+        json.dump(result.to_json(), sys.stdout, indent=2, sort_keys=False)
+        sys.stdout.write("\n")
+        return 0
+    print(format_tree(project, args.stack, result.to_json()["resources"]))
+    return 0
+
+
+def format_tree(project: str, stack: str, resources: list[dict[str, Any]]) -> str:
+    """Resources as the tree `pulumi preview` would show, then counts per type."""
+    children: dict[str | None, list[dict[str, Any]]] = {}
+    for resource in resources:
+        children.setdefault(resource["parent"], []).append(resource)
+    lines = [f"pulumi:pulumi:Stack  {project}-{stack}"]
+
+    def walk(parent: str | None, indent: str) -> None:
+        items = children.get(parent, [])
+        for index, resource in enumerate(items):
+            last = index == len(items) - 1
+            flags = [f for f, on in (("protect", resource["protect"]), ("retain", resource["retainOnDelete"])) if on]
+            suffix = f"  [{', '.join(flags)}]" if flags else ""
+            lines.append(f"{indent}{'└─ ' if last else '├─ '}{resource['type']}  {resource['name']}{suffix}")
+            walk(f"{resource['type']}::{resource['name']}", indent + ("   " if last else "│  "))
+
+    walk(None, "")
+    counts = Counter(r["type"] for r in resources)
+    lines.append("")
+    lines += [f"{count:5d}  {typ}" for typ, count in sorted(counts.items())]
+    lines.append(f"{len(resources):5d}  resources")
+    return "\n".join(lines)
+
+
+COMMANDS = {"validate": cmd_validate, "render": cmd_render, "plan": cmd_plan}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except InputError as error:
+        for problem in error.problems:
+            print(problem, file=sys.stderr)
+        return EXIT_INVALID
+    except Exception as error:  # noqa: BLE001 - the one place internal errors become exit 1
+        print(f"nuketown-stack: internal error: {type(error).__name__}: {error}", file=sys.stderr)
+        if os.environ.get("NUKETOWN_DEBUG"):
+            traceback.print_exc()
+        else:
+            print("(set NUKETOWN_DEBUG=1 for the traceback)", file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":
+    sys.exit(main())

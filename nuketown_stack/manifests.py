@@ -1,0 +1,316 @@
+"""Kubernetes objects of one agent, as plain dicts (pure; no pulumi).
+
+Each builder returns the full manifest (apiVersion, kind, metadata, ...), so
+`render` prints exactly what `declare` hands to pulumi-kubernetes.
+"""
+
+import hashlib
+from typing import Any
+
+import tomli_w
+
+from nuketown_stack import naming
+from nuketown_stack.quantity import format_quantity_sum
+from nuketown_stack.settings import Settings
+from nuketown_stack.spec import Agent, CloudSpec, EgressRule, Tier, Toleration
+
+Manifest = dict[str, Any]
+
+PART_OF = "nuketown"
+MANAGED_BY = "pulumi"
+APP_NAME = "nuketown-agent"
+CONTAINER = "agent"
+HOME_VOLUME = "home"
+TMP_VOLUME = "tmp"
+IDENTITY_VOLUME = "identity"
+IDENTITY_FILE = "identity.toml"
+DNS_PORT = 53
+
+
+def common_labels(agent: str) -> dict[str, str]:
+    return {
+        "app.kubernetes.io/part-of": PART_OF,
+        "app.kubernetes.io/managed-by": MANAGED_BY,
+        "nuketown.io/agent": agent,
+    }
+
+
+def selector_labels(agent: str) -> dict[str, str]:
+    return {"app.kubernetes.io/name": APP_NAME, "app.kubernetes.io/instance": agent}
+
+
+def _metadata(name: str, namespace: str, agent: str, annotations: dict[str, str] | None = None) -> Manifest:
+    meta: Manifest = {"name": name, "namespace": namespace, "labels": common_labels(agent)}
+    if annotations:
+        meta["annotations"] = annotations
+    return meta
+
+
+def namespace(name: str, agent: str) -> Manifest:
+    restricted = {f"pod-security.kubernetes.io/{mode}": "restricted" for mode in ("enforce", "audit", "warn")}
+    return {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {"name": name, "labels": common_labels(agent) | restricted},
+    }
+
+
+def service_account(ns: str, agent: str, annotations: dict[str, str]) -> Manifest:
+    return {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": _metadata(naming.service_account(agent), ns, agent, annotations),
+        "automountServiceAccountToken": False,
+    }
+
+
+def identity_toml(spec: CloudSpec, name: str, agent: Agent, provider: str, ns: str) -> str:
+    """identity.toml as nuketown projects it, plus where the agent runs."""
+    document = {
+        "name": name,
+        "role": agent.role,
+        "email": agent.git.email,
+        "domain": spec.domain,
+        "home": agent.home,
+        "uid": agent.uid,
+        "description": agent.description,
+        "cloud": {"provider": provider, "namespace": ns},
+    }
+    return tomli_w.dumps(document)
+
+
+def identity_config_map(ns: str, agent: str, toml: str) -> Manifest:
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": _metadata(naming.identity_config_map(agent), ns, agent),
+        "data": {IDENTITY_FILE: toml},
+    }
+
+
+def persistent_volume_claim(ns: str, agent: str, path: str, size: str, storage_class: str | None) -> Manifest:
+    spec: Manifest = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": size}}}
+    if storage_class is not None:
+        spec["storageClassName"] = storage_class
+    return {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": _metadata(naming.pvc(agent, path), ns, agent, {"nuketown.io/persist-path": path}),
+        "spec": spec,
+    }
+
+
+def tier_resources(tier: Tier) -> dict[str, str]:
+    return {"cpu": tier.cpu, "memory": tier.memory} | dict(sorted(tier.extended_resources.items()))
+
+
+def resource_quota(ns: str, name: str, spec: CloudSpec, agent: Agent) -> Manifest:
+    """Room for one pod at maxResources and the declared volumes, nothing more."""
+    ceiling = spec.tiers[agent.max_resources]
+    hard = {
+        "requests.cpu": ceiling.cpu,
+        "limits.cpu": ceiling.cpu,
+        "requests.memory": ceiling.memory,
+        "limits.memory": ceiling.memory,
+    }
+    # Every extended resource any tier offers is capped, at 0 when the ceiling has none.
+    extended = sorted({r for tier in spec.tiers.values() for r in tier.extended_resources})
+    hard |= {f"requests.{r}": ceiling.extended_resources.get(r, "0") for r in extended}
+    hard |= {
+        "pods": "1",
+        "persistentvolumeclaims": str(len(agent.persist)),
+        "requests.storage": format_quantity_sum([p.size for p in agent.persist]) if agent.persist else "0",
+        "services": "0",
+        "services.loadbalancers": "0",
+        "services.nodeports": "0",
+    }
+    return {
+        "apiVersion": "v1",
+        "kind": "ResourceQuota",
+        "metadata": _metadata(name, ns, name),
+        "spec": {"hard": hard},
+    }
+
+
+def limit_range(ns: str, name: str, spec: CloudSpec, agent: Agent) -> Manifest:
+    base = spec.tiers[agent.resources]
+    ceiling = spec.tiers[agent.max_resources]
+    compute = {"cpu": base.cpu, "memory": base.memory}
+    return {
+        "apiVersion": "v1",
+        "kind": "LimitRange",
+        "metadata": _metadata(name, ns, name),
+        "spec": {
+            "limits": [{
+                "type": "Container",
+                "default": compute,
+                "defaultRequest": compute,
+                "max": {"cpu": ceiling.cpu, "memory": ceiling.memory},
+            }]
+        },
+    }
+
+
+def _egress_rule(rule: EgressRule) -> Manifest:
+    block: Manifest = {"cidr": rule.cidr}
+    if rule.except_:
+        block["except"] = list(rule.except_)
+    entry: Manifest = {"to": [{"ipBlock": block}]}
+    if rule.ports:
+        entry["ports"] = [{"protocol": "TCP", "port": port} for port in rule.ports]
+    return entry
+
+
+def _dns_rule() -> Manifest:
+    """Cluster DNS, so a list of allowed networks can still be reached by name."""
+    return {
+        "to": [{
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+            "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+        }],
+        "ports": [{"protocol": "UDP", "port": DNS_PORT}, {"protocol": "TCP", "port": DNS_PORT}],
+    }
+
+
+def egress_rules(agent: Agent) -> list[Manifest]:
+    egress = agent.network.egress
+    if egress == "all":
+        return [{}]
+    if egress == "none":
+        return []
+    return [_egress_rule(rule) for rule in egress] + [_dns_rule()]
+
+
+def network_policy(ns: str, name: str, agent: Agent) -> Manifest:
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": _metadata(name, ns, name),
+        "spec": {
+            "podSelector": {},
+            "policyTypes": ["Ingress", "Egress"],
+            "ingress": [],
+            "egress": egress_rules(agent),
+        },
+    }
+
+
+def _toleration(toleration: Toleration) -> Manifest:
+    return toleration.model_dump(by_alias=True, exclude_none=True)
+
+
+def _placement(spec: CloudSpec, agent: Agent, settings: Settings) -> Manifest:
+    if settings.scheduling == "none":
+        return {}
+    tier = spec.tiers[agent.resources]
+    selector = dict(tier.node_selector)
+    tolerations = list(tier.tolerations)
+    if agent.spot:
+        selector |= settings.spot_node_selector
+        tolerations += settings.spot_tolerations
+    placement: Manifest = {}
+    if selector:
+        placement["nodeSelector"] = dict(sorted(selector.items()))
+    if tolerations:
+        placement["tolerations"] = [_toleration(t) for t in tolerations]
+    return placement
+
+
+def _env(name: str, agent: Agent) -> list[Manifest]:
+    fixed = {
+        "HOME": agent.home,
+        "USER": name,
+        "NUKETOWN_AGENT": name,
+        "NUKETOWN_ROLE": agent.role,
+        "GIT_AUTHOR_NAME": agent.git.name,
+        "GIT_AUTHOR_EMAIL": agent.git.email,
+        "GIT_COMMITTER_NAME": agent.git.name,
+        "GIT_COMMITTER_EMAIL": agent.git.email,
+    }
+    return [{"name": k, "value": v} for k, v in fixed.items()] + [
+        {"name": k, "value": agent.env[k]} for k in sorted(agent.env)
+    ]
+
+
+def _volumes(name: str, agent: Agent) -> tuple[list[Manifest], list[Manifest]]:
+    """Pod volumes and the container's mounts: an ephemeral home and /tmp, identity, persist dirs."""
+    volumes: list[Manifest] = [
+        {"name": HOME_VOLUME, "emptyDir": {}},
+        {"name": TMP_VOLUME, "emptyDir": {}},
+        {"name": IDENTITY_VOLUME, "configMap": {"name": naming.identity_config_map(name)}},
+    ]
+    mounts: list[Manifest] = [
+        {"name": HOME_VOLUME, "mountPath": agent.home},
+        {"name": TMP_VOLUME, "mountPath": "/tmp"},
+        {"name": IDENTITY_VOLUME, "mountPath": f"{agent.home}/.config/nuketown/{IDENTITY_FILE}",
+         "subPath": IDENTITY_FILE, "readOnly": True},
+    ]
+    for entry in agent.persist:
+        volume = naming.volume(entry.path)
+        volumes.append({"name": volume, "persistentVolumeClaim": {"claimName": naming.pvc(name, entry.path)}})
+        mounts.append({"name": volume, "mountPath": f"{agent.home}/{entry.path.strip('/')}"})
+    return volumes, mounts
+
+
+def deployment(ns: str, name: str, spec: CloudSpec, agent: Agent, settings: Settings,
+               identity_checksum: str, pod_labels: dict[str, str]) -> Manifest:
+    tier = spec.tiers[agent.resources]
+    volumes, mounts = _volumes(name, agent)
+    scaling = {"nuketown.io/resources": agent.resources, "nuketown.io/max-resources": agent.max_resources}
+    if agent.scaling.idle_timeout is not None:
+        scaling["nuketown.io/idle-timeout"] = str(agent.scaling.idle_timeout)
+    resources = tier_resources(tier)
+    container = {
+        "name": CONTAINER,
+        "image": agent.image,
+        "env": _env(name, agent),
+        "resources": {"requests": resources, "limits": dict(resources)},
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "runAsNonRoot": True,
+            "capabilities": {"drop": ["ALL"]},
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "volumeMounts": mounts,
+    }
+    pod_spec: Manifest = {
+        "serviceAccountName": naming.service_account(name),
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "securityContext": {
+            "runAsUser": agent.uid,
+            "runAsGroup": agent.uid,
+            "fsGroup": agent.uid,
+            "fsGroupChangePolicy": "OnRootMismatch",
+            "runAsNonRoot": True,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        **_placement(spec, agent, settings),
+        "containers": [container],
+        "volumes": volumes,
+    }
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": _metadata(name, ns, name, scaling | {"nuketown.io/role": agent.role}),
+        "spec": {
+            "replicas": 1,
+            "revisionHistoryLimit": 3,
+            # Volumes are ReadWriteOnce: the old pod must let go before the new one starts.
+            "strategy": {"type": "Recreate"},
+            "selector": {"matchLabels": selector_labels(name)},
+            "template": {
+                "metadata": {
+                    "labels": selector_labels(name) | common_labels(name) | pod_labels,
+                    # A changed identity.toml (a subPath mount) only reaches the agent through a new pod.
+                    "annotations": scaling | {"nuketown.io/identity-checksum": identity_checksum},
+                },
+                "spec": pod_spec,
+            },
+        },
+    }
+
+
+def checksum(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()

@@ -1,0 +1,136 @@
+"""Every physical name, derived in one place, with each platform's limits enforced.
+
+Names are pure functions of (stack, agent, path): the same input always gives
+the same name, so a refactor never renames (and so never replaces) a volume.
+Names too long for a limit that allows hashing get a stable hash suffix;
+names that must stay readable (namespaces) are refused instead.
+"""
+
+import hashlib
+import re
+
+DNS_LABEL_MAX = 63
+DNS_SUBDOMAIN_MAX = 253
+GCP_SERVICE_ACCOUNT_ID_MIN = 6
+GCP_SERVICE_ACCOUNT_ID_MAX = 30
+GCP_KMS_NAME_MAX = 63
+AWS_ROLE_NAME_MAX = 64
+AWS_KMS_ALIAS_MAX = 256
+HASH_LENGTH = 6
+
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_GCP_SERVICE_ACCOUNT_ID = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])$")
+_GCP_KMS_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,63}$")
+_AWS_ROLE_NAME = re.compile(r"^[\w+=,.@-]+$")
+_NOT_ALNUM = re.compile(r"[^a-z0-9]+")
+
+
+def is_dns_label(name: str) -> bool:
+    return len(name) <= DNS_LABEL_MAX and _DNS_LABEL.match(name) is not None
+
+
+def is_dns_subdomain(name: str) -> bool:
+    return len(name) <= DNS_SUBDOMAIN_MAX and _DNS_SUBDOMAIN.match(name) is not None
+
+
+def short_hash(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:HASH_LENGTH]
+
+
+def fit(name: str, limit: int) -> str:
+    """`name` if it fits `limit`, else its head plus a hash of the whole name."""
+    if len(name) <= limit:
+        return name
+    head = name[: limit - HASH_LENGTH - 1].rstrip("-")
+    return f"{head}-{short_hash(name)}"
+
+
+def sanitize_path(path: str) -> str:
+    """A persist path as a DNS-label fragment: `.config/claude` -> `config-claude`."""
+    return _NOT_ALNUM.sub("-", path.lower()).strip("-")
+
+
+def default_namespace_prefix(stack: str) -> str:
+    return f"nuketown-{stack}-"
+
+
+def namespace(prefix: str, agent: str) -> str:
+    return f"{prefix}{agent}"
+
+
+def service_account(agent: str) -> str:
+    return agent
+
+
+def identity_config_map(agent: str) -> str:
+    return f"{agent}-identity"
+
+
+def pvc(agent: str, path: str) -> str:
+    return f"{agent}-{sanitize_path(path)}"
+
+
+def volume(path: str) -> str:
+    """Pod volume name of a persist dir (a DNS label, unique within the pod)."""
+    return fit(f"persist-{sanitize_path(path)}", DNS_LABEL_MAX)
+
+
+def gcp_service_account_id(stack: str, agent: str) -> str:
+    return fit(f"nt-{stack}-{agent}", GCP_SERVICE_ACCOUNT_ID_MAX)
+
+
+def gcp_key_ring(stack: str) -> str:
+    return f"nuketown-{stack}"
+
+
+def gcp_crypto_key(agent: str) -> str:
+    return agent
+
+
+def aws_role(stack: str, agent: str) -> str:
+    return fit(f"nuketown-{stack}-{agent}", AWS_ROLE_NAME_MAX)
+
+
+def aws_kms_alias(stack: str, agent: str) -> str:
+    return f"alias/nuketown/{stack}/{agent}"
+
+
+def name_problems(stack: str, prefix: str, agent: str, paths: list[str]) -> list[str]:
+    """Why the names derived for one agent do not fit their platforms (empty when they do)."""
+    problems = []
+    ns = namespace(prefix, agent)
+    if not is_dns_label(ns):
+        problems.append(
+            f"agents.{agent}: namespace {ns!r} is not a DNS-1123 label of at most {DNS_LABEL_MAX} "
+            f"characters; shorten the agent name (at most {DNS_LABEL_MAX - len(prefix)} here) "
+            "or nuketown:namespacePrefix"
+        )
+    for index, path in enumerate(paths):
+        claim = pvc(agent, path)
+        if not is_dns_subdomain(claim):
+            problems.append(
+                f"agents.{agent}.persist[{index}]: volume claim name {claim!r} is not a DNS-1123 "
+                f"subdomain of at most {DNS_SUBDOMAIN_MAX} characters"
+            )
+    checks = (
+        (gcp_service_account_id(stack, agent), _GCP_SERVICE_ACCOUNT_ID, "GCP service account id"),
+        (gcp_crypto_key(agent), _GCP_KMS_NAME, "GCP KMS key name"),
+        (aws_role(stack, agent), _AWS_ROLE_NAME, "AWS IAM role name"),
+    )
+    for derived, pattern, what in checks:
+        if pattern.match(derived) is None:
+            problems.append(f"agents.{agent}: {what} {derived!r} is not allowed ({pattern.pattern})")
+    gcp_id = gcp_service_account_id(stack, agent)
+    if len(gcp_id) < GCP_SERVICE_ACCOUNT_ID_MIN:
+        problems.append(f"agents.{agent}: GCP service account id {gcp_id!r} is shorter than 6 characters")
+    return problems
+
+
+def stack_problems(stack: str) -> list[str]:
+    if is_dns_label(stack) and len(gcp_key_ring(stack)) <= GCP_KMS_NAME_MAX:
+        return []
+    return [
+        f"stack {stack!r}: stack names are part of Kubernetes and cloud names; "
+        "use lowercase letters, digits and '-' (at most 54 characters)"
+    ]

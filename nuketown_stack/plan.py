@@ -1,0 +1,121 @@
+"""(CloudSpec, Settings) -> StackPlan: every name, label, limit and manifest.
+
+Pure and deterministic: no pulumi, no I/O. `render` prints the plan's objects;
+`declare` turns the same objects into Pulumi resources.
+"""
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from nuketown_stack import manifests, naming
+from nuketown_stack.errors import raise_if_any
+from nuketown_stack.settings import Settings
+from nuketown_stack.spec import Agent, CloudSpec
+
+# Objects whose loss loses data: kept in the cluster when removed from the program.
+RETAINED_KINDS = frozenset({"Namespace", "PersistentVolumeClaim"})
+
+
+@dataclass(frozen=True)
+class KubeObject:
+    """One Kubernetes object and how Pulumi should hold it."""
+
+    resource_name: str  # the Pulumi logical name, stable across refactors
+    manifest: dict[str, Any]
+
+    @property
+    def kind(self) -> str:
+        return str(self.manifest["kind"])
+
+    @property
+    def type_token(self) -> str:
+        group_version = str(self.manifest["apiVersion"])
+        if "/" not in group_version:
+            group_version = f"core/{group_version}"
+        return f"kubernetes:{group_version}:{self.kind}"
+
+    @property
+    def retain_on_delete(self) -> bool:
+        return self.kind in RETAINED_KINDS
+
+
+@dataclass(frozen=True)
+class AgentPlan:
+    name: str
+    namespace: str
+    service_account: str
+    uid: int
+    objects: tuple[KubeObject, ...]  # namespace first, the Deployment last
+
+    def object(self, kind: str) -> KubeObject:
+        return next(o for o in self.objects if o.kind == kind)
+
+    def outputs(self) -> dict[str, Any]:
+        return {"namespace": self.namespace, "serviceAccount": self.service_account}
+
+
+@dataclass(frozen=True)
+class StackPlan:
+    stack: str
+    cloud: str
+    agents: tuple[AgentPlan, ...]  # sorted by name
+
+    def objects(self) -> Iterator[KubeObject]:
+        """Every Kubernetes object in render order: namespaces first, then agent by agent."""
+        for agent in self.agents:
+            yield agent.object("Namespace")
+        for agent in self.agents:
+            yield from (o for o in agent.objects if o.kind != "Namespace")
+
+
+def build_plan(spec: CloudSpec, settings: Settings) -> StackPlan:
+    """The plan of every agent; InputError when a derived name does not fit."""
+    raise_if_any(
+        problem
+        for name, agent in spec.agents.items()
+        for problem in naming.name_problems(settings.stack, settings.prefix, name, [p.path for p in agent.persist])
+    )
+    agents = tuple(_agent_plan(spec, settings, name, spec.agents[name]) for name in sorted(spec.agents))
+    return StackPlan(stack=settings.stack, cloud=settings.cloud, agents=agents)
+
+
+def _agent_plan(spec: CloudSpec, settings: Settings, name: str, agent: Agent) -> AgentPlan:
+    ns = naming.namespace(settings.prefix, name)
+    toml = manifests.identity_toml(spec, name, agent, settings.cloud, ns)
+    objects = [
+        manifests.namespace(ns, name),
+        manifests.service_account(ns, name, _service_account_annotations(agent)),
+        manifests.identity_config_map(ns, name, toml),
+        manifests.resource_quota(ns, name, spec, agent),
+        manifests.limit_range(ns, name, spec, agent),
+        manifests.network_policy(ns, name, agent),
+        *(manifests.persistent_volume_claim(ns, name, p.path, p.size, settings.storage_class) for p in agent.persist),
+        manifests.deployment(ns, name, spec, agent, settings, manifests.checksum(toml), _pod_labels(agent)),
+    ]
+    return AgentPlan(
+        name=name,
+        namespace=ns,
+        service_account=naming.service_account(name),
+        uid=agent.uid,
+        objects=tuple(KubeObject(_resource_name(name, m), m) for m in objects),
+    )
+
+
+def _resource_name(agent: str, manifest: dict[str, Any]) -> str:
+    """Logical name: the agent for one-per-agent kinds, the object's name otherwise."""
+    if manifest["kind"] in ("PersistentVolumeClaim", "ConfigMap"):
+        return str(manifest["metadata"]["name"])
+    return agent
+
+
+def _service_account_annotations(agent: Agent) -> dict[str, str]:
+    if agent.identity.azure_client_id is not None:
+        return {"azure.workload.identity/client-id": agent.identity.azure_client_id}
+    return {}
+
+
+def _pod_labels(agent: Agent) -> dict[str, str]:
+    if agent.identity.azure_client_id is not None:
+        return {"azure.workload.identity/use": "true"}
+    return {}

@@ -1,0 +1,36 @@
+"""The Pulumi program: settings -> source -> spec -> plan -> declare -> exports.
+
+`pulumi up` runs `main()` through __main__.py; `nuketown-stack plan` and the
+tests run `define_stack()` under Pulumi's mock engine. Same code path.
+"""
+
+from typing import Any
+
+import pulumi
+
+from nuketown_stack.declare import Providers, declare, kubernetes_provider
+from nuketown_stack.errors import InputError
+from nuketown_stack.plan import build_plan
+from nuketown_stack.settings import pulumi_config_map, settings_from_config
+from nuketown_stack.source import load_raw
+from nuketown_stack.spec import load_spec
+
+
+def define_stack() -> dict[str, Any]:
+    """Declare every resource of this stack; returns the stack outputs."""
+    settings = settings_from_config(pulumi.get_stack(), pulumi_config_map())
+    if settings.source is None:
+        raise InputError(["nuketown:source: required (pulumi config set nuketown:source examples/cloud-ada.nix)"])
+    plan = build_plan(load_spec(load_raw(settings.source)), settings)
+    providers = Providers(kubernetes=kubernetes_provider(settings.kube_context, settings.kubeconfig))
+    return declare(plan, providers)
+
+
+def main() -> None:
+    try:
+        outputs = define_stack()
+    except InputError as error:
+        # RunError is reported by the engine as a message, without a traceback.
+        raise pulumi.RunError("invalid nuketown input:\n" + "\n".join(error.problems)) from None
+    for key, value in outputs.items():
+        pulumi.export(key, value)

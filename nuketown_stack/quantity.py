@@ -1,0 +1,38 @@
+"""Kubernetes resource quantities ("500m", "4Gi", "1e3"), parsed to compare tiers."""
+
+import re
+from decimal import Decimal
+
+# The grammar of k8s.io/apimachinery resource.Quantity (signed number + suffix).
+_QUANTITY = re.compile(
+    r"^(?P<number>[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))"
+    r"(?P<suffix>Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]|[eE][+-]?[0-9]+)?$"
+)
+_BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
+_DECIMAL = {"n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"), "": Decimal(1),
+            "k": Decimal("1e3"), "M": Decimal("1e6"), "G": Decimal("1e9"), "T": Decimal("1e12"),
+            "P": Decimal("1e15"), "E": Decimal("1e18")}
+
+
+def parse_quantity(text: str) -> Decimal:
+    """The value of a quantity; ValueError when it is not one."""
+    match = _QUANTITY.match(text)
+    if match is None:
+        raise ValueError(f"{text!r} is not a Kubernetes quantity (like 500m, 2, 4Gi)")
+    number = Decimal(match["number"])
+    suffix = match["suffix"] or ""
+    if suffix in _BINARY:
+        return number * _BINARY[suffix]
+    if suffix in _DECIMAL:
+        return number * _DECIMAL[suffix]
+    return number * (Decimal(10) ** int(suffix[1:]))
+
+
+def format_quantity_sum(values: list[str]) -> str:
+    """Sum of quantities, written in the largest binary unit that keeps it whole."""
+    total = sum((parse_quantity(v) for v in values), Decimal(0))
+    for suffix in ("Ei", "Pi", "Ti", "Gi", "Mi", "Ki"):
+        unit = _BINARY[suffix]
+        if total >= unit and total % unit == 0:
+            return f"{total // unit}{suffix}"
+    return format(total.normalize(), "f")

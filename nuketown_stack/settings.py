@@ -1,0 +1,168 @@
+"""Stack settings (DESIGN.md section 8): the only place configuration is read.
+
+Settings are flat Pulumi config keys (`nuketown:cloud`, `gcp:project`, ...).
+`pulumi up` gets them from the engine, `nuketown-stack` from
+Pulumi.<stack>.yaml plus `-c KEY=VALUE`; both go through `settings_from_config`.
+"""
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from nuketown_stack import naming
+from nuketown_stack.errors import InputError
+from nuketown_stack.spec import Toleration
+
+GKE_SPOT_SELECTOR = {"cloud.google.com/gke-spot": "true"}
+GKE_SPOT_TOLERATIONS = (Toleration(key="cloud.google.com/gke-spot", operator="Equal", value="true", effect="NoSchedule"),)
+
+# Config key -> Settings field. Keys outside the `nuketown` namespace belong to providers.
+KEYS: dict[str, str] = {
+    "nuketown:source": "source",
+    "nuketown:cloud": "cloud",
+    "nuketown:namespacePrefix": "namespace_prefix",
+    "nuketown:storageClass": "storage_class",
+    "nuketown:scheduling": "scheduling",
+    "nuketown:spotNodeSelector": "spot_node_selector",
+    "nuketown:spotTolerations": "spot_tolerations",
+    "gcp:project": "gcp_project",
+    "nuketown:gcpClusterProject": "gcp_cluster_project",
+    "nuketown:gcpKmsLocation": "gcp_kms_location",
+    "aws:region": "aws_region",
+    "nuketown:awsMode": "aws_mode",
+    "nuketown:awsOidcProviderArn": "aws_oidc_provider_arn",
+    "nuketown:awsClusterName": "aws_cluster_name",
+    # The program's explicit Kubernetes provider honours the usual provider keys.
+    "kubernetes:context": "kube_context",
+    "kubernetes:kubeconfig": "kubeconfig",
+}
+_JSON_KEYS = frozenset({"nuketown:spotNodeSelector", "nuketown:spotTolerations"})
+_FIELD_KEYS = {field: key for key, field in KEYS.items()}
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    stack: str
+    source: str | None = None
+    cloud: Literal["none", "gcp", "aws"] = "none"
+    namespace_prefix: str | None = None
+    storage_class: str | None = None
+    scheduling: Literal["tiers", "none"] = "tiers"
+    spot_node_selector: dict[str, str] = GKE_SPOT_SELECTOR
+    spot_tolerations: tuple[Toleration, ...] = GKE_SPOT_TOLERATIONS
+    gcp_project: str | None = None
+    gcp_cluster_project: str | None = None
+    gcp_kms_location: str = "global"
+    aws_region: str | None = None
+    aws_mode: Literal["irsa", "podIdentity"] = "irsa"
+    aws_oidc_provider_arn: str | None = None
+    aws_cluster_name: str | None = None
+    kube_context: str | None = None
+    kubeconfig: str | None = None
+
+    @property
+    def prefix(self) -> str:
+        """Namespace prefix: namespace = prefix + agent."""
+        if self.namespace_prefix is not None:
+            return self.namespace_prefix
+        return naming.default_namespace_prefix(self.stack)
+
+
+def settings_from_config(stack: str, config: Mapping[str, Any]) -> Settings:
+    """Settings from flat config keys; InputError names each bad key."""
+    problems = [f"{key}: not a setting (known: {', '.join(sorted(k for k in KEYS if k.startswith('nuketown:')))})"
+                for key in config if key.startswith("nuketown:") and key not in KEYS]
+    values: dict[str, Any] = {"stack": stack}
+    for key, field in KEYS.items():
+        if key in config and config[key] is not None:
+            try:
+                values[field] = _decode(key, config[key])
+            except ValueError as error:
+                problems.append(f"{key}: {error}")
+    if problems:
+        raise InputError(problems)
+    try:
+        settings = Settings.model_validate(values)
+    except ValidationError as error:
+        raise InputError(_lines(error)) from None
+    problems = naming.stack_problems(stack) + _requirement_problems(settings)
+    if problems:
+        raise InputError(problems)
+    return settings
+
+
+def _decode(key: str, value: Any) -> Any:
+    if key in _JSON_KEYS and isinstance(value, str):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"expected JSON ({error.msg})") from None
+    return value
+
+
+def _requirement_problems(settings: Settings) -> list[str]:
+    needs = {
+        "gcp": [("gcp_project", "gcp:project")],
+        "aws": [("aws_region", "aws:region")]
+        + ([("aws_oidc_provider_arn", "nuketown:awsOidcProviderArn")] if settings.aws_mode == "irsa" else [])
+        + ([("aws_cluster_name", "nuketown:awsClusterName")] if settings.aws_mode == "podIdentity" else []),
+    }.get(settings.cloud, [])
+    return [
+        f"{key}: required when nuketown:cloud is {settings.cloud}"
+        + (f" and nuketown:awsMode is {settings.aws_mode}" if key.startswith("nuketown:aws") else "")
+        + f" (pulumi config set {key} ...)"
+        for field, key in needs
+        if not getattr(settings, field)
+    ]
+
+
+def _lines(error: ValidationError) -> list[str]:
+    lines = []
+    for item in error.errors():
+        field = item["loc"][0]
+        key = _FIELD_KEYS.get(str(field), str(field))
+        rest = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in item["loc"][1:])
+        lines.append(f"{key}{rest}: {item['msg']}, got {item['input']!r}")
+    return lines
+
+
+def read_stack_file(project_dir: Path, stack: str) -> dict[str, Any]:
+    """The `config:` map of Pulumi.<stack>.yaml (empty when the file does not exist)."""
+    path = project_dir / f"Pulumi.{stack}.yaml"
+    if not path.is_file():
+        return {}
+    document = yaml.safe_load(path.read_text()) or {}
+    config = document.get("config") or {}
+    secure = sorted(k for k, v in config.items() if isinstance(v, dict) and "secure" in v and k in KEYS)
+    if secure:
+        raise InputError([f"{path.name}: {k}: is a secret; only the Pulumi CLI can decrypt it" for k in secure])
+    return {key: value for key, value in config.items() if isinstance(key, str)}
+
+
+def parse_overrides(pairs: list[str]) -> dict[str, str]:
+    """`-c KEY=VALUE` pairs as a config map."""
+    overrides = {}
+    problems = []
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or ":" not in key:
+            problems.append(f"-c {pair}: expected NAMESPACE:KEY=VALUE, like nuketown:cloud=gcp")
+        else:
+            overrides[key] = value
+    if problems:
+        raise InputError(problems)
+    return overrides
+
+
+def pulumi_config_map() -> dict[str, Any]:
+    """The whole config the Pulumi engine gave this program (or the mocks set)."""
+    from pulumi.runtime import config as runtime_config  # deferred: only the program path needs pulumi
+
+    merged = dict(runtime_config.get_config_env() or {})
+    merged.update(runtime_config.CONFIG.get())
+    return merged

@@ -1,0 +1,57 @@
+"""Where the spec comes from: a JSON file or stdin, a .nix file, or a flake reference.
+
+This is the only module that runs a subprocess. Failures are InputErrors that
+carry nix's own error text, so the user sees what nix said.
+"""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from nuketown_stack.errors import InputError
+
+NIX_EXPERIMENTAL = ["--extra-experimental-features", "nix-command flakes"]
+
+
+def nix_command(source: str) -> list[str] | None:
+    """The nix invocation that evaluates `source`, or None when it is JSON."""
+    if "#" in source:
+        return ["nix", *NIX_EXPERIMENTAL, "eval", "--json", source]
+    if source.endswith(".nix"):
+        return ["nix-instantiate", "--eval", "--strict", "--json", source]
+    return None
+
+
+def load_raw(source: str) -> Any:
+    """The decoded spec behind SOURCE (`-`, a .json file, a .nix file or `flake#attr`)."""
+    command = nix_command(source)
+    if command is not None:
+        return _decode(_run_nix(command, source), source)
+    if source == "-":
+        return _decode(sys.stdin.read(), "stdin")
+    path = Path(source)
+    if not path.is_file():
+        raise InputError([f"{source}: no such file (SOURCE is a .json or .nix file, '-', or a flake#attribute)"])
+    return _decode(path.read_text(), source)
+
+
+def _run_nix(command: list[str], source: str) -> str:
+    if shutil.which(command[0]) is None:
+        raise InputError([f"{source}: `{command[0]}` is not installed; install nix (Debian: apt-get install nix-bin)"])
+    if command[0] == "nix-instantiate" and not Path(source).is_file():
+        raise InputError([f"{source}: no such file"])
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        said = [line for line in result.stderr.strip().splitlines() if line.strip()] or ["(no output)"]
+        raise InputError([f"{source}: nix evaluation failed:", *(f"  {line}" for line in said)])
+    return result.stdout
+
+
+def _decode(text: str, where: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise InputError([f"{where}: not valid JSON: {error.msg} at line {error.lineno} column {error.colno}"]) from None
