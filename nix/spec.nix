@@ -93,13 +93,14 @@ let
       tierNames = builtins.attrNames r.tiers;
       known = t: builtins.elem t tierNames;
       tierList = builtins.concatStringsSep ", " tierNames;
+      # maxResources defaults to resources: report an unknown name once.
       agentChecks = name: a: [
         {
           assertion = known a.resources;
           message = "nuketown.agents.${name}.cloud.resources: '${a.resources}' is not a tier (${tierList}); define it in nuketown.cloud.tiers or pick one of those.";
         }
         {
-          assertion = known a.scaling.maxResources;
+          assertion = known a.scaling.maxResources || a.scaling.maxResources == a.resources;
           message = "nuketown.agents.${name}.cloud.scaling.maxResources: '${a.scaling.maxResources}' is not a tier (${tierList}); define it in nuketown.cloud.tiers or pick one of those.";
         }
       ];

@@ -285,7 +285,10 @@ def _agent_problems(spec: CloudSpec, name: str, agent: Agent) -> list[str]:
         problems.append(f"agents.{name}: agent name must be a DNS-1123 label "
                         "(lowercase letters, digits, '-', at most 63 characters)")
     tier_list = ", ".join(spec.tiers)
-    for field, tier in (("resources", agent.resources), ("scaling.maxResources", agent.max_resources)):
+    references = {"resources": agent.resources, "scaling.maxResources": agent.max_resources}
+    if agent.max_resources == agent.resources:
+        del references["scaling.maxResources"]  # one line for one unknown name
+    for field, tier in references.items():
         if tier not in spec.tiers:
             problems.append(f"agents.{name}.cloud.{field}: {tier!r} is not a tier ({tier_list})")
     if agent.resources in spec.tiers and agent.max_resources in spec.tiers:

@@ -1,0 +1,46 @@
+"""Shared fixtures: the bundled example and the fleet, evaluated by real nix once per session."""
+
+import copy
+import json
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from nuketown_stack.plan import StackPlan, build_plan
+from nuketown_stack.settings import settings_from_config
+from nuketown_stack.spec import load_spec
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "examples" / "cloud-ada.nix"
+FLEET = ROOT / "tests" / "data" / "fleet.nix"
+
+
+def nix_eval(path: Path) -> Any:
+    if shutil.which("nix-instantiate") is None:
+        pytest.fail("nix-instantiate is not installed (apt-get install nix-bin); the README's test command installs it")
+    out = subprocess.run(["nix-instantiate", "--eval", "--strict", "--json", str(path)],
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)
+
+
+@pytest.fixture(scope="session")
+def example_json() -> dict[str, Any]:
+    return nix_eval(EXAMPLE)
+
+
+@pytest.fixture(scope="session")
+def fleet_json() -> dict[str, Any]:
+    return nix_eval(FLEET)
+
+
+@pytest.fixture
+def example_raw(example_json: dict[str, Any]) -> dict[str, Any]:
+    """A fresh, mutable copy of the example spec."""
+    return copy.deepcopy(example_json)
+
+
+def make_plan(raw: dict[str, Any], stack: str = "dev", **config: Any) -> StackPlan:
+    return build_plan(load_spec(raw), settings_from_config(stack, config))

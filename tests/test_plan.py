@@ -1,0 +1,331 @@
+"""The plan: every Kubernetes object of DESIGN section 5, decided in pure Python."""
+
+import tomllib
+from typing import Any
+
+import pytest
+
+from conftest import make_plan
+from nuketown_stack import plan as plan_module
+from nuketown_stack.errors import InputError
+from nuketown_stack.plan import AgentPlan, StackPlan
+
+
+def manifest(agent: AgentPlan, kind: str) -> dict[str, Any]:
+    return agent.object(kind).manifest
+
+
+def agent_of(stack_plan: StackPlan, name: str) -> AgentPlan:
+    return next(a for a in stack_plan.agents if a.name == name)
+
+
+def pod_spec(agent: AgentPlan) -> dict[str, Any]:
+    return manifest(agent, "Deployment")["spec"]["template"]["spec"]
+
+
+def test_plan_imports_no_pulumi() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, nuketown_stack.plan, nuketown_stack.render; print(any(m.startswith('pulumi') for m in sys.modules))"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
+
+
+def test_plan_is_deterministic(example_json: dict[str, Any]) -> None:
+    assert make_plan(example_json) == make_plan(example_json)
+
+
+def test_objects_per_agent_in_order(example_json: dict[str, Any]) -> None:
+    ada = agent_of(make_plan(example_json), "ada")
+    assert [(o.kind, o.manifest["metadata"]["name"]) for o in ada.objects] == [
+        ("Namespace", "nuketown-dev-ada"),
+        ("ServiceAccount", "ada"),
+        ("ConfigMap", "ada-identity"),
+        ("ResourceQuota", "ada"),
+        ("LimitRange", "ada"),
+        ("NetworkPolicy", "ada"),
+        ("PersistentVolumeClaim", "ada-projects"),
+        ("PersistentVolumeClaim", "ada-config-claude"),
+        ("Deployment", "ada"),
+    ]
+    assert all(o.manifest["metadata"]["namespace"] == "nuketown-dev-ada" for o in ada.objects[1:])
+
+
+def test_render_order_puts_namespaces_first(example_json: dict[str, Any]) -> None:
+    kinds = [o.kind for o in make_plan(example_json).objects()]
+    assert kinds[:2] == ["Namespace", "Namespace"]
+    assert "Namespace" not in kinds[2:]
+
+
+def test_namespace_labels_and_pod_security(example_json: dict[str, Any]) -> None:
+    labels = manifest(agent_of(make_plan(example_json), "ada"), "Namespace")["metadata"]["labels"]
+    assert labels == {
+        "app.kubernetes.io/part-of": "nuketown",
+        "app.kubernetes.io/managed-by": "pulumi",
+        "nuketown.io/agent": "ada",
+        "pod-security.kubernetes.io/enforce": "restricted",
+        "pod-security.kubernetes.io/audit": "restricted",
+        "pod-security.kubernetes.io/warn": "restricted",
+    }
+
+
+def test_namespace_prefix_setting(example_json: dict[str, Any]) -> None:
+    stack_plan = make_plan(example_json, stack="prod", **{"nuketown:namespacePrefix": "agents-"})
+    assert [a.namespace for a in stack_plan.agents] == ["agents-ada", "agents-vox"]
+    assert [a.namespace for a in make_plan(example_json, stack="prod").agents] == [
+        "nuketown-prod-ada", "nuketown-prod-vox"]
+
+
+def test_only_namespaces_and_volumes_are_retained(example_json: dict[str, Any]) -> None:
+    retained = {(o.kind, o.resource_name) for o in make_plan(example_json).objects() if o.retain_on_delete}
+    assert retained == {("Namespace", "ada"), ("Namespace", "vox"),
+                        ("PersistentVolumeClaim", "ada-projects"), ("PersistentVolumeClaim", "ada-config-claude"),
+                        ("PersistentVolumeClaim", "vox-projects"), ("PersistentVolumeClaim", "vox-datasets")}
+
+
+def test_service_account_has_no_token(example_json: dict[str, Any]) -> None:
+    account = manifest(agent_of(make_plan(example_json), "ada"), "ServiceAccount")
+    assert account["automountServiceAccountToken"] is False
+    assert "annotations" not in account["metadata"]
+
+
+def test_aks_client_id_annotates_account_and_labels_pod(example_raw: dict[str, Any]) -> None:
+    example_raw["agents"]["ada"]["identity"]["azureClientId"] = "00000000-1111-2222-3333-444444444444"
+    ada = agent_of(make_plan(example_raw), "ada")
+    assert manifest(ada, "ServiceAccount")["metadata"]["annotations"] == {
+        "azure.workload.identity/client-id": "00000000-1111-2222-3333-444444444444"}
+    labels = manifest(ada, "Deployment")["spec"]["template"]["metadata"]["labels"]
+    assert labels["azure.workload.identity/use"] == "true"
+
+
+def test_identity_toml(example_json: dict[str, Any]) -> None:
+    config_map = manifest(agent_of(make_plan(example_json), "ada"), "ConfigMap")
+    identity = tomllib.loads(config_map["data"]["identity.toml"])
+    assert identity == {
+        "name": "ada", "role": "software", "email": "ada@nuketown.cloud", "domain": "nuketown.cloud",
+        "home": "/agents/ada", "uid": 1100, "description": "Software collaborator. Thinks before acting.",
+        "cloud": {"provider": "none", "namespace": "nuketown-dev-ada"},
+    }
+
+
+def test_deployment_runs_one_pod_recreated(example_json: dict[str, Any]) -> None:
+    spec = manifest(agent_of(make_plan(example_json), "ada"), "Deployment")["spec"]
+    assert spec["replicas"] == 1
+    assert spec["strategy"] == {"type": "Recreate"}
+    assert spec["selector"]["matchLabels"].items() <= spec["template"]["metadata"]["labels"].items()
+
+
+def test_pod_security_context(example_json: dict[str, Any]) -> None:
+    pod = pod_spec(agent_of(make_plan(example_json), "ada"))
+    assert pod["securityContext"] == {
+        "runAsUser": 1100, "runAsGroup": 1100, "fsGroup": 1100, "fsGroupChangePolicy": "OnRootMismatch",
+        "runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"},
+    }
+    assert pod["automountServiceAccountToken"] is False
+    assert pod["serviceAccountName"] == "ada"
+    (container,) = pod["containers"]
+    assert container["securityContext"] == {
+        "allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True, "runAsNonRoot": True,
+        "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def test_home_and_tmp_are_ephemeral_and_persist_dirs_are_claims(example_json: dict[str, Any]) -> None:
+    pod = pod_spec(agent_of(make_plan(example_json), "ada"))
+    volumes = {v["name"]: {k: x for k, x in v.items() if k != "name"} for v in pod["volumes"]}
+    assert volumes == {
+        "home": {"emptyDir": {}},
+        "tmp": {"emptyDir": {}},
+        "identity": {"configMap": {"name": "ada-identity"}},
+        "persist-projects": {"persistentVolumeClaim": {"claimName": "ada-projects"}},
+        "persist-config-claude": {"persistentVolumeClaim": {"claimName": "ada-config-claude"}},
+    }
+    mounts = {m["mountPath"]: m["name"] for m in pod["containers"][0]["volumeMounts"]}
+    assert mounts == {
+        "/agents/ada": "home",
+        "/tmp": "tmp",
+        "/agents/ada/.config/nuketown/identity.toml": "identity",
+        "/agents/ada/projects": "persist-projects",
+        "/agents/ada/.config/claude": "persist-config-claude",
+    }
+
+
+def test_identity_change_rolls_the_pod(example_raw: dict[str, Any]) -> None:
+    def checksum(raw: dict[str, Any]) -> str:
+        template = manifest(agent_of(make_plan(raw), "ada"), "Deployment")["spec"]["template"]
+        return str(template["metadata"]["annotations"]["nuketown.io/identity-checksum"])
+
+    before = checksum(example_raw)
+    example_raw["agents"]["ada"]["role"] = "reviewer"
+    assert checksum(example_raw) != before
+
+
+def test_tier_requests_and_limits(example_json: dict[str, Any]) -> None:
+    stack_plan = make_plan(example_json)
+    ada = pod_spec(agent_of(stack_plan, "ada"))["containers"][0]["resources"]
+    assert ada == {"requests": {"cpu": "2", "memory": "4Gi"}, "limits": {"cpu": "2", "memory": "4Gi"}}
+    vox = pod_spec(agent_of(stack_plan, "vox"))["containers"][0]["resources"]
+    assert vox == {"requests": {"cpu": "4", "memory": "16Gi", "nvidia.com/gpu": "1"},
+                   "limits": {"cpu": "4", "memory": "16Gi", "nvidia.com/gpu": "1"}}
+
+
+def test_tier_placement_and_spot(example_json: dict[str, Any]) -> None:
+    stack_plan = make_plan(example_json)
+    assert pod_spec(agent_of(stack_plan, "ada"))["nodeSelector"] == {"nuketown.io/tier": "standard"}
+    assert "tolerations" not in pod_spec(agent_of(stack_plan, "ada"))
+    vox = pod_spec(agent_of(stack_plan, "vox"))
+    assert vox["nodeSelector"] == {"cloud.google.com/gke-spot": "true", "nuketown.io/tier": "gpu"}
+    assert vox["tolerations"] == [
+        {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"},
+        {"key": "cloud.google.com/gke-spot", "operator": "Equal", "value": "true", "effect": "NoSchedule"},
+    ]
+
+
+def test_custom_spot_placement(example_json: dict[str, Any]) -> None:
+    stack_plan = make_plan(example_json, **{
+        "nuketown:spotNodeSelector": '{"eks.amazonaws.com/capacityType": "SPOT"}',
+        "nuketown:spotTolerations": "[]",
+    })
+    vox = pod_spec(agent_of(stack_plan, "vox"))
+    assert vox["nodeSelector"] == {"eks.amazonaws.com/capacityType": "SPOT", "nuketown.io/tier": "gpu"}
+    assert vox["tolerations"] == [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
+
+
+def test_scheduling_none_drops_all_placement_but_keeps_resources(example_json: dict[str, Any]) -> None:
+    vox = pod_spec(agent_of(make_plan(example_json, **{"nuketown:scheduling": "none"}), "vox"))
+    assert "nodeSelector" not in vox
+    assert "tolerations" not in vox
+    assert vox["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == "1"
+
+
+def test_scaling_annotations(example_json: dict[str, Any]) -> None:
+    stack_plan = make_plan(example_json)
+    annotations = manifest(agent_of(stack_plan, "ada"), "Deployment")["metadata"]["annotations"]
+    assert annotations["nuketown.io/max-resources"] == "large"
+    assert annotations["nuketown.io/idle-timeout"] == "3600"
+    assert annotations["nuketown.io/resources"] == "standard"
+
+
+def test_idle_timeout_null_leaves_no_annotation(example_raw: dict[str, Any]) -> None:
+    example_raw["agents"]["ada"]["scaling"]["idleTimeout"] = None
+    annotations = manifest(agent_of(make_plan(example_raw), "ada"), "Deployment")["metadata"]["annotations"]
+    assert "nuketown.io/idle-timeout" not in annotations
+
+
+def test_env(example_raw: dict[str, Any]) -> None:
+    example_raw["agents"]["ada"]["env"] = {"ZED": "last", "EDITOR": "nvim"}
+    env = pod_spec(agent_of(make_plan(example_raw), "ada"))["containers"][0]["env"]
+    assert env == [
+        {"name": "HOME", "value": "/agents/ada"},
+        {"name": "USER", "value": "ada"},
+        {"name": "NUKETOWN_AGENT", "value": "ada"},
+        {"name": "NUKETOWN_ROLE", "value": "software"},
+        {"name": "GIT_AUTHOR_NAME", "value": "Ada"},
+        {"name": "GIT_AUTHOR_EMAIL", "value": "ada@nuketown.cloud"},
+        {"name": "GIT_COMMITTER_NAME", "value": "Ada"},
+        {"name": "GIT_COMMITTER_EMAIL", "value": "ada@nuketown.cloud"},
+        {"name": "EDITOR", "value": "nvim"},
+        {"name": "ZED", "value": "last"},
+    ]
+
+
+def test_volume_claims(example_json: dict[str, Any]) -> None:
+    stack_plan = make_plan(example_json, **{"nuketown:storageClass": "fast-ssd"})
+    claim = manifest(agent_of(stack_plan, "ada"), "PersistentVolumeClaim")
+    assert claim["metadata"]["name"] == "ada-projects"
+    assert claim["metadata"]["annotations"] == {"nuketown.io/persist-path": "projects"}
+    assert claim["spec"] == {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "10Gi"}},
+                             "storageClassName": "fast-ssd"}
+    default_class = manifest(agent_of(make_plan(example_json), "ada"), "PersistentVolumeClaim")
+    assert "storageClassName" not in default_class["spec"]
+
+
+def test_volume_names_do_not_depend_on_other_agents_or_order(example_raw: dict[str, Any]) -> None:
+    """A refactor (reordering, adding or removing agents) must never rename a volume."""
+    def claims(raw: dict[str, Any]) -> set[str]:
+        return {o.manifest["metadata"]["name"] for o in agent_of(make_plan(raw), "ada").objects
+                if o.kind == "PersistentVolumeClaim"}
+
+    before = claims(example_raw)
+    del example_raw["agents"]["vox"]
+    example_raw["agents"]["ada"]["persist"].reverse()
+    assert claims(example_raw) == before == {"ada-projects", "ada-config-claude"}
+
+
+def test_resource_quota_is_sized_at_max_resources(example_json: dict[str, Any]) -> None:
+    stack_plan = make_plan(example_json)
+    assert manifest(agent_of(stack_plan, "ada"), "ResourceQuota")["spec"]["hard"] == {
+        "requests.cpu": "4", "limits.cpu": "4", "requests.memory": "8Gi", "limits.memory": "8Gi",
+        "requests.nvidia.com/gpu": "0",
+        "pods": "1", "persistentvolumeclaims": "2", "requests.storage": "11Gi",
+        "services": "0", "services.loadbalancers": "0", "services.nodeports": "0",
+    }
+    vox = manifest(agent_of(stack_plan, "vox"), "ResourceQuota")["spec"]["hard"]
+    assert vox["requests.nvidia.com/gpu"] == "1"
+    assert vox["limits.memory"] == "16Gi"
+    assert vox["requests.storage"] == "60Gi"
+
+
+def test_limit_range_defaults_to_resources_capped_at_max(example_json: dict[str, Any]) -> None:
+    limits = manifest(agent_of(make_plan(example_json), "ada"), "LimitRange")["spec"]["limits"]
+    assert limits == [{"type": "Container", "default": {"cpu": "2", "memory": "4Gi"},
+                       "defaultRequest": {"cpu": "2", "memory": "4Gi"}, "max": {"cpu": "4", "memory": "8Gi"}}]
+
+
+@pytest.mark.parametrize(("egress", "expected"), [
+    ("all", [{}]),
+    ("none", []),
+    ([{"cidr": "0.0.0.0/0", "except": ["10.0.0.0/8"], "ports": [443]}, {"cidr": "fd00::/8"}], [
+        {"to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": ["10.0.0.0/8"]}}],
+         "ports": [{"protocol": "TCP", "port": 443}]},
+        {"to": [{"ipBlock": {"cidr": "fd00::/8"}}]},
+        {"to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+                 "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}],
+         "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]},
+    ]),
+])
+def test_network_policy(example_raw: dict[str, Any], egress: Any, expected: list[Any]) -> None:
+    example_raw["agents"]["ada"]["network"]["egress"] = egress
+    policy = manifest(agent_of(make_plan(example_raw), "ada"), "NetworkPolicy")["spec"]
+    assert policy == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"], "ingress": [], "egress": expected}
+
+
+def test_fleet_shapes(fleet_json: dict[str, Any]) -> None:
+    stack_plan = make_plan(fleet_json)
+    assert [a.name for a in stack_plan.agents] == [
+        "a-very-long-agent-name-that-fills-a-namespace-abcd", "ada", "rio", "vox"]
+    long_agent = stack_plan.agents[0]
+    assert len(long_agent.namespace) == 63
+    claims = [o.manifest["metadata"]["name"] for o in long_agent.objects if o.kind == "PersistentVolumeClaim"]
+    assert claims == ["a-very-long-agent-name-that-fills-a-namespace-abcd-work-in-progress-notes-2024"]
+    ada_claims = [o.resource_name for o in agent_of(stack_plan, "ada").objects if o.kind == "PersistentVolumeClaim"]
+    assert ada_claims == ["ada-projects", "ada-config-claude", "ada-local-share-nvim"]
+    rio = agent_of(stack_plan, "rio")
+    assert manifest(rio, "NetworkPolicy")["spec"]["egress"] == []
+    assert manifest(rio, "ResourceQuota")["spec"]["hard"]["persistentvolumeclaims"] == "0"
+    assert pod_spec(agent_of(stack_plan, "vox"))["containers"][0]["image"] == "registry.example/nuketown/vox:2026.11"
+
+
+def test_names_too_long_for_the_stack_are_refused(fleet_json: dict[str, Any]) -> None:
+    with pytest.raises(InputError) as caught:
+        make_plan(fleet_json, stack="prod")
+    assert caught.value.problems == (
+        "agents.a-very-long-agent-name-that-fills-a-namespace-abcd: namespace "
+        "'nuketown-prod-a-very-long-agent-name-that-fills-a-namespace-abcd' is not a DNS-1123 label of at most 63 "
+        "characters; shorten the agent name (at most 49 here) or nuketown:namespacePrefix",
+    )
+
+
+def test_type_tokens(example_json: dict[str, Any]) -> None:
+    tokens = {o.kind: o.type_token for o in make_plan(example_json).objects()}
+    assert tokens == {
+        "Namespace": "kubernetes:core/v1:Namespace",
+        "ServiceAccount": "kubernetes:core/v1:ServiceAccount",
+        "ConfigMap": "kubernetes:core/v1:ConfigMap",
+        "ResourceQuota": "kubernetes:core/v1:ResourceQuota",
+        "LimitRange": "kubernetes:core/v1:LimitRange",
+        "NetworkPolicy": "kubernetes:networking.k8s.io/v1:NetworkPolicy",
+        "PersistentVolumeClaim": "kubernetes:core/v1:PersistentVolumeClaim",
+        "Deployment": "kubernetes:apps/v1:Deployment",
+    }
+    assert plan_module.RETAINED_KINDS == {"Namespace", "PersistentVolumeClaim"}

@@ -1,0 +1,109 @@
+"""Settings: Pulumi config keys in, one Settings out; bad keys named."""
+
+from pathlib import Path
+
+import pytest
+
+from nuketown_stack.errors import InputError
+from nuketown_stack.settings import (
+    GKE_SPOT_SELECTOR,
+    Settings,
+    parse_overrides,
+    read_stack_file,
+    settings_from_config,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def refused(config: dict[str, object], stack: str = "dev") -> list[str]:
+    with pytest.raises(InputError) as caught:
+        settings_from_config(stack, config)
+    return list(caught.value.problems)
+
+
+def test_defaults() -> None:
+    settings = settings_from_config("dev", {})
+    assert settings == Settings(stack="dev")
+    assert settings.cloud == "none"
+    assert settings.scheduling == "tiers"
+    assert settings.prefix == "nuketown-dev-"
+    assert settings.spot_node_selector == GKE_SPOT_SELECTOR
+    assert settings.gcp_kms_location == "global"
+    assert settings.aws_mode == "irsa"
+
+
+def test_dev_stack_file_is_read() -> None:
+    config = read_stack_file(ROOT, "dev")
+    settings = settings_from_config("dev", config)
+    assert settings.source == "examples/cloud-ada.nix"
+    assert settings.scheduling == "none"
+
+
+def test_missing_stack_file_is_empty(tmp_path: Path) -> None:
+    assert read_stack_file(tmp_path, "prod") == {}
+
+
+def test_stack_file_structured_values(tmp_path: Path) -> None:
+    (tmp_path / "Pulumi.eks.yaml").write_text(
+        "config:\n"
+        "  nuketown:spotNodeSelector:\n    eks.amazonaws.com/capacityType: SPOT\n"
+        "  nuketown:spotTolerations: []\n"
+        "  aws:region: us-east-1\n"
+        "  kubernetes:context: eks-prod\n"
+    )
+    settings = settings_from_config("eks", read_stack_file(tmp_path, "eks"))
+    assert settings.spot_node_selector == {"eks.amazonaws.com/capacityType": "SPOT"}
+    assert settings.spot_tolerations == ()
+    assert settings.kube_context == "eks-prod"
+
+
+def test_secret_settings_cannot_be_read_without_pulumi(tmp_path: Path) -> None:
+    (tmp_path / "Pulumi.s.yaml").write_text("config:\n  gcp:project:\n    secure: AAABAC==\n")
+    with pytest.raises(InputError) as caught:
+        read_stack_file(tmp_path, "s")
+    assert caught.value.problems == ("Pulumi.s.yaml: gcp:project: is a secret; only the Pulumi CLI can decrypt it",)
+
+
+def test_overrides() -> None:
+    assert parse_overrides(["nuketown:cloud=gcp", "gcp:project=p=1"]) == {"nuketown:cloud": "gcp", "gcp:project": "p=1"}
+    with pytest.raises(InputError) as caught:
+        parse_overrides(["cloud=gcp", "nuketown:cloud"])
+    assert len(caught.value.problems) == 2
+
+
+def test_unknown_nuketown_key_is_a_typo() -> None:
+    (line,) = refused({"nuketown:sorce": "x.nix"})
+    assert line.startswith("nuketown:sorce: not a setting (known: nuketown:awsClusterName, ")
+
+
+def test_other_namespaces_are_left_to_their_providers() -> None:
+    assert settings_from_config("dev", {"aws:profile": "x", "kubernetes:namespace": "y"}).cloud == "none"
+
+
+@pytest.mark.parametrize(("config", "expected"), [
+    ({"nuketown:cloud": "azure"}, "nuketown:cloud: Input should be 'none', 'gcp' or 'aws', got 'azure'"),
+    ({"nuketown:scheduling": "auto"}, "nuketown:scheduling: Input should be 'tiers' or 'none', got 'auto'"),
+    ({"nuketown:cloud": "gcp"}, "gcp:project: required when nuketown:cloud is gcp (pulumi config set gcp:project ...)"),
+    ({"nuketown:cloud": "aws", "aws:region": "us-east-1"},
+     "nuketown:awsOidcProviderArn: required when nuketown:cloud is aws and nuketown:awsMode is irsa "
+     "(pulumi config set nuketown:awsOidcProviderArn ...)"),
+    ({"nuketown:cloud": "aws", "aws:region": "us-east-1", "nuketown:awsMode": "podIdentity"},
+     "nuketown:awsClusterName: required when nuketown:cloud is aws and nuketown:awsMode is podIdentity "
+     "(pulumi config set nuketown:awsClusterName ...)"),
+    ({"nuketown:spotNodeSelector": "{not json"}, "nuketown:spotNodeSelector: expected JSON (Expecting property name "
+     "enclosed in double quotes)"),
+])
+def test_refused_settings(config: dict[str, object], expected: str) -> None:
+    assert refused(config) == [expected]
+
+
+def test_aws_needs_a_region() -> None:
+    assert "aws:region: required when nuketown:cloud is aws (pulumi config set aws:region ...)" in refused(
+        {"nuketown:cloud": "aws"})
+
+
+def test_stack_names_must_fit_in_names() -> None:
+    assert refused({}, stack="Prod_EU") == [
+        "stack 'Prod_EU': stack names are part of Kubernetes and cloud names; "
+        "use lowercase letters, digits and '-' (at most 54 characters)"]
