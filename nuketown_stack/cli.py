@@ -39,16 +39,28 @@ def _parser() -> argparse.ArgumentParser:
     validate = commands.add_parser("validate", help="check a spec; no settings needed")
     validate.add_argument("source", metavar="SOURCE", help=source_help)
 
-    for name, help_text in (("render", "print every Kubernetes object as YAML"),
-                            ("plan", "run the Pulumi program under the mock engine and show its resources")):
+    for name, help_text in (
+        ("render", "print every Kubernetes object as YAML"),
+        ("plan", "run the Pulumi program under the mock engine and show its resources"),
+    ):
         command = commands.add_parser(name, help=help_text)
         command.add_argument("source", metavar="SOURCE", help=source_help)
-        command.add_argument("--stack", default=DEFAULT_STACK, help=f"stack name (default {DEFAULT_STACK}); "
-                             "settings come from Pulumi.<stack>.yaml beside Pulumi.yaml")
-        command.add_argument("-c", "--config", action="append", default=[], metavar="KEY=VALUE",
-                             help="override a setting, like -c nuketown:cloud=gcp (repeatable)")
-    commands.choices["render"].add_argument("--out", type=Path, metavar="DIR",
-                                            help="write DIR/<agent>.yaml instead of printing")
+        command.add_argument(
+            "--stack",
+            default=DEFAULT_STACK,
+            help=f"stack name (default {DEFAULT_STACK}); settings come from Pulumi.<stack>.yaml beside Pulumi.yaml",
+        )
+        command.add_argument(
+            "-c",
+            "--config",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help="override a setting, like -c nuketown:cloud=gcp (repeatable)",
+        )
+    commands.choices["render"].add_argument(
+        "--out", type=Path, metavar="DIR", help="write DIR/<agent>.yaml instead of printing"
+    )
     commands.choices["plan"].add_argument("--json", action="store_true", help="print resources and outputs as JSON")
     return parser
 
@@ -86,7 +98,9 @@ def _load(source: str) -> CloudSpec:
 def cmd_validate(args: argparse.Namespace) -> int:
     spec = _load(args.source)
     names = ", ".join(sorted(spec.agents)) or "none"
-    print(f"ok: schemaVersion {spec.schema_version}, {len(spec.agents)} agents ({names}), tiers {', '.join(spec.tiers)}")
+    print(
+        f"ok: schemaVersion {spec.schema_version}, {len(spec.agents)} agents ({names}), tiers {', '.join(spec.tiers)}"
+    )
     return 0
 
 
@@ -158,7 +172,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for problem in error.problems:
             print(problem, file=sys.stderr)
         return EXIT_INVALID
-    except Exception as error:  # noqa: BLE001 - the one place internal errors become exit 1
+    except Exception as error:
         print(f"nuketown-stack: internal error: {type(error).__name__}: {error}", file=sys.stderr)
         if os.environ.get("NUKETOWN_DEBUG"):
             traceback.print_exc()

@@ -57,7 +57,9 @@ class Agent(pulumi.ComponentResource):
         self._declare(plan.object("Deployment"), providers, [namespace, *volumes])
         self.register_outputs(plan.outputs())
 
-    def _declare(self, obj: KubeObject, providers: Providers, depends_on: list[pulumi.Resource]) -> pulumi.CustomResource:
+    def _declare(
+        self, obj: KubeObject, providers: Providers, depends_on: list[pulumi.Resource]
+    ) -> pulumi.CustomResource:
         options = pulumi.ResourceOptions(
             parent=self,
             provider=providers.kubernetes,

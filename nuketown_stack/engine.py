@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
-from pulumi.runtime import mocks, settings as runtime_settings
+from pulumi.runtime import mocks
+from pulumi.runtime import settings as runtime_settings
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
@@ -27,8 +28,14 @@ class DeclaredResource:
     retain_on_delete: bool = False
 
     def to_json(self) -> dict[str, Any]:
-        return {"type": self.type, "name": self.name, "parent": self.parent, "inputs": self.inputs,
-                "protect": self.protect, "retainOnDelete": self.retain_on_delete}
+        return {
+            "type": self.type,
+            "name": self.name,
+            "parent": self.parent,
+            "inputs": self.inputs,
+            "protect": self.protect,
+            "retainOnDelete": self.retain_on_delete,
+        }
 
 
 @dataclass
@@ -65,8 +72,9 @@ class _RecordingMocks(pulumi.runtime.Mocks):
         return {}, None
 
 
-def run_program(program: Callable[[], Mapping[str, Any]], stack: str, config: Mapping[str, Any],
-                project: str = PROJECT) -> EngineResult:
+def run_program(
+    program: Callable[[], Mapping[str, Any]], stack: str, config: Mapping[str, Any], project: str = PROJECT
+) -> EngineResult:
     """Run `program` as stack `stack` with `config`; exceptions it raises propagate unchanged."""
     by_key: dict[tuple[str, str], DeclaredResource] = {}
     registrations: list[tuple[str, str]] = []

@@ -141,12 +141,14 @@ def limit_range(ns: str, name: str, spec: CloudSpec, agent: Agent) -> Manifest:
         "kind": "LimitRange",
         "metadata": _metadata(name, ns, name),
         "spec": {
-            "limits": [{
-                "type": "Container",
-                "default": compute,
-                "defaultRequest": compute,
-                "max": {"cpu": ceiling.cpu, "memory": ceiling.memory},
-            }]
+            "limits": [
+                {
+                    "type": "Container",
+                    "default": compute,
+                    "defaultRequest": compute,
+                    "max": {"cpu": ceiling.cpu, "memory": ceiling.memory},
+                }
+            ]
         },
     }
 
@@ -164,10 +166,12 @@ def _egress_rule(rule: EgressRule) -> Manifest:
 def _dns_rule() -> Manifest:
     """Cluster DNS, so a list of allowed networks can still be reached by name."""
     return {
-        "to": [{
-            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
-            "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
-        }],
+        "to": [
+            {
+                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+                "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+            }
+        ],
         "ports": [{"protocol": "UDP", "port": DNS_PORT}, {"protocol": "TCP", "port": DNS_PORT}],
     }
 
@@ -242,8 +246,12 @@ def _volumes(name: str, agent: Agent) -> tuple[list[Manifest], list[Manifest]]:
     mounts: list[Manifest] = [
         {"name": HOME_VOLUME, "mountPath": agent.home},
         {"name": TMP_VOLUME, "mountPath": "/tmp"},
-        {"name": IDENTITY_VOLUME, "mountPath": f"{agent.home}/.config/nuketown/{IDENTITY_FILE}",
-         "subPath": IDENTITY_FILE, "readOnly": True},
+        {
+            "name": IDENTITY_VOLUME,
+            "mountPath": f"{agent.home}/.config/nuketown/{IDENTITY_FILE}",
+            "subPath": IDENTITY_FILE,
+            "readOnly": True,
+        },
     ]
     for entry in agent.persist:
         volume = naming.volume(entry.path)
@@ -252,8 +260,15 @@ def _volumes(name: str, agent: Agent) -> tuple[list[Manifest], list[Manifest]]:
     return volumes, mounts
 
 
-def deployment(ns: str, name: str, spec: CloudSpec, agent: Agent, settings: Settings,
-               identity_checksum: str, pod_labels: dict[str, str]) -> Manifest:
+def deployment(
+    ns: str,
+    name: str,
+    spec: CloudSpec,
+    agent: Agent,
+    settings: Settings,
+    identity_checksum: str,
+    pod_labels: dict[str, str],
+) -> Manifest:
     tier = spec.tiers[agent.resources]
     volumes, mounts = _volumes(name, agent)
     scaling = {"nuketown.io/resources": agent.resources, "nuketown.io/max-resources": agent.max_resources}

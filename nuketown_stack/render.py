@@ -25,5 +25,6 @@ _Dumper.add_representer(str, _represent_str)
 
 def to_yaml(objects: Iterable[KubeObject]) -> str:
     documents = [o.manifest for o in objects]
-    return yaml.dump_all(documents, Dumper=_Dumper, sort_keys=False, explicit_start=True,
-                         default_flow_style=False, width=120)
+    return yaml.dump_all(
+        documents, Dumper=_Dumper, sort_keys=False, explicit_start=True, default_flow_style=False, width=120
+    )

@@ -18,7 +18,9 @@ from nuketown_stack.errors import InputError
 from nuketown_stack.spec import Toleration
 
 GKE_SPOT_SELECTOR = {"cloud.google.com/gke-spot": "true"}
-GKE_SPOT_TOLERATIONS = (Toleration(key="cloud.google.com/gke-spot", operator="Equal", value="true", effect="NoSchedule"),)
+GKE_SPOT_TOLERATIONS = (
+    Toleration(key="cloud.google.com/gke-spot", operator="Equal", value="true", effect="NoSchedule"),
+)
 
 # Config key -> Settings field. Keys outside the `nuketown` namespace belong to providers.
 KEYS: dict[str, str] = {
@@ -75,8 +77,11 @@ class Settings(BaseModel):
 
 def settings_from_config(stack: str, config: Mapping[str, Any]) -> Settings:
     """Settings from flat config keys; InputError names each bad key."""
-    problems = [f"{key}: not a setting (known: {', '.join(sorted(k for k in KEYS if k.startswith('nuketown:')))})"
-                for key in config if key.startswith("nuketown:") and key not in KEYS]
+    problems = [
+        f"{key}: not a setting (known: {', '.join(sorted(k for k in KEYS if k.startswith('nuketown:')))})"
+        for key in config
+        if key.startswith("nuketown:") and key not in KEYS
+    ]
     values: dict[str, Any] = {"stack": stack}
     for key, field in KEYS.items():
         if key in config and config[key] is not None:

@@ -54,4 +54,6 @@ def _decode(text: str, where: str) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as error:
-        raise InputError([f"{where}: not valid JSON: {error.msg} at line {error.lineno} column {error.colno}"]) from None
+        raise InputError(
+            [f"{where}: not valid JSON: {error.msg} at line {error.lineno} column {error.colno}"]
+        ) from None

@@ -30,10 +30,18 @@ from nuketown_stack.quantity import parse_quantity
 SCHEMA_VERSION = 1
 
 # Environment variables the Deployment sets itself; the spec's env may not override them.
-RESERVED_ENV = frozenset({
-    "HOME", "USER", "NUKETOWN_AGENT", "NUKETOWN_ROLE",
-    "GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL",
-})
+RESERVED_ENV = frozenset(
+    {
+        "HOME",
+        "USER",
+        "NUKETOWN_AGENT",
+        "NUKETOWN_ROLE",
+        "GIT_AUTHOR_NAME",
+        "GIT_AUTHOR_EMAIL",
+        "GIT_COMMITTER_NAME",
+        "GIT_COMMITTER_EMAIL",
+    }
+)
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _GCP_SERVICE_ACCOUNT_EMAIL = re.compile(r"^[a-z][-a-z0-9]{4,28}[a-z0-9]@[a-z0-9][-a-z0-9.]*\.gserviceaccount\.com$")
 _AWS_ROLE_ARN = re.compile(r"^arn:aws(-cn|-us-gov)?:iam::[0-9]{12}:role/([\w+=,.@-]+/)*[\w+=,.@-]{1,64}$")
@@ -177,8 +185,9 @@ def _parse_network(value: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
         raise ValueError(f"{value!r} is not a CIDR network ({error})") from None
 
 
-def _is_subnet(inner: ipaddress.IPv4Network | ipaddress.IPv6Network,
-               outer: ipaddress.IPv4Network | ipaddress.IPv6Network) -> bool:
+def _is_subnet(
+    inner: ipaddress.IPv4Network | ipaddress.IPv6Network, outer: ipaddress.IPv4Network | ipaddress.IPv6Network
+) -> bool:
     return inner.version == outer.version and inner.subnet_of(outer)  # type: ignore[arg-type]
 
 
@@ -282,8 +291,10 @@ def semantic_problems(spec: CloudSpec) -> list[str]:
 def _agent_problems(spec: CloudSpec, name: str, agent: Agent) -> list[str]:
     problems = []
     if not naming.is_dns_label(name):
-        problems.append(f"agents.{name}: agent name must be a DNS-1123 label "
-                        "(lowercase letters, digits, '-', at most 63 characters)")
+        problems.append(
+            f"agents.{name}: agent name must be a DNS-1123 label "
+            "(lowercase letters, digits, '-', at most 63 characters)"
+        )
     tier_list = ", ".join(spec.tiers)
     references = {"resources": agent.resources, "scaling.maxResources": agent.max_resources}
     if agent.max_resources == agent.resources:
@@ -296,7 +307,9 @@ def _agent_problems(spec: CloudSpec, name: str, agent: Agent) -> list[str]:
     problems += _persist_problems(name, agent)
     if isinstance(agent.network.egress, tuple):
         for index, rule in enumerate(agent.network.egress):
-            problems += [f"agents.{name}.cloud.network.egress[{index}].except: {line}" for line in rule.inside_problems()]
+            problems += [
+                f"agents.{name}.cloud.network.egress[{index}].except: {line}" for line in rule.inside_problems()
+            ]
     return problems
 
 
@@ -306,8 +319,10 @@ def _scale_problems(spec: CloudSpec, name: str, agent: Agent) -> list[str]:
     smaller = sorted(r for r, amount in base.items() if ceiling.get(r, Decimal(0)) < amount)
     if not smaller:
         return []
-    return [f"agents.{name}.cloud.scaling.maxResources: {agent.max_resources!r} is smaller than "
-            f"resources {agent.resources!r} in {', '.join(smaller)}; pick a tier at least as large"]
+    return [
+        f"agents.{name}.cloud.scaling.maxResources: {agent.max_resources!r} is smaller than "
+        f"resources {agent.resources!r} in {', '.join(smaller)}; pick a tier at least as large"
+    ]
 
 
 def _persist_problems(name: str, agent: Agent) -> list[str]:
@@ -316,8 +331,10 @@ def _persist_problems(name: str, agent: Agent) -> list[str]:
     for index, entry in enumerate(agent.persist):
         claim = naming.pvc(name, entry.path)
         if claim in seen:
-            problems.append(f"agents.{name}.persist[{index}]: {entry.path!r} and {seen[claim]!r} "
-                            f"both name the volume {claim!r}; rename one directory")
+            problems.append(
+                f"agents.{name}.persist[{index}]: {entry.path!r} and {seen[claim]!r} "
+                f"both name the volume {claim!r}; rename one directory"
+            )
         else:
             seen[claim] = entry.path
     return problems
@@ -331,7 +348,8 @@ def _scope_overlaps(spec: CloudSpec) -> list[str]:
             if other != name and other_prefix.startswith(prefix) and (prefix, name) < (other_prefix, other):
                 problems.append(
                     f"agents.{name}.cloud.identity.scope: {prefix + '*'!r} also covers {other}'s "
-                    f"{other_prefix + '*'!r}; give each agent a prefix no other starts with")
+                    f"{other_prefix + '*'!r}; give each agent a prefix no other starts with"
+                )
     return problems
 
 

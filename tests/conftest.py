@@ -21,8 +21,9 @@ FLEET = ROOT / "tests" / "data" / "fleet.nix"
 def nix_eval(path: Path) -> Any:
     if shutil.which("nix-instantiate") is None:
         pytest.fail("nix-instantiate is not installed (apt-get install nix-bin); the README's test command installs it")
-    out = subprocess.run(["nix-instantiate", "--eval", "--strict", "--json", str(path)],
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        ["nix-instantiate", "--eval", "--strict", "--json", str(path)], capture_output=True, text=True, check=True
+    )
     return json.loads(out.stdout)
 
 

@@ -7,15 +7,32 @@ violation so a test can assert the list is empty and show what broke.
 
 from typing import Any
 
-RESTRICTED_VOLUME_TYPES = frozenset({
-    "configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim", "projected", "secret",
-})
-SAFE_SYSCTLS = frozenset({
-    "kernel.shm_rmid_forced", "net.ipv4.ip_local_port_range", "net.ipv4.ip_unprivileged_port_start",
-    "net.ipv4.tcp_syncookies", "net.ipv4.ping_group_range", "net.ipv4.ip_local_reserved_ports",
-    "net.ipv4.tcp_keepalive_time", "net.ipv4.tcp_fin_timeout", "net.ipv4.tcp_keepalive_intvl",
-    "net.ipv4.tcp_keepalive_probes",
-})
+RESTRICTED_VOLUME_TYPES = frozenset(
+    {
+        "configMap",
+        "csi",
+        "downwardAPI",
+        "emptyDir",
+        "ephemeral",
+        "persistentVolumeClaim",
+        "projected",
+        "secret",
+    }
+)
+SAFE_SYSCTLS = frozenset(
+    {
+        "kernel.shm_rmid_forced",
+        "net.ipv4.ip_local_port_range",
+        "net.ipv4.ip_unprivileged_port_start",
+        "net.ipv4.tcp_syncookies",
+        "net.ipv4.ping_group_range",
+        "net.ipv4.ip_local_reserved_ports",
+        "net.ipv4.tcp_keepalive_time",
+        "net.ipv4.tcp_fin_timeout",
+        "net.ipv4.tcp_keepalive_intvl",
+        "net.ipv4.tcp_keepalive_probes",
+    }
+)
 ALLOWED_SECCOMP = frozenset({"RuntimeDefault", "Localhost"})
 
 
@@ -44,7 +61,9 @@ def violations(pod: dict[str, Any]) -> list[str]:
     if pod_seccomp is not None and pod_seccomp not in ALLOWED_SECCOMP:
         found.append(f"pod seccompProfile {pod_seccomp} is not allowed")
     for container in _containers(pod):
-        found += [f"container {container['name']}: {v}" for v in _container_violations(container, pod_non_root, pod_seccomp)]
+        found += [
+            f"container {container['name']}: {v}" for v in _container_violations(container, pod_non_root, pod_seccomp)
+        ]
     return found
 
 

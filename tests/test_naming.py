@@ -73,13 +73,19 @@ def test_fit_is_stable_and_bounded(name: str, limit: int) -> None:
 @given(st.lists(agent_names, min_size=2, max_size=8, unique=True), stacks)
 def test_distinct_agents_get_distinct_names(agents: list[str], stack: str) -> None:
     prefix = naming.default_namespace_prefix(stack)
-    for derive in (lambda a: naming.namespace(prefix, a), lambda a: naming.gcp_service_account_id(stack, a),
-                   lambda a: naming.aws_role(stack, a), lambda a: naming.aws_kms_alias(stack, a)):
+    for derive in (
+        lambda a: naming.namespace(prefix, a),
+        lambda a: naming.gcp_service_account_id(stack, a),
+        lambda a: naming.aws_role(stack, a),
+        lambda a: naming.aws_kms_alias(stack, a),
+    ):
         assert len({derive(a) for a in agents}) == len(agents)
 
 
 @given(st.lists(persist_paths, min_size=1, max_size=6))
-def test_persist_paths_collide_only_when_refused(paths: list[str], ) -> None:
+def test_persist_paths_collide_only_when_refused(
+    paths: list[str],
+) -> None:
     """Any set of persist paths either gets distinct volume names or is refused with a line naming the clash."""
     valid = [p for p in paths if _is_valid_path(p)]
     if not valid:
@@ -106,10 +112,18 @@ def _is_valid_path(path: str) -> bool:
 def _spec_with_persist(paths: list[str]) -> dict[str, Any]:
     tier = {"cpu": "1", "memory": "1Gi"}
     return {
-        "schemaVersion": 1, "domain": "d", "tiers": {"small": tier},
-        "agents": {"ada": {
-            "uid": 1100, "home": "/agents/ada", "git": {"name": "Ada", "email": "ada@d"}, "resources": "small",
-            "image": "img", "identity": {"scope": "ada-*"},
-            "persist": [{"path": p, "size": "1Gi"} for p in paths],
-        }},
+        "schemaVersion": 1,
+        "domain": "d",
+        "tiers": {"small": tier},
+        "agents": {
+            "ada": {
+                "uid": 1100,
+                "home": "/agents/ada",
+                "git": {"name": "Ada", "email": "ada@d"},
+                "resources": "small",
+                "image": "img",
+                "identity": {"scope": "ada-*"},
+                "persist": [{"path": p, "size": "1Gi"} for p in paths],
+            }
+        },
     }

@@ -3,12 +3,11 @@
 import json
 import os
 import subprocess
-from pathlib import Path
 from typing import Any
 
 import pytest
-
 from conftest import ROOT
+
 from nuketown_stack.spec import load_spec
 
 SPEC_NIX = ROOT / "nix" / "spec.nix"
@@ -17,16 +16,18 @@ NIXPKGS_LIB = os.environ.get("NIXPKGS_LIB")
 
 
 def nix_json(expression: str, *args: str) -> Any:
-    result = subprocess.run(["nix-instantiate", "--eval", "--strict", "--json", "--expr", expression, *args],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        ["nix-instantiate", "--eval", "--strict", "--json", "--expr", expression, *args], capture_output=True, text=True
+    )
     if result.returncode != 0:
         raise AssertionError(result.stderr)
     return json.loads(result.stdout)
 
 
 def nix_error(expression: str, *args: str) -> str:
-    result = subprocess.run(["nix-instantiate", "--eval", "--strict", "--json", "--expr", expression, *args],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        ["nix-instantiate", "--eval", "--strict", "--json", "--expr", expression, *args], capture_output=True, text=True
+    )
     assert result.returncode != 0, result.stdout
     return result.stderr
 
@@ -44,12 +45,19 @@ def test_seed_one_line_config_gives_a_valid_spec() -> None:
     assert sorted(spec["tiers"]) == ["gpu", "large", "small", "standard"]
     ada = spec["agents"]["ada"]
     assert ada == {
-        "uid": 1100, "role": "general", "description": "", "home": "/agents/ada",
+        "uid": 1100,
+        "role": "general",
+        "description": "",
+        "home": "/agents/ada",
         "git": {"name": "ada", "email": "ada@localhost"},
-        "resources": "standard", "scaling": {"maxResources": "standard", "idleTimeout": None},
-        "image": "nuketown-ada:latest", "persist": [{"path": "projects", "size": "10Gi"}],
+        "resources": "standard",
+        "scaling": {"maxResources": "standard", "idleTimeout": None},
+        "image": "nuketown-ada:latest",
+        "persist": [{"path": "projects", "size": "10Gi"}],
         "identity": {"gcpServiceAccount": None, "awsRoleArn": None, "azureClientId": None, "scope": "ada-*"},
-        "network": {"egress": "all"}, "spot": False, "env": {},
+        "network": {"egress": "all"},
+        "spot": False,
+        "env": {},
     }
     load_spec(spec)
 
@@ -57,12 +65,18 @@ def test_seed_one_line_config_gives_a_valid_spec() -> None:
 def test_tiers_match_the_design() -> None:
     tiers = spec_of(SEED_MINIMAL)["tiers"]
     assert tiers["gpu"] == {
-        "cpu": "4", "memory": "16Gi", "extendedResources": {"nvidia.com/gpu": "1"},
+        "cpu": "4",
+        "memory": "16Gi",
+        "extendedResources": {"nvidia.com/gpu": "1"},
         "nodeSelector": {"nuketown.io/tier": "gpu"},
         "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
     }
     assert {n: (t["cpu"], t["memory"]) for n, t in tiers.items()} == {
-        "small": ("1", "2Gi"), "standard": ("2", "4Gi"), "large": ("4", "8Gi"), "gpu": ("4", "16Gi")}
+        "small": ("1", "2Gi"),
+        "standard": ("2", "4Gi"),
+        "large": ("4", "8Gi"),
+        "gpu": ("4", "16Gi"),
+    }
 
 
 def test_only_enabled_cloud_agents_appear() -> None:
@@ -93,16 +107,22 @@ def test_defaults_flow_from_nuketown_cloud() -> None:
 
 
 def test_image_may_be_a_function() -> None:
-    spec = spec_of('{ enable = true; agents.ada = { enable = true; uid = 1; }; '
-                   'cloud = { enable = true; image = name: "reg/${name}-img"; }; }')
+    spec = spec_of(
+        "{ enable = true; agents.ada = { enable = true; uid = 1; }; "
+        'cloud = { enable = true; image = name: "reg/${name}-img"; }; }'
+    )
     assert spec["agents"]["ada"]["image"] == "reg/ada-img"
 
 
 def test_undefined_tier_fails_evaluation_with_an_actionable_message() -> None:
-    error = nix_error(f"(import {SPEC_NIX}).spec {{ enable = true; cloud.enable = true; "
-                      "agents.ada = { enable = true; uid = 1; cloud.scaling.maxResources = \"xl\"; }; }")
-    assert ("nuketown.agents.ada.cloud.scaling.maxResources: 'xl' is not a tier (gpu, large, small, standard); "
-            "define it in nuketown.cloud.tiers or pick one of those.") in error
+    error = nix_error(
+        f"(import {SPEC_NIX}).spec {{ enable = true; cloud.enable = true; "
+        'agents.ada = { enable = true; uid = 1; cloud.scaling.maxResources = "xl"; }; }'
+    )
+    assert (
+        "nuketown.agents.ada.cloud.scaling.maxResources: 'xl' is not a tier (gpu, large, small, standard); "
+        "define it in nuketown.cloud.tiers or pick one of those."
+    ) in error
 
 
 # --- the NixOS module, with nixpkgs lib ------------------------------------------------------------
@@ -110,24 +130,37 @@ def test_undefined_tier_fails_evaluation_with_an_actionable_message() -> None:
 needs_lib = pytest.mark.skipif(
     not NIXPKGS_LIB,
     reason="NIXPKGS_LIB is not set: module option tests need nixpkgs lib (check out nix-community/nixpkgs.lib "
-           "outside the project and export NIXPKGS_LIB=<checkout>/lib)",
+    "outside the project and export NIXPKGS_LIB=<checkout>/lib)",
 )
 
 
 def module_eval(configuration: str, attr: str = "spec") -> Any:
-    return nix_json(f"import {EVAL_MODULE}", "--arg", "lib", f"import {NIXPKGS_LIB}",
-                    "--arg", "configuration", configuration, "--argstr", "attr", attr)
+    return nix_json(
+        f"import {EVAL_MODULE}",
+        "--arg",
+        "lib",
+        f"import {NIXPKGS_LIB}",
+        "--arg",
+        "configuration",
+        configuration,
+        "--argstr",
+        "attr",
+        attr,
+    )
 
 
 def module_error(configuration: str) -> str:
-    return nix_error(f"import {EVAL_MODULE}", "--arg", "lib", f"import {NIXPKGS_LIB}",
-                     "--arg", "configuration", configuration)
+    return nix_error(
+        f"import {EVAL_MODULE}", "--arg", "lib", f"import {NIXPKGS_LIB}", "--arg", "configuration", configuration
+    )
 
 
 @needs_lib
 def test_module_seed_one_liner_on_an_existing_agent() -> None:
-    spec = module_eval('{ nuketown.enable = true; nuketown.agents.ada = { enable = true; uid = 1100; }; '
-                       'nuketown.cloud.enable = true; }')
+    spec = module_eval(
+        "{ nuketown.enable = true; nuketown.agents.ada = { enable = true; uid = 1100; }; "
+        "nuketown.cloud.enable = true; }"
+    )
     # The stand-in's domain default is upstream's `<hostname>.local`; with it, both paths agree.
     # (Compared as CloudSpecs: the module spells unset toleration fields as null.)
     plain = spec_of(SEED_MINIMAL.replace("enable = true;", 'enable = true; domain = "localhost.local";', 1))
@@ -153,18 +186,24 @@ def test_module_tiers_merge_field_by_field() -> None:
 
 @needs_lib
 def test_module_undefined_tier_is_an_assertion_and_stops_the_spec() -> None:
-    configuration = ('{ nuketown.enable = true; nuketown.cloud.enable = true; '
-                     'nuketown.agents.ada = { enable = true; uid = 1100; cloud.resources = "huge"; }; }')
+    configuration = (
+        "{ nuketown.enable = true; nuketown.cloud.enable = true; "
+        'nuketown.agents.ada = { enable = true; uid = 1100; cloud.resources = "huge"; }; }'
+    )
     failed = module_eval(configuration, attr="failedAssertions")
-    assert failed == ["nuketown.agents.ada.cloud.resources: 'huge' is not a tier (gpu, large, small, standard); "
-                      "define it in nuketown.cloud.tiers or pick one of those."]
+    assert failed == [
+        "nuketown.agents.ada.cloud.resources: 'huge' is not a tier (gpu, large, small, standard); "
+        "define it in nuketown.cloud.tiers or pick one of those."
+    ]
     assert "is not a tier" in module_error(configuration)
 
 
 @needs_lib
 def test_module_rejects_bad_option_values() -> None:
-    error = module_error('{ nuketown.cloud.storage.defaultSize = "ten gigs"; nuketown.enable = true; '
-                         'nuketown.cloud.enable = true; nuketown.agents.ada = { enable = true; uid = 1; }; }')
+    error = module_error(
+        '{ nuketown.cloud.storage.defaultSize = "ten gigs"; nuketown.enable = true; '
+        "nuketown.cloud.enable = true; nuketown.agents.ada = { enable = true; uid = 1; }; }"
+    )
     assert "nuketown.cloud.storage.defaultSize" in error
 
 
@@ -173,7 +212,7 @@ def test_module_adds_only_cloud_options_and_documents_them() -> None:
     """module.nix must not redeclare upstream options: alone, it declares only nuketown.cloud and agents.<n>.cloud."""
     expression = f"""
       let lib = import {NIXPKGS_LIB};
-          alone = lib.evalModules {{ modules = [ {ROOT / 'nix' / 'module.nix'}
+          alone = lib.evalModules {{ modules = [ {ROOT / "nix" / "module.nix"}
                     {{ options.assertions = lib.mkOption {{ type = lib.types.listOf lib.types.unspecified; }}; }} ]; }};
           agentOptions = alone.options.nuketown.agents.type.getSubOptions [ ];
           cloudOptions = lib.collect lib.isOption alone.options.nuketown.cloud

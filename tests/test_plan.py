@@ -4,8 +4,8 @@ import tomllib
 from typing import Any
 
 import pytest
-
 from conftest import make_plan
+
 from nuketown_stack import plan as plan_module
 from nuketown_stack.errors import InputError
 from nuketown_stack.plan import AgentPlan, StackPlan
@@ -27,8 +27,14 @@ def test_plan_imports_no_pulumi() -> None:
     import subprocess
     import sys
 
-    code = "import sys, nuketown_stack.plan, nuketown_stack.render; print(any(m.startswith('pulumi') for m in sys.modules))"
-    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
+    code = (
+        "import sys, nuketown_stack.plan, nuketown_stack.render; "
+        "print(any(m.startswith('pulumi') for m in sys.modules))"
+    )
+    assert (
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+        == "False"
+    )
 
 
 def test_plan_is_deterministic(example_json: dict[str, Any]) -> None:
@@ -73,14 +79,21 @@ def test_namespace_prefix_setting(example_json: dict[str, Any]) -> None:
     stack_plan = make_plan(example_json, stack="prod", **{"nuketown:namespacePrefix": "agents-"})
     assert [a.namespace for a in stack_plan.agents] == ["agents-ada", "agents-vox"]
     assert [a.namespace for a in make_plan(example_json, stack="prod").agents] == [
-        "nuketown-prod-ada", "nuketown-prod-vox"]
+        "nuketown-prod-ada",
+        "nuketown-prod-vox",
+    ]
 
 
 def test_only_namespaces_and_volumes_are_retained(example_json: dict[str, Any]) -> None:
     retained = {(o.kind, o.resource_name) for o in make_plan(example_json).objects() if o.retain_on_delete}
-    assert retained == {("Namespace", "ada"), ("Namespace", "vox"),
-                        ("PersistentVolumeClaim", "ada-projects"), ("PersistentVolumeClaim", "ada-config-claude"),
-                        ("PersistentVolumeClaim", "vox-projects"), ("PersistentVolumeClaim", "vox-datasets")}
+    assert retained == {
+        ("Namespace", "ada"),
+        ("Namespace", "vox"),
+        ("PersistentVolumeClaim", "ada-projects"),
+        ("PersistentVolumeClaim", "ada-config-claude"),
+        ("PersistentVolumeClaim", "vox-projects"),
+        ("PersistentVolumeClaim", "vox-datasets"),
+    }
 
 
 def test_service_account_has_no_token(example_json: dict[str, Any]) -> None:
@@ -93,7 +106,8 @@ def test_aks_client_id_annotates_account_and_labels_pod(example_raw: dict[str, A
     example_raw["agents"]["ada"]["identity"]["azureClientId"] = "00000000-1111-2222-3333-444444444444"
     ada = agent_of(make_plan(example_raw), "ada")
     assert manifest(ada, "ServiceAccount")["metadata"]["annotations"] == {
-        "azure.workload.identity/client-id": "00000000-1111-2222-3333-444444444444"}
+        "azure.workload.identity/client-id": "00000000-1111-2222-3333-444444444444"
+    }
     labels = manifest(ada, "Deployment")["spec"]["template"]["metadata"]["labels"]
     assert labels["azure.workload.identity/use"] == "true"
 
@@ -102,8 +116,13 @@ def test_identity_toml(example_json: dict[str, Any]) -> None:
     config_map = manifest(agent_of(make_plan(example_json), "ada"), "ConfigMap")
     identity = tomllib.loads(config_map["data"]["identity.toml"])
     assert identity == {
-        "name": "ada", "role": "software", "email": "ada@nuketown.cloud", "domain": "nuketown.cloud",
-        "home": "/agents/ada", "uid": 1100, "description": "Software collaborator. Thinks before acting.",
+        "name": "ada",
+        "role": "software",
+        "email": "ada@nuketown.cloud",
+        "domain": "nuketown.cloud",
+        "home": "/agents/ada",
+        "uid": 1100,
+        "description": "Software collaborator. Thinks before acting.",
         "cloud": {"provider": "none", "namespace": "nuketown-dev-ada"},
     }
 
@@ -118,15 +137,22 @@ def test_deployment_runs_one_pod_recreated(example_json: dict[str, Any]) -> None
 def test_pod_security_context(example_json: dict[str, Any]) -> None:
     pod = pod_spec(agent_of(make_plan(example_json), "ada"))
     assert pod["securityContext"] == {
-        "runAsUser": 1100, "runAsGroup": 1100, "fsGroup": 1100, "fsGroupChangePolicy": "OnRootMismatch",
-        "runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"},
+        "runAsUser": 1100,
+        "runAsGroup": 1100,
+        "fsGroup": 1100,
+        "fsGroupChangePolicy": "OnRootMismatch",
+        "runAsNonRoot": True,
+        "seccompProfile": {"type": "RuntimeDefault"},
     }
     assert pod["automountServiceAccountToken"] is False
     assert pod["serviceAccountName"] == "ada"
     (container,) = pod["containers"]
     assert container["securityContext"] == {
-        "allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True, "runAsNonRoot": True,
-        "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"},
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "runAsNonRoot": True,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
     }
 
 
@@ -165,8 +191,10 @@ def test_tier_requests_and_limits(example_json: dict[str, Any]) -> None:
     ada = pod_spec(agent_of(stack_plan, "ada"))["containers"][0]["resources"]
     assert ada == {"requests": {"cpu": "2", "memory": "4Gi"}, "limits": {"cpu": "2", "memory": "4Gi"}}
     vox = pod_spec(agent_of(stack_plan, "vox"))["containers"][0]["resources"]
-    assert vox == {"requests": {"cpu": "4", "memory": "16Gi", "nvidia.com/gpu": "1"},
-                   "limits": {"cpu": "4", "memory": "16Gi", "nvidia.com/gpu": "1"}}
+    assert vox == {
+        "requests": {"cpu": "4", "memory": "16Gi", "nvidia.com/gpu": "1"},
+        "limits": {"cpu": "4", "memory": "16Gi", "nvidia.com/gpu": "1"},
+    }
 
 
 def test_tier_placement_and_spot(example_json: dict[str, Any]) -> None:
@@ -182,10 +210,13 @@ def test_tier_placement_and_spot(example_json: dict[str, Any]) -> None:
 
 
 def test_custom_spot_placement(example_json: dict[str, Any]) -> None:
-    stack_plan = make_plan(example_json, **{
-        "nuketown:spotNodeSelector": '{"eks.amazonaws.com/capacityType": "SPOT"}',
-        "nuketown:spotTolerations": "[]",
-    })
+    stack_plan = make_plan(
+        example_json,
+        **{
+            "nuketown:spotNodeSelector": '{"eks.amazonaws.com/capacityType": "SPOT"}',
+            "nuketown:spotTolerations": "[]",
+        },
+    )
     vox = pod_spec(agent_of(stack_plan, "vox"))
     assert vox["nodeSelector"] == {"eks.amazonaws.com/capacityType": "SPOT", "nuketown.io/tier": "gpu"}
     assert vox["tolerations"] == [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
@@ -234,17 +265,24 @@ def test_volume_claims(example_json: dict[str, Any]) -> None:
     claim = manifest(agent_of(stack_plan, "ada"), "PersistentVolumeClaim")
     assert claim["metadata"]["name"] == "ada-projects"
     assert claim["metadata"]["annotations"] == {"nuketown.io/persist-path": "projects"}
-    assert claim["spec"] == {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "10Gi"}},
-                             "storageClassName": "fast-ssd"}
+    assert claim["spec"] == {
+        "accessModes": ["ReadWriteOnce"],
+        "resources": {"requests": {"storage": "10Gi"}},
+        "storageClassName": "fast-ssd",
+    }
     default_class = manifest(agent_of(make_plan(example_json), "ada"), "PersistentVolumeClaim")
     assert "storageClassName" not in default_class["spec"]
 
 
 def test_volume_names_do_not_depend_on_other_agents_or_order(example_raw: dict[str, Any]) -> None:
     """A refactor (reordering, adding or removing agents) must never rename a volume."""
+
     def claims(raw: dict[str, Any]) -> set[str]:
-        return {o.manifest["metadata"]["name"] for o in agent_of(make_plan(raw), "ada").objects
-                if o.kind == "PersistentVolumeClaim"}
+        return {
+            o.manifest["metadata"]["name"]
+            for o in agent_of(make_plan(raw), "ada").objects
+            if o.kind == "PersistentVolumeClaim"
+        }
 
     before = claims(example_raw)
     del example_raw["agents"]["vox"]
@@ -255,10 +293,17 @@ def test_volume_names_do_not_depend_on_other_agents_or_order(example_raw: dict[s
 def test_resource_quota_is_sized_at_max_resources(example_json: dict[str, Any]) -> None:
     stack_plan = make_plan(example_json)
     assert manifest(agent_of(stack_plan, "ada"), "ResourceQuota")["spec"]["hard"] == {
-        "requests.cpu": "4", "limits.cpu": "4", "requests.memory": "8Gi", "limits.memory": "8Gi",
+        "requests.cpu": "4",
+        "limits.cpu": "4",
+        "requests.memory": "8Gi",
+        "limits.memory": "8Gi",
         "requests.nvidia.com/gpu": "0",
-        "pods": "1", "persistentvolumeclaims": "2", "requests.storage": "11Gi",
-        "services": "0", "services.loadbalancers": "0", "services.nodeports": "0",
+        "pods": "1",
+        "persistentvolumeclaims": "2",
+        "requests.storage": "11Gi",
+        "services": "0",
+        "services.loadbalancers": "0",
+        "services.nodeports": "0",
     }
     vox = manifest(agent_of(stack_plan, "vox"), "ResourceQuota")["spec"]["hard"]
     assert vox["requests.nvidia.com/gpu"] == "1"
@@ -268,22 +313,42 @@ def test_resource_quota_is_sized_at_max_resources(example_json: dict[str, Any]) 
 
 def test_limit_range_defaults_to_resources_capped_at_max(example_json: dict[str, Any]) -> None:
     limits = manifest(agent_of(make_plan(example_json), "ada"), "LimitRange")["spec"]["limits"]
-    assert limits == [{"type": "Container", "default": {"cpu": "2", "memory": "4Gi"},
-                       "defaultRequest": {"cpu": "2", "memory": "4Gi"}, "max": {"cpu": "4", "memory": "8Gi"}}]
+    assert limits == [
+        {
+            "type": "Container",
+            "default": {"cpu": "2", "memory": "4Gi"},
+            "defaultRequest": {"cpu": "2", "memory": "4Gi"},
+            "max": {"cpu": "4", "memory": "8Gi"},
+        }
+    ]
 
 
-@pytest.mark.parametrize(("egress", "expected"), [
-    ("all", [{}]),
-    ("none", []),
-    ([{"cidr": "0.0.0.0/0", "except": ["10.0.0.0/8"], "ports": [443]}, {"cidr": "fd00::/8"}], [
-        {"to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": ["10.0.0.0/8"]}}],
-         "ports": [{"protocol": "TCP", "port": 443}]},
-        {"to": [{"ipBlock": {"cidr": "fd00::/8"}}]},
-        {"to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
-                 "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}],
-         "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]},
-    ]),
-])
+@pytest.mark.parametrize(
+    ("egress", "expected"),
+    [
+        ("all", [{}]),
+        ("none", []),
+        (
+            [{"cidr": "0.0.0.0/0", "except": ["10.0.0.0/8"], "ports": [443]}, {"cidr": "fd00::/8"}],
+            [
+                {
+                    "to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": ["10.0.0.0/8"]}}],
+                    "ports": [{"protocol": "TCP", "port": 443}],
+                },
+                {"to": [{"ipBlock": {"cidr": "fd00::/8"}}]},
+                {
+                    "to": [
+                        {
+                            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+                            "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+                        }
+                    ],
+                    "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
+                },
+            ],
+        ),
+    ],
+)
 def test_network_policy(example_raw: dict[str, Any], egress: Any, expected: list[Any]) -> None:
     example_raw["agents"]["ada"]["network"]["egress"] = egress
     policy = manifest(agent_of(make_plan(example_raw), "ada"), "NetworkPolicy")["spec"]
@@ -293,7 +358,11 @@ def test_network_policy(example_raw: dict[str, Any], egress: Any, expected: list
 def test_fleet_shapes(fleet_json: dict[str, Any]) -> None:
     stack_plan = make_plan(fleet_json)
     assert [a.name for a in stack_plan.agents] == [
-        "a-very-long-agent-name-that-fills-a-namespace-abcd", "ada", "rio", "vox"]
+        "a-very-long-agent-name-that-fills-a-namespace-abcd",
+        "ada",
+        "rio",
+        "vox",
+    ]
     long_agent = stack_plan.agents[0]
     assert len(long_agent.namespace) == 63
     claims = [o.manifest["metadata"]["name"] for o in long_agent.objects if o.kind == "PersistentVolumeClaim"]
@@ -328,4 +397,4 @@ def test_type_tokens(example_json: dict[str, Any]) -> None:
         "PersistentVolumeClaim": "kubernetes:core/v1:PersistentVolumeClaim",
         "Deployment": "kubernetes:apps/v1:Deployment",
     }
-    assert plan_module.RETAINED_KINDS == {"Namespace", "PersistentVolumeClaim"}
+    assert {"Namespace", "PersistentVolumeClaim"} == plan_module.RETAINED_KINDS

@@ -81,29 +81,43 @@ def test_other_namespaces_are_left_to_their_providers() -> None:
     assert settings_from_config("dev", {"aws:profile": "x", "kubernetes:namespace": "y"}).cloud == "none"
 
 
-@pytest.mark.parametrize(("config", "expected"), [
-    ({"nuketown:cloud": "azure"}, "nuketown:cloud: Input should be 'none', 'gcp' or 'aws', got 'azure'"),
-    ({"nuketown:scheduling": "auto"}, "nuketown:scheduling: Input should be 'tiers' or 'none', got 'auto'"),
-    ({"nuketown:cloud": "gcp"}, "gcp:project: required when nuketown:cloud is gcp (pulumi config set gcp:project ...)"),
-    ({"nuketown:cloud": "aws", "aws:region": "us-east-1"},
-     "nuketown:awsOidcProviderArn: required when nuketown:cloud is aws and nuketown:awsMode is irsa "
-     "(pulumi config set nuketown:awsOidcProviderArn ...)"),
-    ({"nuketown:cloud": "aws", "aws:region": "us-east-1", "nuketown:awsMode": "podIdentity"},
-     "nuketown:awsClusterName: required when nuketown:cloud is aws and nuketown:awsMode is podIdentity "
-     "(pulumi config set nuketown:awsClusterName ...)"),
-    ({"nuketown:spotNodeSelector": "{not json"}, "nuketown:spotNodeSelector: expected JSON (Expecting property name "
-     "enclosed in double quotes)"),
-])
+@pytest.mark.parametrize(
+    ("config", "expected"),
+    [
+        ({"nuketown:cloud": "azure"}, "nuketown:cloud: Input should be 'none', 'gcp' or 'aws', got 'azure'"),
+        ({"nuketown:scheduling": "auto"}, "nuketown:scheduling: Input should be 'tiers' or 'none', got 'auto'"),
+        (
+            {"nuketown:cloud": "gcp"},
+            "gcp:project: required when nuketown:cloud is gcp (pulumi config set gcp:project ...)",
+        ),
+        (
+            {"nuketown:cloud": "aws", "aws:region": "us-east-1"},
+            "nuketown:awsOidcProviderArn: required when nuketown:cloud is aws and nuketown:awsMode is irsa "
+            "(pulumi config set nuketown:awsOidcProviderArn ...)",
+        ),
+        (
+            {"nuketown:cloud": "aws", "aws:region": "us-east-1", "nuketown:awsMode": "podIdentity"},
+            "nuketown:awsClusterName: required when nuketown:cloud is aws and nuketown:awsMode is podIdentity "
+            "(pulumi config set nuketown:awsClusterName ...)",
+        ),
+        (
+            {"nuketown:spotNodeSelector": "{not json"},
+            "nuketown:spotNodeSelector: expected JSON (Expecting property name enclosed in double quotes)",
+        ),
+    ],
+)
 def test_refused_settings(config: dict[str, object], expected: str) -> None:
     assert refused(config) == [expected]
 
 
 def test_aws_needs_a_region() -> None:
     assert "aws:region: required when nuketown:cloud is aws (pulumi config set aws:region ...)" in refused(
-        {"nuketown:cloud": "aws"})
+        {"nuketown:cloud": "aws"}
+    )
 
 
 def test_stack_names_must_fit_in_names() -> None:
     assert refused({}, stack="Prod_EU") == [
         "stack 'Prod_EU': stack names are part of Kubernetes and cloud names; "
-        "use lowercase letters, digits and '-' (at most 54 characters)"]
+        "use lowercase letters, digits and '-' (at most 54 characters)"
+    ]

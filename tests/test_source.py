@@ -6,8 +6,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from conftest import EXAMPLE, ROOT
+
 from nuketown_stack.errors import InputError
 from nuketown_stack.source import load_raw, nix_command
 
@@ -23,8 +23,13 @@ def test_commands() -> None:
     assert nix_command("-") is None
     assert nix_command("x/cloud.nix") == ["nix-instantiate", "--eval", "--strict", "--json", "x/cloud.nix"]
     assert nix_command(".#nixosConfigurations.a.config.nuketown.cloud.spec") == [
-        "nix", "--extra-experimental-features", "nix-command flakes", "eval", "--json",
-        ".#nixosConfigurations.a.config.nuketown.cloud.spec"]
+        "nix",
+        "--extra-experimental-features",
+        "nix-command flakes",
+        "eval",
+        "--json",
+        ".#nixosConfigurations.a.config.nuketown.cloud.spec",
+    ]
 
 
 def test_nix_file(example_json: dict[str, Any]) -> None:
@@ -42,7 +47,9 @@ def test_json_file_and_stdin(tmp_path: Path, example_json: dict[str, Any], monke
 def test_flake_reference(tmp_path: Path, example_json: dict[str, Any]) -> None:
     # Pure flake evaluation reads only the flake's own tree, so the spec travels inside it.
     (tmp_path / "spec.json").write_text(json.dumps(example_json))
-    (tmp_path / "flake.nix").write_text("{ outputs = { self }: { cloudSpec = builtins.fromJSON (builtins.readFile ./spec.json); }; }")
+    (tmp_path / "flake.nix").write_text(
+        "{ outputs = { self }: { cloudSpec = builtins.fromJSON (builtins.readFile ./spec.json); }; }"
+    )
     assert load_raw(f"path:{tmp_path}#cloudSpec") == example_json
 
 
@@ -54,7 +61,8 @@ def test_malformed_json(tmp_path: Path) -> None:
 
 def test_missing_file(tmp_path: Path) -> None:
     assert refused(str(tmp_path / "nope.json")) == [
-        f"{tmp_path / 'nope.json'}: no such file (SOURCE is a .json or .nix file, '-', or a flake#attribute)"]
+        f"{tmp_path / 'nope.json'}: no such file (SOURCE is a .json or .nix file, '-', or a flake#attribute)"
+    ]
     assert refused(str(tmp_path / "nope.nix")) == [f"{tmp_path / 'nope.nix'}: no such file"]
 
 
@@ -70,10 +78,13 @@ def test_undefined_tier_fails_in_nix_with_the_assertion(tmp_path: Path) -> None:
     path = tmp_path / "huge.nix"
     path.write_text(
         '(import %s).spec { enable = true; agents.ada = { enable = true; uid = 1100; cloud.resources = "huge"; };'
-        ' cloud.enable = true; }' % (ROOT / "nix" / "spec.nix"))
+        " cloud.enable = true; }" % (ROOT / "nix" / "spec.nix")
+    )
     lines = refused(str(path))
-    assert any("nuketown.agents.ada.cloud.resources: 'huge' is not a tier (gpu, large, small, standard)" in line
-               for line in lines)
+    assert any(
+        "nuketown.agents.ada.cloud.resources: 'huge' is not a tier (gpu, large, small, standard)" in line
+        for line in lines
+    )
 
 
 def test_flake_error_text_is_shown(tmp_path: Path) -> None:

@@ -1,0 +1,166 @@
+"""The real Pulumi program under the mock engine: resources, options, outputs, and render parity."""
+
+import json
+import re
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from conftest import EXAMPLE, FLEET, make_plan
+
+from nuketown_stack import engine
+from nuketown_stack.engine import EngineResult, run_program
+from nuketown_stack.errors import InputError
+from nuketown_stack.program import define_stack
+from nuketown_stack.render import to_yaml
+
+
+def run(source: Path | str, stack: str = "dev", **config: str) -> EngineResult:
+    return run_program(define_stack, stack, {"nuketown:source": str(source), **config})
+
+
+@pytest.fixture(scope="module")
+def example_run() -> EngineResult:
+    return run(EXAMPLE)
+
+
+@pytest.fixture(scope="module")
+def fleet_run() -> EngineResult:
+    return run(FLEET, **{"nuketown:storageClass": "standard-rwo"})
+
+
+def kube_resources(result: EngineResult) -> list[dict[str, Any]]:
+    return [r.to_json() for r in result.resources if r.type.startswith("kubernetes:")]
+
+
+def test_every_resource_is_declared_once(example_run: EngineResult, fleet_run: EngineResult) -> None:
+    for result in (example_run, fleet_run):
+        repeated = [key for key, count in Counter(result.registrations).items() if count > 1]
+        assert repeated == []
+        assert len(result.registrations) == len(result.resources)
+
+
+def test_resource_tree(example_run: EngineResult) -> None:
+    tree = [(r.type, r.name, r.parent) for r in example_run.resources]
+    assert ("pulumi:providers:kubernetes", "kubernetes", None) in tree
+    assert ("nuketown:index:Agent", "ada", None) in tree
+    assert ("nuketown:index:Agent", "vox", None) in tree
+    ada_children = sorted((t, n) for t, n, p in tree if p == "nuketown:index:Agent::ada")
+    assert ada_children == sorted(
+        [
+            ("kubernetes:core/v1:Namespace", "ada"),
+            ("kubernetes:core/v1:ServiceAccount", "ada"),
+            ("kubernetes:core/v1:ConfigMap", "ada-identity"),
+            ("kubernetes:core/v1:ResourceQuota", "ada"),
+            ("kubernetes:core/v1:LimitRange", "ada"),
+            ("kubernetes:networking.k8s.io/v1:NetworkPolicy", "ada"),
+            ("kubernetes:core/v1:PersistentVolumeClaim", "ada-projects"),
+            ("kubernetes:core/v1:PersistentVolumeClaim", "ada-config-claude"),
+            ("kubernetes:apps/v1:Deployment", "ada"),
+        ]
+    )
+    assert len(tree) == 1 + 2 * 10
+
+
+def test_retain_on_delete_reaches_the_engine(fleet_run: EngineResult) -> None:
+    retained = {(r.type.rsplit(":", 1)[1], r.name) for r in fleet_run.resources if r.retain_on_delete}
+    kinds = {kind for kind, _ in retained}
+    assert kinds == {"Namespace", "PersistentVolumeClaim"}
+    assert ("PersistentVolumeClaim", "ada-local-share-nvim") in retained
+    every_claim = {r.name for r in fleet_run.resources if r.type.endswith("PersistentVolumeClaim")}
+    assert every_claim == {name for kind, name in retained if kind == "PersistentVolumeClaim"}
+    assert not any(r.protect for r in fleet_run.resources)  # no protected resources without a cloud
+
+
+@pytest.mark.parametrize(
+    ("source", "config"), [(EXAMPLE, {}), (FLEET, {"nuketown:storageClass": "standard-rwo"})], ids=["example", "fleet"]
+)
+def test_plan_inputs_equal_render(
+    source: Path, config: dict[str, str], example_run: EngineResult, fleet_run: EngineResult
+) -> None:
+    """`pulumi up` applies exactly the objects `render` prints."""
+    result = example_run if source == EXAMPLE else fleet_run
+    rendered = list(yaml.safe_load_all(to_yaml(make_plan(_evaluated(source), **config).objects())))
+    declared = [r["inputs"] for r in kube_resources(result)]
+
+    def key(obj: dict[str, Any]) -> tuple[str, str, str]:
+        return obj["kind"], obj["metadata"].get("namespace", ""), obj["metadata"]["name"]
+
+    assert sorted(declared, key=key) == sorted(rendered, key=key)
+    assert len(declared) == len(rendered)
+
+
+def _evaluated(source: Path) -> dict[str, Any]:
+    from conftest import nix_eval
+
+    return nix_eval(source)
+
+
+def test_outputs(example_run: EngineResult) -> None:
+    assert example_run.outputs == {
+        "agents": {
+            "ada": {"namespace": "nuketown-dev-ada", "serviceAccount": "ada"},
+            "vox": {"namespace": "nuketown-dev-vox", "serviceAccount": "vox"},
+        }
+    }
+
+
+def test_stack_settings_reach_the_program() -> None:
+    result = run(EXAMPLE, stack="staging", **{"nuketown:namespacePrefix": "ai-", "nuketown:scheduling": "none"})
+    namespaces = sorted(r.inputs["metadata"]["name"] for r in result.resources if r.type.endswith(":Namespace"))
+    assert namespaces == ["ai-ada", "ai-vox"]
+    deployment = next(r for r in result.resources if r.type.endswith(":Deployment") and r.name == "vox")
+    assert "nodeSelector" not in deployment.inputs["spec"]["template"]["spec"]
+
+
+def test_kubernetes_provider_takes_the_stack_context() -> None:
+    result = run(EXAMPLE, **{"kubernetes:context": "k3s-lab"})
+    provider = next(r for r in result.resources if r.type == "pulumi:providers:kubernetes")
+    assert provider.inputs["context"] == "k3s-lab"
+
+
+def test_bad_input_declares_nothing(
+    tmp_path: Path, example_json: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spec = json.loads(json.dumps(example_json))
+    spec["agents"]["ada"]["resources"] = "huge"
+    source = tmp_path / "spec.json"
+    source.write_text(json.dumps(spec))
+    registered: list[str] = []
+    record = engine._RecordingMocks.new_resource
+
+    def spy(self: Any, args: Any) -> Any:
+        registered.append(args.name)
+        return record(self, args)
+
+    monkeypatch.setattr(engine._RecordingMocks, "new_resource", spy)
+    assert run(EXAMPLE).resources and registered  # the spy sees a good run's resources
+    registered.clear()
+    with pytest.raises(InputError) as caught:
+        run(source)
+    assert caught.value.problems == ("agents.ada.cloud.resources: 'huge' is not a tier (gpu, large, small, standard)",)
+    assert registered == []
+
+
+def test_missing_source_setting_is_refused() -> None:
+    with pytest.raises(InputError) as caught:
+        run_program(define_stack, "dev", {})
+    assert caught.value.problems == (
+        "nuketown:source: required (pulumi config set nuketown:source examples/cloud-ada.nix)",
+    )
+
+
+def test_main_turns_bad_input_into_a_run_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under `pulumi up`, bad input is reported as one message (RunError), not a traceback."""
+    import pulumi
+
+    from nuketown_stack import program
+
+    def refuse() -> dict[str, Any]:
+        raise InputError(["agents.ada.uid: 0 is not allowed"])
+
+    monkeypatch.setattr(program, "define_stack", refuse)
+    with pytest.raises(pulumi.RunError, match=re.escape("invalid nuketown input:\nagents.ada.uid: 0 is not allowed")):
+        program.main()
