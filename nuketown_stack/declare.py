@@ -30,10 +30,23 @@ _CLASSES: dict[str, type[pulumi.CustomResource]] = {
 @dataclass(frozen=True)
 class Providers:
     kubernetes: k8s.Provider
+    # For the retained kinds only: namespaces and volumes kept from a removed agent
+    # already exist when it comes back, and creating them must adopt, not fail.
+    kubernetes_adopting: k8s.Provider
+
+    def for_object(self, obj: KubeObject) -> k8s.Provider:
+        return self.kubernetes_adopting if obj.retain_on_delete else self.kubernetes
 
 
-def kubernetes_provider(context: str | None, kubeconfig: str | None) -> k8s.Provider:
-    return k8s.Provider("kubernetes", context=context, kubeconfig=kubeconfig)
+def kubernetes_providers(context: str | None, kubeconfig: str | None) -> Providers:
+    """Two providers to one cluster. Upserting is safe only where Pulumi never deletes
+    (retain_on_delete), because a rename would otherwise upsert, then delete, the object."""
+    return Providers(
+        kubernetes=k8s.Provider("kubernetes", context=context, kubeconfig=kubeconfig),
+        kubernetes_adopting=k8s.Provider(
+            "kubernetes-adopting", context=context, kubeconfig=kubeconfig, upsert_existing_objects=True
+        ),
+    )
 
 
 def _resource_args(manifest: dict[str, Any]) -> dict[str, Any]:
@@ -62,7 +75,7 @@ class Agent(pulumi.ComponentResource):
     ) -> pulumi.CustomResource:
         options = pulumi.ResourceOptions(
             parent=self,
-            provider=providers.kubernetes,
+            provider=providers.for_object(obj),
             depends_on=depends_on,
             retain_on_delete=obj.retain_on_delete or None,
         )

@@ -26,6 +26,7 @@ class DeclaredResource:
     inputs: dict[str, Any] = field(default_factory=dict)
     protect: bool = False
     retain_on_delete: bool = False
+    provider: str | None = None  # logical name of the explicit provider, when one is used
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -60,12 +61,12 @@ def _plain(value: Any) -> Any:
 
 
 class _RecordingMocks(pulumi.runtime.Mocks):
-    def __init__(self, record: Callable[[str, str, dict[str, Any]], None]) -> None:
+    def __init__(self, record: Callable[[pulumi.runtime.MockResourceArgs, dict[str, Any]], None]) -> None:
         self._record = record
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         inputs = _plain(dict(args.inputs))
-        self._record(args.typ, args.name, inputs)
+        self._record(args, inputs)
         return f"{args.name}-id", inputs
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
@@ -82,9 +83,12 @@ def run_program(
     def entry(typ: str, name: str) -> DeclaredResource:
         return by_key.setdefault((typ, name), DeclaredResource(type=typ, name=name))
 
-    def record_inputs(typ: str, name: str, inputs: dict[str, Any]) -> None:
-        registrations.append((typ, name))
-        entry(typ, name).inputs = inputs
+    def record_inputs(args: pulumi.runtime.MockResourceArgs, inputs: dict[str, Any]) -> None:
+        registrations.append((args.typ, args.name))
+        declared = entry(args.typ, args.name)
+        declared.inputs = inputs
+        if args.provider:  # a reference "<provider urn>::<id>"; the urn ends in "::<name>"
+            declared.provider = args.provider.split("::")[-2]
 
     def record_options(args: pulumi.ResourceTransformationArgs) -> None:
         declared = entry(args.type_, args.name)

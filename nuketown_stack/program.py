@@ -8,7 +8,7 @@ from typing import Any
 
 import pulumi
 
-from nuketown_stack.declare import Providers, declare, kubernetes_provider
+from nuketown_stack.declare import declare, kubernetes_providers
 from nuketown_stack.errors import InputError
 from nuketown_stack.plan import build_plan
 from nuketown_stack.settings import pulumi_config_map, settings_from_config
@@ -22,8 +22,7 @@ def define_stack() -> dict[str, Any]:
     if settings.source is None:
         raise InputError(["nuketown:source: required (pulumi config set nuketown:source examples/cloud-ada.nix)"])
     plan = build_plan(load_spec(load_raw(settings.source)), settings)
-    providers = Providers(kubernetes=kubernetes_provider(settings.kube_context, settings.kubeconfig))
-    return declare(plan, providers)
+    return declare(plan, kubernetes_providers(settings.kube_context, settings.kubeconfig))
 
 
 def main() -> None:

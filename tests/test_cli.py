@@ -98,7 +98,7 @@ def test_plan_tree() -> None:
     assert lines[0] == "pulumi:pulumi:Stack  nuketown-dev"
     assert "├─ nuketown:index:Agent  ada" in lines
     assert "│  ├─ kubernetes:core/v1:PersistentVolumeClaim  ada-projects  [retain]" in lines
-    assert lines[-1] == "   21  resources"
+    assert lines[-1] == "   22  resources"
 
 
 @pytest.mark.parametrize(

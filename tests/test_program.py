@@ -61,7 +61,7 @@ def test_resource_tree(example_run: EngineResult) -> None:
             ("kubernetes:apps/v1:Deployment", "ada"),
         ]
     )
-    assert len(tree) == 1 + 2 * 10
+    assert len(tree) == 2 + 2 * 10  # two providers, then a component and nine objects per agent
 
 
 def test_retain_on_delete_reaches_the_engine(fleet_run: EngineResult) -> None:
@@ -72,6 +72,16 @@ def test_retain_on_delete_reaches_the_engine(fleet_run: EngineResult) -> None:
     every_claim = {r.name for r in fleet_run.resources if r.type.endswith("PersistentVolumeClaim")}
     assert every_claim == {name for kind, name in retained if kind == "PersistentVolumeClaim"}
     assert not any(r.protect for r in fleet_run.resources)  # no protected resources without a cloud
+
+
+def test_only_retained_objects_are_adopted(fleet_run: EngineResult) -> None:
+    """Re-adding a removed agent finds its namespace and volumes still there: those creates must adopt them."""
+    providers = {r.name: r.inputs for r in fleet_run.resources if r.type == "pulumi:providers:kubernetes"}
+    assert providers == {"kubernetes": {}, "kubernetes-adopting": {"upsertExistingObjects": "true"}}
+    for resource in fleet_run.resources:
+        if resource.type.startswith("kubernetes:"):
+            expected = "kubernetes-adopting" if resource.retain_on_delete else "kubernetes"
+            assert resource.provider == expected, resource.name
 
 
 @pytest.mark.parametrize(
