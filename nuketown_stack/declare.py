@@ -9,9 +9,12 @@ from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
+import yaml
 from pydantic.alias_generators import to_snake
 
-from nuketown_stack.plan import AgentPlan, KubeObject, StackPlan
+from nuketown_stack import gcp_declare
+from nuketown_stack.gcp_declare import GcpIdentity, GcpStack
+from nuketown_stack.plan import GKE_ACCOUNT_ANNOTATION, AgentPlan, KubeObject, StackPlan
 
 AGENT_TYPE = "nuketown:index:Agent"
 
@@ -54,38 +57,76 @@ def _resource_args(manifest: dict[str, Any]) -> dict[str, Any]:
     return {to_snake(key): value for key, value in manifest.items() if key not in ("apiVersion", "kind")}
 
 
+def _annotated(manifest: dict[str, Any], annotations: dict[str, pulumi.Input[str]]) -> dict[str, Any]:
+    """The manifest with annotations whose values come from other resources' outputs."""
+    metadata = manifest["metadata"]
+    return {**manifest, "metadata": {**metadata, "annotations": {**metadata.get("annotations", {}), **annotations}}}
+
+
 class Agent(pulumi.ComponentResource):
     """Everything of one agent, grouped so `pulumi preview` shows it as one tree."""
 
-    def __init__(self, plan: AgentPlan, providers: Providers, opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(
+        self, plan: AgentPlan, providers: Providers, gcp: GcpStack | None, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
         super().__init__(AGENT_TYPE, plan.name, None, opts)
+        self.agent_name = plan.name
+        self.gcp: GcpIdentity | None = None
+        if plan.gcp is not None and gcp is not None:
+            self.gcp = gcp_declare.declare_agent_identity(plan.gcp, gcp, parent=self)
         self.resources: dict[str, pulumi.CustomResource] = {}
         namespace = self._declare(plan.object("Namespace"), providers, [])
-        in_namespace = [namespace]
         for obj in plan.objects:
-            if obj.kind in ("Namespace", "Deployment"):
-                continue
-            self._declare(obj, providers, in_namespace)
+            if obj.kind not in ("Namespace", "Deployment"):
+                self._declare(obj, providers, [namespace])
         volumes = [r for o, r in self.resources.items() if o.startswith("PersistentVolumeClaim/")]
         self._declare(plan.object("Deployment"), providers, [namespace, *volumes])
-        self.register_outputs(plan.outputs())
+        self.outputs: dict[str, pulumi.Input[Any]] = dict(plan.outputs())
+        if self.gcp is not None:
+            self.outputs["gcpServiceAccount"] = self.gcp.email
+            if self.gcp.key_id is not None:
+                self.outputs["kmsKey"] = self.gcp.key_id
+        self.register_outputs(self.outputs)
 
     def _declare(
         self, obj: KubeObject, providers: Providers, depends_on: list[pulumi.Resource]
     ) -> pulumi.CustomResource:
+        manifest = obj.manifest
+        if obj.kind == "ServiceAccount" and self.gcp is not None:
+            # The email comes from the account resource, so IAM and the annotation cannot drift apart.
+            manifest = _annotated(manifest, {GKE_ACCOUNT_ANNOTATION: self.gcp.email})
         options = pulumi.ResourceOptions(
             parent=self,
             provider=providers.for_object(obj),
             depends_on=depends_on,
             retain_on_delete=obj.retain_on_delete or None,
         )
-        resource = _CLASSES[obj.type_token](obj.resource_name, **_resource_args(obj.manifest), opts=options)
+        resource = _CLASSES[obj.type_token](obj.resource_name, **_resource_args(manifest), opts=options)
         self.resources[f"{obj.kind}/{obj.resource_name}"] = resource
         return resource
 
 
+def sops_config(agents: list[Agent]) -> pulumi.Output[str]:
+    """`.sops.yaml` with one creation rule per agent key: secrets/<agent>/ encrypted to it."""
+    keyed = [(a, a.gcp.key_id) for a in agents if a.gcp is not None and a.gcp.key_id is not None]
+    return pulumi.Output.all(*[key for _, key in keyed]).apply(
+        lambda keys: yaml.safe_dump(
+            {
+                "creation_rules": [
+                    {"path_regex": f"^secrets/{agent.agent_name}/", "gcp_kms": key}
+                    for (agent, _), key in zip(keyed, keys, strict=True)
+                ]
+            },
+            sort_keys=False,
+        )
+    )
+
+
 def declare(plan: StackPlan, providers: Providers) -> dict[str, Any]:
     """Declare every agent; returns the stack outputs."""
-    for agent_plan in plan.agents:
-        Agent(agent_plan, providers)
-    return {"agents": {a.name: a.outputs() for a in plan.agents}}
+    gcp = gcp_declare.declare_stack(plan.gcp) if plan.gcp is not None else None
+    agents = [Agent(agent_plan, providers, gcp) for agent_plan in plan.agents]
+    outputs: dict[str, Any] = {"agents": {a.agent_name: a.outputs for a in agents}}
+    if plan.cloud != "none":
+        outputs["sopsConfig"] = sops_config(agents)
+    return outputs

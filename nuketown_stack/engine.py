@@ -27,6 +27,7 @@ class DeclaredResource:
     protect: bool = False
     retain_on_delete: bool = False
     provider: str | None = None  # logical name of the explicit provider, when one is used
+    import_id: str | None = None  # set when the resource adopts an existing one (`import_`)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -49,6 +50,32 @@ class EngineResult:
         return {"resources": [r.to_json() for r in self.resources], "outputs": self.outputs}
 
 
+def _gcp_account(inputs: dict[str, Any]) -> dict[str, Any]:
+    email = f"{inputs['accountId']}@{inputs['project']}.iam.gserviceaccount.com"
+    return {
+        "email": email,
+        "member": f"serviceAccount:{email}",
+        "name": f"projects/{inputs['project']}/serviceAccounts/{email}",
+    }
+
+
+def _gcp_key_ring(inputs: dict[str, Any]) -> dict[str, Any]:
+    return {"id": f"projects/{inputs['project']}/locations/{inputs['location']}/keyRings/{inputs['name']}"}
+
+
+def _gcp_crypto_key(inputs: dict[str, Any]) -> dict[str, Any]:
+    return {"id": f"{inputs['keyRing']}/cryptoKeys/{inputs['name']}"}
+
+
+# Outputs the cloud computes, derived from the inputs the way the cloud would, so a
+# plan shows the real strings (emails, key ids) where the program reads them.
+COMPUTED_OUTPUTS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    "gcp:serviceaccount/account:Account": _gcp_account,
+    "gcp:kms/keyRing:KeyRing": _gcp_key_ring,
+    "gcp:kms/cryptoKey:CryptoKey": _gcp_crypto_key,
+}
+
+
 def _plain(value: Any) -> Any:
     """Mock inputs arrive through protobuf Structs, where every number is a float."""
     if isinstance(value, float) and value.is_integer():
@@ -67,7 +94,9 @@ class _RecordingMocks(pulumi.runtime.Mocks):
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         inputs = _plain(dict(args.inputs))
         self._record(args, inputs)
-        return f"{args.name}-id", inputs
+        computed = COMPUTED_OUTPUTS.get(args.typ, lambda _: {})(inputs)
+        resource_id = computed.pop("id", f"{args.name}-id")
+        return resource_id, {**inputs, **computed}
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
         return {}, None
@@ -87,6 +116,7 @@ def run_program(
         registrations.append((args.typ, args.name))
         declared = entry(args.typ, args.name)
         declared.inputs = inputs
+        declared.import_id = args.resource_id or None
         if args.provider:  # a reference "<provider urn>::<id>"; the urn ends in "::<name>"
             declared.provider = args.provider.split("::")[-2]
 

@@ -127,6 +127,23 @@ def name_problems(stack: str, prefix: str, agent: str, paths: list[str]) -> list
     return problems
 
 
+def collision_problems(stack: str, prefix: str, agents: list[str]) -> list[str]:
+    """Derived names two agents would share (hashing makes this rare, but it must be an error)."""
+    problems = []
+    for what, derive in (
+        ("namespace", lambda a: namespace(prefix, a)),
+        ("GCP service account id", lambda a: gcp_service_account_id(stack, a)),
+        ("AWS IAM role name", lambda a: aws_role(stack, a)),
+    ):
+        owners: dict[str, str] = {}
+        for agent in sorted(agents):
+            derived = derive(agent)
+            if derived in owners:
+                problems.append(f"agents.{agent}: {what} {derived!r} is also {owners[derived]}'s; rename one agent")
+            owners.setdefault(derived, agent)
+    return problems
+
+
 def stack_problems(stack: str) -> list[str]:
     if is_dns_label(stack) and len(gcp_key_ring(stack)) <= GCP_KMS_NAME_MAX:
         return []

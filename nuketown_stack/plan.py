@@ -8,11 +8,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from nuketown_stack import manifests, naming
+from nuketown_stack import gcp_plan, manifests, naming
 from nuketown_stack.errors import raise_if_any
+from nuketown_stack.gcp_plan import GcpAgentPlan, GcpStackPlan
 from nuketown_stack.settings import Settings
 from nuketown_stack.spec import Agent, CloudSpec
 
+GKE_ACCOUNT_ANNOTATION = "iam.gke.io/gcp-service-account"
 # Objects whose loss loses data: kept in the cluster when removed from the program.
 RETAINED_KINDS = frozenset({"Namespace", "PersistentVolumeClaim"})
 
@@ -47,6 +49,7 @@ class AgentPlan:
     service_account: str
     uid: int
     objects: tuple[KubeObject, ...]  # namespace first, the Deployment last
+    gcp: GcpAgentPlan | None = None
 
     def object(self, kind: str) -> KubeObject:
         return next(o for o in self.objects if o.kind == kind)
@@ -60,6 +63,7 @@ class StackPlan:
     stack: str
     cloud: str
     agents: tuple[AgentPlan, ...]  # sorted by name
+    gcp: GcpStackPlan | None = None
 
     def objects(self) -> Iterator[KubeObject]:
         """Every Kubernetes object in render order: namespaces first, then agent by agent."""
@@ -72,20 +76,29 @@ class StackPlan:
 def build_plan(spec: CloudSpec, settings: Settings) -> StackPlan:
     """The plan of every agent; InputError when a derived name does not fit."""
     raise_if_any(
-        problem
-        for name, agent in spec.agents.items()
-        for problem in naming.name_problems(settings.stack, settings.prefix, name, [p.path for p in agent.persist])
+        [
+            problem
+            for name, agent in spec.agents.items()
+            for problem in naming.name_problems(settings.stack, settings.prefix, name, [p.path for p in agent.persist])
+        ]
+        + naming.collision_problems(settings.stack, settings.prefix, list(spec.agents))
     )
-    agents = tuple(_agent_plan(spec, settings, name, spec.agents[name]) for name in sorted(spec.agents))
-    return StackPlan(stack=settings.stack, cloud=settings.cloud, agents=agents)
+    gcp = gcp_plan.stack_plan(settings) if settings.cloud == "gcp" else None
+    agents = tuple(_agent_plan(spec, settings, gcp, name, spec.agents[name]) for name in sorted(spec.agents))
+    return StackPlan(stack=settings.stack, cloud=settings.cloud, agents=agents, gcp=gcp)
 
 
-def _agent_plan(spec: CloudSpec, settings: Settings, name: str, agent: Agent) -> AgentPlan:
+def _agent_plan(spec: CloudSpec, settings: Settings, gcp: GcpStackPlan | None, name: str, agent: Agent) -> AgentPlan:
     ns = naming.namespace(settings.prefix, name)
+    account = naming.service_account(name)
+    gcp_agent = gcp_plan.agent_plan(gcp, settings, name, agent, ns, account) if gcp else None
+    annotations = _service_account_annotations(agent)
+    if gcp is not None and gcp_agent is not None:
+        annotations[GKE_ACCOUNT_ANNOTATION] = gcp_plan.email(gcp_agent, gcp)
     toml = manifests.identity_toml(spec, name, agent, settings.cloud, ns)
     objects = [
         manifests.namespace(ns, name),
-        manifests.service_account(ns, name, _service_account_annotations(agent)),
+        manifests.service_account(ns, name, annotations),
         manifests.identity_config_map(ns, name, toml),
         manifests.resource_quota(ns, name, spec, agent),
         manifests.limit_range(ns, name, spec, agent),
@@ -96,9 +109,10 @@ def _agent_plan(spec: CloudSpec, settings: Settings, name: str, agent: Agent) ->
     return AgentPlan(
         name=name,
         namespace=ns,
-        service_account=naming.service_account(name),
+        service_account=account,
         uid=agent.uid,
         objects=tuple(KubeObject(_resource_name(name, m), m) for m in objects),
+        gcp=gcp_agent,
     )
 
 

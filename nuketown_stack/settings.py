@@ -8,15 +8,19 @@ Pulumi.<stack>.yaml plus `-c KEY=VALUE`; both go through `settings_from_config`.
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
 
 from nuketown_stack import naming
 from nuketown_stack.errors import InputError
 from nuketown_stack.spec import Toleration
 
+# A GCP IAM principal: user:, group:, serviceAccount:, domain: or principal(Set):// forms.
+IamMember = Annotated[
+    str, StringConstraints(pattern=r"^(user|group|serviceAccount|domain):[^\s]+$|^principal(Set)?://\S+$")
+]
 GKE_SPOT_SELECTOR = {"cloud.google.com/gke-spot": "true"}
 GKE_SPOT_TOLERATIONS = (
     Toleration(key="cloud.google.com/gke-spot", operator="Equal", value="true", effect="NoSchedule"),
@@ -34,6 +38,8 @@ KEYS: dict[str, str] = {
     "gcp:project": "gcp_project",
     "nuketown:gcpClusterProject": "gcp_cluster_project",
     "nuketown:gcpKmsLocation": "gcp_kms_location",
+    "nuketown:gcpKmsEncrypters": "gcp_kms_encrypters",
+    "nuketown:gcpAdoptKms": "gcp_adopt_kms",
     "aws:region": "aws_region",
     "nuketown:awsMode": "aws_mode",
     "nuketown:awsOidcProviderArn": "aws_oidc_provider_arn",
@@ -42,7 +48,7 @@ KEYS: dict[str, str] = {
     "kubernetes:context": "kube_context",
     "kubernetes:kubeconfig": "kubeconfig",
 }
-_JSON_KEYS = frozenset({"nuketown:spotNodeSelector", "nuketown:spotTolerations"})
+_JSON_KEYS = frozenset({"nuketown:spotNodeSelector", "nuketown:spotTolerations", "nuketown:gcpKmsEncrypters"})
 _FIELD_KEYS = {field: key for key, field in KEYS.items()}
 
 
@@ -60,6 +66,8 @@ class Settings(BaseModel):
     gcp_project: str | None = None
     gcp_cluster_project: str | None = None
     gcp_kms_location: str = "global"
+    gcp_kms_encrypters: tuple[IamMember, ...] = ()
+    gcp_adopt_kms: bool = False
     aws_region: str | None = None
     aws_mode: Literal["irsa", "podIdentity"] = "irsa"
     aws_oidc_provider_arn: str | None = None

@@ -285,6 +285,7 @@ def semantic_problems(spec: CloudSpec) -> list[str]:
     for name, agent in spec.agents.items():
         problems += _agent_problems(spec, name, agent)
     problems += _scope_overlaps(spec)
+    problems += _shared_identities(spec)
     return problems
 
 
@@ -350,6 +351,24 @@ def _scope_overlaps(spec: CloudSpec) -> list[str]:
                     f"agents.{name}.cloud.identity.scope: {prefix + '*'!r} also covers {other}'s "
                     f"{other_prefix + '*'!r}; give each agent a prefix no other starts with"
                 )
+    return problems
+
+
+def _shared_identities(spec: CloudSpec) -> list[str]:
+    """Two agents bound to one existing cloud identity could read each other's data."""
+    problems = []
+    for field in ("gcp_service_account", "aws_role_arn", "azure_client_id"):
+        owners: dict[str, str] = {}
+        for name in sorted(spec.agents):
+            identity = getattr(spec.agents[name].identity, field)
+            if identity is None:
+                continue
+            if identity in owners:
+                problems.append(
+                    f"agents.{name}.cloud.identity.{to_camel(field)}: {identity!r} is already "
+                    f"{owners[identity]}'s; each agent needs an identity of its own"
+                )
+            owners.setdefault(identity, name)
     return problems
 
 

@@ -127,3 +127,11 @@ def _spec_with_persist(paths: list[str]) -> dict[str, Any]:
             }
         },
     }
+
+
+def test_derived_name_collisions_are_refused(monkeypatch: Any) -> None:
+    monkeypatch.setattr(naming, "gcp_service_account_id", lambda stack, agent: "nt-dev-same")
+    assert naming.collision_problems("dev", "nuketown-dev-", ["vox", "ada"]) == [
+        "agents.vox: GCP service account id 'nt-dev-same' is also ada's; rename one agent"
+    ]
+    assert naming.collision_problems("dev", "nuketown-dev-", ["ada"]) == []
