@@ -12,9 +12,10 @@ import pulumi_kubernetes as k8s
 import yaml
 from pydantic.alias_generators import to_snake
 
-from nuketown_stack import gcp_declare
-from nuketown_stack.gcp_declare import GcpIdentity, GcpStack
-from nuketown_stack.plan import GKE_ACCOUNT_ANNOTATION, AgentPlan, KubeObject, StackPlan
+from nuketown_stack import aws_declare, gcp_declare
+from nuketown_stack.aws_declare import AwsStack
+from nuketown_stack.gcp_declare import GcpStack
+from nuketown_stack.plan import EKS_ROLE_ANNOTATION, GKE_ACCOUNT_ANNOTATION, AgentPlan, KubeObject, StackPlan
 
 AGENT_TYPE = "nuketown:index:Agent"
 
@@ -63,17 +64,27 @@ def _annotated(manifest: dict[str, Any], annotations: dict[str, pulumi.Input[str
     return {**manifest, "metadata": {**metadata, "annotations": {**metadata.get("annotations", {}), **annotations}}}
 
 
+@dataclass(frozen=True)
+class Clouds:
+    """The stack-wide cloud resources agents hang their identities on (at most one cloud is set)."""
+
+    gcp: GcpStack | None = None
+    aws: AwsStack | None = None
+
+
 class Agent(pulumi.ComponentResource):
     """Everything of one agent, grouped so `pulumi preview` shows it as one tree."""
 
     def __init__(
-        self, plan: AgentPlan, providers: Providers, gcp: GcpStack | None, opts: pulumi.ResourceOptions | None = None
+        self, plan: AgentPlan, providers: Providers, clouds: Clouds, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__(AGENT_TYPE, plan.name, None, opts)
         self.agent_name = plan.name
-        self.gcp: GcpIdentity | None = None
-        if plan.gcp is not None and gcp is not None:
-            self.gcp = gcp_declare.declare_agent_identity(plan.gcp, gcp, parent=self)
+        self.outputs: dict[str, pulumi.Input[Any]] = dict(plan.outputs())
+        # ServiceAccount annotations whose values the cloud assigns, and the key secrets are encrypted to.
+        self.identity_annotations: dict[str, pulumi.Input[str]] = {}
+        self.sops_key: tuple[str, pulumi.Output[str]] | None = None
+        self._declare_cloud_identity(plan, clouds)
         self.resources: dict[str, pulumi.CustomResource] = {}
         namespace = self._declare(plan.object("Namespace"), providers, [])
         for obj in plan.objects:
@@ -81,20 +92,32 @@ class Agent(pulumi.ComponentResource):
                 self._declare(obj, providers, [namespace])
         volumes = [r for o, r in self.resources.items() if o.startswith("PersistentVolumeClaim/")]
         self._declare(plan.object("Deployment"), providers, [namespace, *volumes])
-        self.outputs: dict[str, pulumi.Input[Any]] = dict(plan.outputs())
-        if self.gcp is not None:
-            self.outputs["gcpServiceAccount"] = self.gcp.email
-            if self.gcp.key_id is not None:
-                self.outputs["kmsKey"] = self.gcp.key_id
         self.register_outputs(self.outputs)
+
+    def _declare_cloud_identity(self, plan: AgentPlan, clouds: Clouds) -> None:
+        # Annotations take the identity from the cloud resource's output, so IAM and Kubernetes cannot drift apart.
+        if plan.gcp is not None and clouds.gcp is not None:
+            gcp = gcp_declare.declare_agent_identity(plan.gcp, clouds.gcp, parent=self)
+            self.identity_annotations[GKE_ACCOUNT_ANNOTATION] = gcp.email
+            self.outputs["gcpServiceAccount"] = gcp.email
+            if gcp.key_id is not None:
+                self.outputs["kmsKey"] = gcp.key_id
+                self.sops_key = ("gcp_kms", gcp.key_id)
+        if plan.aws is not None and clouds.aws is not None:
+            aws = aws_declare.declare_agent_identity(plan.aws, clouds.aws, parent=self)
+            if clouds.aws.plan.mode == "irsa":
+                self.identity_annotations[EKS_ROLE_ANNOTATION] = aws.role_arn
+            self.outputs["roleArn"] = aws.role_arn
+            if aws.key_arn is not None:
+                self.outputs["kmsKey"] = aws.key_arn
+                self.sops_key = ("kms", aws.key_arn)
 
     def _declare(
         self, obj: KubeObject, providers: Providers, depends_on: list[pulumi.Resource]
     ) -> pulumi.CustomResource:
         manifest = obj.manifest
-        if obj.kind == "ServiceAccount" and self.gcp is not None:
-            # The email comes from the account resource, so IAM and the annotation cannot drift apart.
-            manifest = _annotated(manifest, {GKE_ACCOUNT_ANNOTATION: self.gcp.email})
+        if obj.kind == "ServiceAccount" and self.identity_annotations:
+            manifest = _annotated(manifest, self.identity_annotations)
         options = pulumi.ResourceOptions(
             parent=self,
             provider=providers.for_object(obj),
@@ -108,25 +131,25 @@ class Agent(pulumi.ComponentResource):
 
 def sops_config(agents: list[Agent]) -> pulumi.Output[str]:
     """`.sops.yaml` with one creation rule per agent key: secrets/<agent>/ encrypted to it."""
-    keyed = [(a, a.gcp.key_id) for a in agents if a.gcp is not None and a.gcp.key_id is not None]
-    return pulumi.Output.all(*[key for _, key in keyed]).apply(
-        lambda keys: yaml.safe_dump(
-            {
-                "creation_rules": [
-                    {"path_regex": f"^secrets/{agent.agent_name}/", "gcp_kms": key}
-                    for (agent, _), key in zip(keyed, keys, strict=True)
-                ]
-            },
-            sort_keys=False,
-        )
-    )
+    keyed = [(agent.agent_name, agent.sops_key) for agent in agents if agent.sops_key is not None]
+
+    def document(keys: list[str]) -> str:
+        rules = [
+            {"path_regex": f"^secrets/{name}/", field: key} for (name, (field, _)), key in zip(keyed, keys, strict=True)
+        ]
+        return yaml.safe_dump({"creation_rules": rules}, sort_keys=False)
+
+    return pulumi.Output.all(*[key for _, (_, key) in keyed]).apply(document)
 
 
 def declare(plan: StackPlan, providers: Providers) -> dict[str, Any]:
     """Declare every agent; returns the stack outputs."""
-    gcp = gcp_declare.declare_stack(plan.gcp) if plan.gcp is not None else None
-    agents = [Agent(agent_plan, providers, gcp) for agent_plan in plan.agents]
-    outputs: dict[str, Any] = {"agents": {a.agent_name: a.outputs for a in agents}}
+    clouds = Clouds(
+        gcp=gcp_declare.declare_stack(plan.gcp) if plan.gcp is not None else None,
+        aws=aws_declare.declare_stack(plan.aws) if plan.aws is not None else None,
+    )
+    agents = [Agent(agent_plan, providers, clouds) for agent_plan in plan.agents]
+    outputs: dict[str, Any] = {"agents": {agent.agent_name: agent.outputs for agent in agents}}
     if plan.cloud != "none":
         outputs["sopsConfig"] = sops_config(agents)
     return outputs

@@ -15,6 +15,8 @@ from pulumi.runtime import settings as runtime_settings
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
+from nuketown_stack.mock_cloud import MockCloud, call_result, computed_outputs
+
 PROJECT = "nuketown"
 
 
@@ -50,32 +52,6 @@ class EngineResult:
         return {"resources": [r.to_json() for r in self.resources], "outputs": self.outputs}
 
 
-def _gcp_account(inputs: dict[str, Any]) -> dict[str, Any]:
-    email = f"{inputs['accountId']}@{inputs['project']}.iam.gserviceaccount.com"
-    return {
-        "email": email,
-        "member": f"serviceAccount:{email}",
-        "name": f"projects/{inputs['project']}/serviceAccounts/{email}",
-    }
-
-
-def _gcp_key_ring(inputs: dict[str, Any]) -> dict[str, Any]:
-    return {"id": f"projects/{inputs['project']}/locations/{inputs['location']}/keyRings/{inputs['name']}"}
-
-
-def _gcp_crypto_key(inputs: dict[str, Any]) -> dict[str, Any]:
-    return {"id": f"{inputs['keyRing']}/cryptoKeys/{inputs['name']}"}
-
-
-# Outputs the cloud computes, derived from the inputs the way the cloud would, so a
-# plan shows the real strings (emails, key ids) where the program reads them.
-COMPUTED_OUTPUTS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
-    "gcp:serviceaccount/account:Account": _gcp_account,
-    "gcp:kms/keyRing:KeyRing": _gcp_key_ring,
-    "gcp:kms/cryptoKey:CryptoKey": _gcp_crypto_key,
-}
-
-
 def _plain(value: Any) -> Any:
     """Mock inputs arrive through protobuf Structs, where every number is a float."""
     if isinstance(value, float) and value.is_integer():
@@ -88,18 +64,21 @@ def _plain(value: Any) -> Any:
 
 
 class _RecordingMocks(pulumi.runtime.Mocks):
-    def __init__(self, record: Callable[[pulumi.runtime.MockResourceArgs, dict[str, Any]], None]) -> None:
+    def __init__(
+        self, record: Callable[[pulumi.runtime.MockResourceArgs, dict[str, Any]], None], cloud: MockCloud
+    ) -> None:
         self._record = record
+        self._cloud = cloud
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         inputs = _plain(dict(args.inputs))
         self._record(args, inputs)
-        computed = COMPUTED_OUTPUTS.get(args.typ, lambda _: {})(inputs)
+        computed = computed_outputs(args.typ, args.name, inputs, self._cloud)
         resource_id = computed.pop("id", f"{args.name}-id")
         return resource_id, {**inputs, **computed}
 
-    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
-        return {}, None
+    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
+        return call_result(args.token, self._cloud)
 
 
 def run_program(
@@ -130,7 +109,9 @@ def run_program(
         return None
 
     runtime_settings.set_root_resource(None)  # a fresh root stack for every run
-    mocks.set_mocks(_RecordingMocks(record_inputs), project=project, stack=stack, preview=True)
+    mocks.set_mocks(
+        _RecordingMocks(record_inputs, MockCloud.from_config(config)), project=project, stack=stack, preview=True
+    )
     pulumi.runtime.set_all_config({k: _config_text(v) for k, v in config.items()})
     pulumi.runtime.register_stack_transformation(record_options)
 

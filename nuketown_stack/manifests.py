@@ -5,6 +5,7 @@ Each builder returns the full manifest (apiVersion, kind, metadata, ...), so
 """
 
 import hashlib
+from dataclasses import dataclass
 from typing import Any
 
 import tomli_w
@@ -12,7 +13,7 @@ import tomli_w
 from nuketown_stack import naming
 from nuketown_stack.quantity import format_quantity_sum
 from nuketown_stack.settings import Settings
-from nuketown_stack.spec import Agent, CloudSpec, EgressRule, Tier, Toleration
+from nuketown_stack.spec import Agent, CloudSpec, EgressRule, Tier, Toleration, cidr_within
 
 Manifest = dict[str, Any]
 
@@ -153,11 +154,27 @@ def limit_range(ns: str, name: str, spec: CloudSpec, agent: Agent) -> Manifest:
     }
 
 
-def _egress_rule(rule: EgressRule) -> Manifest:
-    block: Manifest = {"cidr": rule.cidr}
-    if rule.except_:
-        block["except"] = list(rule.except_)
-    entry: Manifest = {"to": [{"ipBlock": block}]}
+@dataclass(frozen=True)
+class EgressGuard:
+    """What a cloud adds to every agent's egress, whatever the spec allows."""
+
+    blocked: tuple[str, ...] = ()  # never reachable (node credentials)
+    required: tuple[tuple[str, int], ...] = ()  # always reachable when egress is a list (credential endpoints)
+
+
+NO_GUARD = EgressGuard()
+
+
+def _ip_block(cidr: str, excepted: tuple[str, ...], guard: EgressGuard) -> Manifest:
+    blocked = [b for b in guard.blocked if b != cidr and cidr_within(b, cidr) and b not in excepted]
+    block: Manifest = {"cidr": cidr}
+    if excepted or blocked:
+        block["except"] = [*excepted, *blocked]
+    return {"ipBlock": block}
+
+
+def _egress_rule(rule: EgressRule, guard: EgressGuard) -> Manifest:
+    entry: Manifest = {"to": [_ip_block(rule.cidr, rule.except_, guard)]}
     if rule.ports:
         entry["ports"] = [{"protocol": "TCP", "port": port} for port in rule.ports]
     return entry
@@ -176,16 +193,22 @@ def _dns_rule() -> Manifest:
     }
 
 
-def egress_rules(agent: Agent) -> list[Manifest]:
+def egress_rules(agent: Agent, guard: EgressGuard) -> list[Manifest]:
     egress = agent.network.egress
-    if egress == "all":
-        return [{}]
     if egress == "none":
         return []
-    return [_egress_rule(rule) for rule in egress] + [_dns_rule()]
+    if egress == "all":
+        if not guard.blocked:
+            return [{}]
+        return [{"to": [_ip_block("0.0.0.0/0", (), guard), _ip_block("::/0", (), guard)]}]
+    required = [
+        {"to": [{"ipBlock": {"cidr": cidr}}], "ports": [{"protocol": "TCP", "port": port}]}
+        for cidr, port in guard.required
+    ]
+    return [_egress_rule(rule, guard) for rule in egress] + [_dns_rule()] + required
 
 
-def network_policy(ns: str, name: str, agent: Agent) -> Manifest:
+def network_policy(ns: str, name: str, agent: Agent, guard: EgressGuard = NO_GUARD) -> Manifest:
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
@@ -194,7 +217,7 @@ def network_policy(ns: str, name: str, agent: Agent) -> Manifest:
             "podSelector": {},
             "policyTypes": ["Ingress", "Egress"],
             "ingress": [],
-            "egress": egress_rules(agent),
+            "egress": egress_rules(agent, guard),
         },
     }
 

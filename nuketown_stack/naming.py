@@ -16,6 +16,7 @@ GCP_SERVICE_ACCOUNT_ID_MAX = 30
 GCP_KMS_NAME_MAX = 63
 AWS_ROLE_NAME_MAX = 64
 AWS_KMS_ALIAS_MAX = 256
+AWS_POLICY_NAME_MAX = 128
 HASH_LENGTH = 6
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -90,6 +91,10 @@ def gcp_crypto_key(agent: str) -> str:
 
 def aws_role(stack: str, agent: str) -> str:
     return fit(f"nuketown-{stack}-{agent}", AWS_ROLE_NAME_MAX)
+
+
+def aws_boundary_policy(stack: str, agent: str) -> str:
+    return fit(f"nuketown-{stack}-{agent}-boundary", AWS_POLICY_NAME_MAX)
 
 
 def aws_kms_alias(stack: str, agent: str) -> str:

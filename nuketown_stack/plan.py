@@ -8,13 +8,17 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from nuketown_stack import gcp_plan, manifests, naming
+from nuketown_stack import aws_plan, gcp_plan, manifests, naming
+from nuketown_stack.aws_plan import AwsAgentPlan, AwsStackPlan
 from nuketown_stack.errors import raise_if_any
 from nuketown_stack.gcp_plan import GcpAgentPlan, GcpStackPlan
+from nuketown_stack.manifests import EgressGuard
 from nuketown_stack.settings import Settings
-from nuketown_stack.spec import Agent, CloudSpec
+from nuketown_stack.spec import Agent, CloudSpec, cidr_within
 
 GKE_ACCOUNT_ANNOTATION = "iam.gke.io/gcp-service-account"
+EKS_ROLE_ANNOTATION = "eks.amazonaws.com/role-arn"
+AKS_CLIENT_ANNOTATION = "azure.workload.identity/client-id"
 # Objects whose loss loses data: kept in the cluster when removed from the program.
 RETAINED_KINDS = frozenset({"Namespace", "PersistentVolumeClaim"})
 
@@ -50,6 +54,7 @@ class AgentPlan:
     uid: int
     objects: tuple[KubeObject, ...]  # namespace first, the Deployment last
     gcp: GcpAgentPlan | None = None
+    aws: AwsAgentPlan | None = None
 
     def object(self, kind: str) -> KubeObject:
         return next(o for o in self.objects if o.kind == kind)
@@ -64,6 +69,7 @@ class StackPlan:
     cloud: str
     agents: tuple[AgentPlan, ...]  # sorted by name
     gcp: GcpStackPlan | None = None
+    aws: AwsStackPlan | None = None
 
     def objects(self) -> Iterator[KubeObject]:
         """Every Kubernetes object in render order: namespaces first, then agent by agent."""
@@ -83,18 +89,51 @@ def build_plan(spec: CloudSpec, settings: Settings) -> StackPlan:
         ]
         + naming.collision_problems(settings.stack, settings.prefix, list(spec.agents))
     )
-    gcp = gcp_plan.stack_plan(settings) if settings.cloud == "gcp" else None
-    agents = tuple(_agent_plan(spec, settings, gcp, name, spec.agents[name]) for name in sorted(spec.agents))
-    return StackPlan(stack=settings.stack, cloud=settings.cloud, agents=agents, gcp=gcp)
+    cloud = _StackCloud(
+        gcp=gcp_plan.stack_plan(settings) if settings.cloud == "gcp" else None,
+        aws=aws_plan.stack_plan(settings) if settings.cloud == "aws" else None,
+    )
+    raise_if_any(_guard_problems(spec, cloud.guard))
+    agents = tuple(_agent_plan(spec, settings, cloud, name, spec.agents[name]) for name in sorted(spec.agents))
+    return StackPlan(stack=settings.stack, cloud=settings.cloud, agents=agents, gcp=cloud.gcp, aws=cloud.aws)
 
 
-def _agent_plan(spec: CloudSpec, settings: Settings, gcp: GcpStackPlan | None, name: str, agent: Agent) -> AgentPlan:
+@dataclass(frozen=True)
+class _StackCloud:
+    gcp: GcpStackPlan | None
+    aws: AwsStackPlan | None
+
+    @property
+    def guard(self) -> EgressGuard:
+        if self.aws is None:
+            return manifests.NO_GUARD
+        required = aws_plan.POD_IDENTITY_AGENT if self.aws.mode == "podIdentity" else ()
+        return EgressGuard(blocked=aws_plan.METADATA_CIDRS, required=required)
+
+
+def _guard_problems(spec: CloudSpec, guard: EgressGuard) -> list[str]:
+    """Egress the spec asks for that the cloud must keep closed."""
+    return [
+        f"agents.{name}.cloud.network.egress[{index}]: {rule.cidr!r} lies inside {blocked!r}, "
+        "the instance metadata service that holds node credentials; it stays blocked on this cloud"
+        for name, agent in spec.agents.items()
+        if isinstance(agent.network.egress, tuple)
+        for index, rule in enumerate(agent.network.egress)
+        for blocked in guard.blocked
+        if cidr_within(rule.cidr, blocked)
+    ]
+
+
+def _agent_plan(spec: CloudSpec, settings: Settings, cloud: _StackCloud, name: str, agent: Agent) -> AgentPlan:
     ns = naming.namespace(settings.prefix, name)
     account = naming.service_account(name)
-    gcp_agent = gcp_plan.agent_plan(gcp, settings, name, agent, ns, account) if gcp else None
+    gcp_agent = gcp_plan.agent_plan(cloud.gcp, settings, name, agent, ns, account) if cloud.gcp else None
+    aws_agent = aws_plan.agent_plan(settings, name, agent, ns, account) if cloud.aws else None
     annotations = _service_account_annotations(agent)
-    if gcp is not None and gcp_agent is not None:
-        annotations[GKE_ACCOUNT_ANNOTATION] = gcp_plan.email(gcp_agent, gcp)
+    if cloud.gcp is not None and gcp_agent is not None:
+        annotations[GKE_ACCOUNT_ANNOTATION] = gcp_plan.email(gcp_agent, cloud.gcp)
+    if cloud.aws is not None and aws_agent is not None and cloud.aws.mode == "irsa":
+        annotations[EKS_ROLE_ANNOTATION] = aws_plan.role_arn(aws_agent, cloud.aws.oidc_account)
     toml = manifests.identity_toml(spec, name, agent, settings.cloud, ns)
     objects = [
         manifests.namespace(ns, name),
@@ -102,7 +141,7 @@ def _agent_plan(spec: CloudSpec, settings: Settings, gcp: GcpStackPlan | None, n
         manifests.identity_config_map(ns, name, toml),
         manifests.resource_quota(ns, name, spec, agent),
         manifests.limit_range(ns, name, spec, agent),
-        manifests.network_policy(ns, name, agent),
+        manifests.network_policy(ns, name, agent, cloud.guard),
         *(manifests.persistent_volume_claim(ns, name, p.path, p.size, settings.storage_class) for p in agent.persist),
         manifests.deployment(ns, name, spec, agent, settings, manifests.checksum(toml), _pod_labels(agent)),
     ]
@@ -113,6 +152,7 @@ def _agent_plan(spec: CloudSpec, settings: Settings, gcp: GcpStackPlan | None, n
         uid=agent.uid,
         objects=tuple(KubeObject(_resource_name(name, m), m) for m in objects),
         gcp=gcp_agent,
+        aws=aws_agent,
     )
 
 
@@ -125,7 +165,7 @@ def _resource_name(agent: str, manifest: dict[str, Any]) -> str:
 
 def _service_account_annotations(agent: Agent) -> dict[str, str]:
     if agent.identity.azure_client_id is not None:
-        return {"azure.workload.identity/client-id": agent.identity.azure_client_id}
+        return {AKS_CLIENT_ANNOTATION: agent.identity.azure_client_id}
     return {}
 
 

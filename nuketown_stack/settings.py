@@ -70,7 +70,9 @@ class Settings(BaseModel):
     gcp_adopt_kms: bool = False
     aws_region: str | None = None
     aws_mode: Literal["irsa", "podIdentity"] = "irsa"
-    aws_oidc_provider_arn: str | None = None
+    aws_oidc_provider_arn: (
+        Annotated[str, StringConstraints(pattern=r"^arn:aws(-cn|-us-gov)?:iam::[0-9]{12}:oidc-provider/.+$")] | None
+    ) = None
     aws_cluster_name: str | None = None
     kube_context: str | None = None
     kubeconfig: str | None = None

@@ -191,6 +191,11 @@ def _is_subnet(
     return inner.version == outer.version and inner.subnet_of(outer)  # type: ignore[arg-type]
 
 
+def cidr_within(inner: str, outer: str) -> bool:
+    """Whether network `inner` lies inside `outer` (both valid CIDRs; other IP versions never do)."""
+    return _is_subnet(_parse_network(inner), _parse_network(outer))
+
+
 def _egress_kind(value: Any) -> str:
     return "mode" if isinstance(value, str) else "rules"
 

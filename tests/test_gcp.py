@@ -101,13 +101,13 @@ def test_kubernetes_account_is_annotated_with_the_email(fleet: EngineResult) -> 
 
 def test_annotation_comes_from_the_account_output(monkeypatch: pytest.MonkeyPatch) -> None:
     """If GCP assigned another email, the annotation would follow it: it is not rebuilt from strings."""
-    from nuketown_stack import engine
+    from nuketown_stack import mock_cloud
 
-    def other_email(inputs: dict[str, Any]) -> dict[str, Any]:
+    def other_email(_: str, inputs: dict[str, Any], __: Any) -> dict[str, Any]:
         email = f"assigned-{inputs['accountId']}@elsewhere.iam.gserviceaccount.com"
         return {"email": email, "name": f"projects/elsewhere/serviceAccounts/{email}"}
 
-    monkeypatch.setitem(engine.COMPUTED_OUTPUTS, "gcp:serviceaccount/account:Account", other_email)
+    monkeypatch.setitem(mock_cloud.COMPUTED_OUTPUTS, "gcp:serviceaccount/account:Account", other_email)
     result = run(EXAMPLE)
     annotations = find(result, "kubernetes:core/v1:ServiceAccount", "ada").inputs["metadata"]["annotations"]
     assert annotations == {"iam.gke.io/gcp-service-account": "assigned-nt-dev-ada@elsewhere.iam.gserviceaccount.com"}

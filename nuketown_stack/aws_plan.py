@@ -1,0 +1,232 @@
+"""AWS intent of each agent (pure): IAM role, trust, permissions boundary, identity policy, KMS key policy.
+
+Policy documents are functions of the account id, which the program reads from
+the caller identity; everything else is decided here. DESIGN.md section 7, AWS.
+"""
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from nuketown_stack import naming
+from nuketown_stack.settings import Settings
+from nuketown_stack.spec import Agent
+
+Document = dict[str, Any]
+POLICY_VERSION = "2012-10-17"
+KEY_DELETION_WINDOW_DAYS = 30
+# Node credentials live behind the instance metadata service; an agent's pod must not reach them.
+METADATA_CIDRS = ("169.254.169.254/32", "fd00:ec2::254/128")
+# The EKS Pod Identity agent on every node, where Pod Identity credentials come from.
+POD_IDENTITY_AGENT = (("169.254.170.23/32", 80), ("fd00:ec2::23/128", 80))
+
+BUCKET_ACTIONS = ("s3:ListBucket", "s3:GetBucketLocation", "s3:ListBucketMultipartUploads")
+OBJECT_ACTIONS = (
+    "s3:GetObject",
+    "s3:PutObject",
+    "s3:DeleteObject",
+    "s3:AbortMultipartUpload",
+    "s3:ListMultipartUploadParts",
+)
+DECRYPT_ACTIONS = ("kms:Decrypt", "kms:DescribeKey")
+ESCALATION_ACTIONS = (
+    "iam:*",
+    "organizations:*",
+    "sts:AssumeRole",
+    "sts:AssumeRoleWithSAML",
+    "sts:AssumeRoleWithWebIdentity",
+)
+# What the account may do with an agent's key without being the agent: administer it and encrypt to it.
+KEY_ADMIN_ACTIONS = (
+    "kms:CancelKeyDeletion",
+    "kms:CreateAlias",
+    "kms:DeleteAlias",
+    "kms:DescribeKey",
+    "kms:DisableKey",
+    "kms:DisableKeyRotation",
+    "kms:EnableKey",
+    "kms:EnableKeyRotation",
+    "kms:GetKeyPolicy",
+    "kms:GetKeyRotationStatus",
+    "kms:ListAliases",
+    "kms:ListResourceTags",
+    "kms:PutKeyPolicy",
+    "kms:ScheduleKeyDeletion",
+    "kms:TagResource",
+    "kms:UntagResource",
+    "kms:UpdateAlias",
+    "kms:UpdateKeyDescription",
+)
+KEY_ENCRYPT_ACTIONS = ("kms:Encrypt", "kms:GenerateDataKey")
+
+
+@dataclass(frozen=True)
+class AwsStackPlan:
+    region: str
+    mode: Literal["irsa", "podIdentity"]
+    oidc_provider_arn: str | None
+    cluster_name: str | None
+
+    @property
+    def oidc_account(self) -> str:
+        """The account of the OIDC provider, which IRSA requires to be the roles' account."""
+        assert self.oidc_provider_arn is not None
+        return self.oidc_provider_arn.split(":")[4]
+
+    @property
+    def oidc_issuer(self) -> str:
+        """`oidc.eks.<region>.amazonaws.com/id/<id>` from the provider's ARN (the condition key prefix)."""
+        assert self.oidc_provider_arn is not None
+        return self.oidc_provider_arn.split(":oidc-provider/", 1)[1]
+
+
+@dataclass(frozen=True)
+class AwsAgentPlan:
+    agent: str
+    namespace: str
+    service_account: str
+    role_name: str | None  # None: bind the existing role, create nothing for it
+    existing_role_arn: str | None
+    boundary_name: str
+    key_alias: str
+    storage_prefix: str
+
+    @property
+    def creates_identity(self) -> bool:
+        return self.role_name is not None
+
+
+def stack_plan(settings: Settings) -> AwsStackPlan:
+    assert settings.aws_region is not None  # settings refuse cloud aws without a region
+    return AwsStackPlan(
+        region=settings.aws_region,
+        mode=settings.aws_mode,
+        oidc_provider_arn=settings.aws_oidc_provider_arn,
+        cluster_name=settings.aws_cluster_name,
+    )
+
+
+def agent_plan(settings: Settings, name: str, agent: Agent, namespace: str, service_account: str) -> AwsAgentPlan:
+    existing = agent.identity.aws_role_arn
+    role = naming.aws_role(settings.stack, name)
+    return AwsAgentPlan(
+        agent=name,
+        namespace=namespace,
+        service_account=service_account,
+        role_name=None if existing else role,
+        existing_role_arn=existing,
+        boundary_name=naming.aws_boundary_policy(settings.stack, name),
+        key_alias=naming.aws_kms_alias(settings.stack, name),
+        storage_prefix=agent.identity.prefix,
+    )
+
+
+def role_arn(plan: AwsAgentPlan, account: str) -> str:
+    return plan.existing_role_arn or f"arn:aws:iam::{account}:role/{plan.role_name}"
+
+
+def trust_policy(plan: AwsAgentPlan, stack: AwsStackPlan, account: str) -> Document:
+    """Who may assume the agent's role: exactly its Kubernetes ServiceAccount, through IRSA or Pod Identity."""
+    if stack.mode == "irsa":
+        issuer = stack.oidc_issuer
+        statement: Document = {
+            "Sid": "AgentServiceAccountViaIrsa",
+            "Effect": "Allow",
+            "Principal": {"Federated": stack.oidc_provider_arn},
+            "Action": "sts:AssumeRoleWithWebIdentity",
+            "Condition": {
+                "StringEquals": {
+                    f"{issuer}:sub": f"system:serviceaccount:{plan.namespace}:{plan.service_account}",
+                    f"{issuer}:aud": "sts.amazonaws.com",
+                }
+            },
+        }
+    else:
+        statement = {
+            "Sid": "AgentServiceAccountViaPodIdentity",
+            "Effect": "Allow",
+            "Principal": {"Service": "pods.eks.amazonaws.com"},
+            "Action": ["sts:AssumeRole", "sts:TagSession"],
+            "Condition": {
+                "StringEquals": {
+                    "aws:SourceAccount": account,
+                    "aws:RequestTag/eks-cluster-name": stack.cluster_name,
+                    "aws:RequestTag/kubernetes-namespace": plan.namespace,
+                    "aws:RequestTag/kubernetes-service-account": plan.service_account,
+                }
+            },
+        }
+    return {"Version": POLICY_VERSION, "Statement": [statement]}
+
+
+def _storage_statements(plan: AwsAgentPlan, account: str) -> list[Document]:
+    """S3 on the agent's own buckets, `<prefix>*`, in its own account only (the prefix keeps its dash)."""
+    own_account = {"StringEquals": {"aws:ResourceAccount": account}}
+    return [
+        {
+            "Sid": "OwnBuckets",
+            "Effect": "Allow",
+            "Action": list(BUCKET_ACTIONS),
+            "Resource": f"arn:aws:s3:::{plan.storage_prefix}*",
+            "Condition": own_account,
+        },
+        {
+            "Sid": "OwnObjects",
+            "Effect": "Allow",
+            "Action": list(OBJECT_ACTIONS),
+            "Resource": f"arn:aws:s3:::{plan.storage_prefix}*/*",
+            "Condition": own_account,
+        },
+    ]
+
+
+def identity_policy(plan: AwsAgentPlan, account: str, key_arn: str) -> Document:
+    return {
+        "Version": POLICY_VERSION,
+        "Statement": [
+            *_storage_statements(plan, account),
+            {"Sid": "DecryptOwnSecrets", "Effect": "Allow", "Action": list(DECRYPT_ACTIONS), "Resource": key_arn},
+        ],
+    }
+
+
+def permissions_boundary(plan: AwsAgentPlan, account: str, key_arn: str) -> Document:
+    """The most the role can ever do, whatever is attached to it later; escalation explicitly denied."""
+    return {
+        "Version": POLICY_VERSION,
+        "Statement": [
+            *_storage_statements(plan, account),
+            {"Sid": "DecryptOwnSecrets", "Effect": "Allow", "Action": list(DECRYPT_ACTIONS), "Resource": key_arn},
+            {"Sid": "NoEscalation", "Effect": "Deny", "Action": list(ESCALATION_ACTIONS), "Resource": "*"},
+        ],
+    }
+
+
+def key_policy(plan: AwsAgentPlan, account: str, agent_role_arn: str) -> Document:
+    """The account keeps the key administrable and may encrypt to it; only the agent's role decrypts."""
+    root = f"arn:aws:iam::{account}:root"
+    return {
+        "Version": POLICY_VERSION,
+        "Statement": [
+            {
+                "Sid": "AccountAdministers",
+                "Effect": "Allow",
+                "Principal": {"AWS": root},
+                "Action": list(KEY_ADMIN_ACTIONS),
+                "Resource": "*",
+            },
+            {
+                "Sid": "AccountEncrypts",
+                "Effect": "Allow",
+                "Principal": {"AWS": root},
+                "Action": list(KEY_ENCRYPT_ACTIONS),
+                "Resource": "*",
+            },
+            {
+                "Sid": "AgentDecrypts",
+                "Effect": "Allow",
+                "Principal": {"AWS": agent_role_arn},
+                "Action": list(DECRYPT_ACTIONS),
+                "Resource": "*",
+            },
+        ],
+    }

@@ -1,0 +1,89 @@
+"""What the clouds would compute, for Pulumi's mock engine.
+
+Outputs the program reads (a service account's email, a role's ARN, a key's
+id) are derived from the inputs the way GCP and AWS derive them, so `plan`
+shows real strings. Nothing here is sent anywhere.
+"""
+
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+DEFAULT_AWS_ACCOUNT = "123456789012"
+_KEY_NAMESPACE = uuid.UUID("6a1d7a35-9a4e-4c1b-8f5e-6e75b6e2c0de")  # stable key ids from logical names
+
+
+@dataclass(frozen=True)
+class MockCloud:
+    aws_account: str
+    aws_region: str
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> "MockCloud":
+        """The caller's account is the OIDC provider's when there is one (IRSA needs them equal)."""
+        provider_arn = str(config.get("nuketown:awsOidcProviderArn") or "")
+        parts = provider_arn.split(":")
+        account = parts[4] if provider_arn.startswith("arn:") and len(parts) > 4 else DEFAULT_AWS_ACCOUNT
+        return cls(aws_account=account, aws_region=str(config.get("aws:region") or "us-east-1"))
+
+
+Computed = Callable[[str, dict[str, Any], MockCloud], dict[str, Any]]
+
+
+def _gcp_account(_: str, inputs: dict[str, Any], __: MockCloud) -> dict[str, Any]:
+    email = f"{inputs['accountId']}@{inputs['project']}.iam.gserviceaccount.com"
+    return {
+        "email": email,
+        "member": f"serviceAccount:{email}",
+        "name": f"projects/{inputs['project']}/serviceAccounts/{email}",
+    }
+
+
+def _gcp_key_ring(_: str, inputs: dict[str, Any], __: MockCloud) -> dict[str, Any]:
+    return {"id": f"projects/{inputs['project']}/locations/{inputs['location']}/keyRings/{inputs['name']}"}
+
+
+def _gcp_crypto_key(_: str, inputs: dict[str, Any], __: MockCloud) -> dict[str, Any]:
+    return {"id": f"{inputs['keyRing']}/cryptoKeys/{inputs['name']}"}
+
+
+def _aws_role(_: str, inputs: dict[str, Any], cloud: MockCloud) -> dict[str, Any]:
+    return {"id": inputs["name"], "arn": f"arn:aws:iam::{cloud.aws_account}:role/{inputs['name']}"}
+
+
+def _aws_policy(_: str, inputs: dict[str, Any], cloud: MockCloud) -> dict[str, Any]:
+    arn = f"arn:aws:iam::{cloud.aws_account}:policy/{inputs['name']}"
+    return {"id": arn, "arn": arn}
+
+
+def _aws_key(name: str, _: dict[str, Any], cloud: MockCloud) -> dict[str, Any]:
+    key_id = str(uuid.uuid5(_KEY_NAMESPACE, name))
+    return {"id": key_id, "keyId": key_id, "arn": f"arn:aws:kms:{cloud.aws_region}:{cloud.aws_account}:key/{key_id}"}
+
+
+COMPUTED_OUTPUTS: dict[str, Computed] = {
+    "gcp:serviceaccount/account:Account": _gcp_account,
+    "gcp:kms/keyRing:KeyRing": _gcp_key_ring,
+    "gcp:kms/cryptoKey:CryptoKey": _gcp_crypto_key,
+    "aws:iam/role:Role": _aws_role,
+    "aws:iam/policy:Policy": _aws_policy,
+    "aws:kms/key:Key": _aws_key,
+}
+
+
+def computed_outputs(type_token: str, name: str, inputs: dict[str, Any], cloud: MockCloud) -> dict[str, Any]:
+    compute = COMPUTED_OUTPUTS.get(type_token)
+    return compute(name, inputs, cloud) if compute else {}
+
+
+def call_result(token: str, cloud: MockCloud) -> dict[str, Any]:
+    """Results of the data sources (invokes) the program calls."""
+    if token == "aws:index/getCallerIdentity:getCallerIdentity":
+        return {
+            "accountId": cloud.aws_account,
+            "arn": f"arn:aws:iam::{cloud.aws_account}:user/pulumi",
+            "userId": "AIDAMOCKUSER",
+            "id": cloud.aws_account,
+        }
+    return {}
