@@ -5,17 +5,18 @@ resource is created inside an `apply`.
 """
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pulumi
 import pulumi_kubernetes as k8s
 import yaml
 from pydantic.alias_generators import to_snake
 
-from nuketown_stack import aws_declare, gcp_declare
-from nuketown_stack.aws_declare import AwsStack
-from nuketown_stack.gcp_declare import GcpStack
 from nuketown_stack.plan import EKS_ROLE_ANNOTATION, GKE_ACCOUNT_ANNOTATION, AgentPlan, KubeObject, StackPlan
+
+if TYPE_CHECKING:  # each cloud's SDK is imported only by the stacks that use it (a large import)
+    from nuketown_stack.aws_declare import AwsStack
+    from nuketown_stack.gcp_declare import GcpStack
 
 AGENT_TYPE = "nuketown:index:Agent"
 
@@ -68,8 +69,8 @@ def _annotated(manifest: dict[str, Any], annotations: dict[str, pulumi.Input[str
 class Clouds:
     """The stack-wide cloud resources agents hang their identities on (at most one cloud is set)."""
 
-    gcp: GcpStack | None = None
-    aws: AwsStack | None = None
+    gcp: "GcpStack | None" = None
+    aws: "AwsStack | None" = None
 
 
 class Agent(pulumi.ComponentResource):
@@ -97,6 +98,8 @@ class Agent(pulumi.ComponentResource):
     def _declare_cloud_identity(self, plan: AgentPlan, clouds: Clouds) -> None:
         # Annotations take the identity from the cloud resource's output, so IAM and Kubernetes cannot drift apart.
         if plan.gcp is not None and clouds.gcp is not None:
+            from nuketown_stack import gcp_declare
+
             gcp = gcp_declare.declare_agent_identity(plan.gcp, clouds.gcp, parent=self)
             self.identity_annotations[GKE_ACCOUNT_ANNOTATION] = gcp.email
             self.outputs["gcpServiceAccount"] = gcp.email
@@ -104,6 +107,8 @@ class Agent(pulumi.ComponentResource):
                 self.outputs["kmsKey"] = gcp.key_id
                 self.sops_key = ("gcp_kms", gcp.key_id)
         if plan.aws is not None and clouds.aws is not None:
+            from nuketown_stack import aws_declare
+
             aws = aws_declare.declare_agent_identity(plan.aws, clouds.aws, parent=self)
             if clouds.aws.plan.mode == "irsa":
                 self.identity_annotations[EKS_ROLE_ANNOTATION] = aws.role_arn
@@ -142,12 +147,21 @@ def sops_config(agents: list[Agent]) -> pulumi.Output[str]:
     return pulumi.Output.all(*[key for _, (_, key) in keyed]).apply(document)
 
 
+def _declare_clouds(plan: StackPlan) -> Clouds:
+    if plan.gcp is not None:
+        from nuketown_stack import gcp_declare
+
+        return Clouds(gcp=gcp_declare.declare_stack(plan.gcp))
+    if plan.aws is not None:
+        from nuketown_stack import aws_declare
+
+        return Clouds(aws=aws_declare.declare_stack(plan.aws))
+    return Clouds()
+
+
 def declare(plan: StackPlan, providers: Providers) -> dict[str, Any]:
     """Declare every agent; returns the stack outputs."""
-    clouds = Clouds(
-        gcp=gcp_declare.declare_stack(plan.gcp) if plan.gcp is not None else None,
-        aws=aws_declare.declare_stack(plan.aws) if plan.aws is not None else None,
-    )
+    clouds = _declare_clouds(plan)
     agents = [Agent(agent_plan, providers, clouds) for agent_plan in plan.agents]
     outputs: dict[str, Any] = {"agents": {agent.agent_name: agent.outputs for agent in agents}}
     if plan.cloud != "none":

@@ -1,0 +1,223 @@
+"""Scale benchmark: 1 to 1000 agents through nix, validate, render and plan, against the SDK's floor.
+
+    python benchmarks/scale.py                 # 1, 10, 100, 1000 agents
+    python benchmarks/scale.py --agents 1 100  # a quicker look
+
+Every measurement runs in a fresh Python process (so peak memory is that
+stage's own, and nothing is warm from a previous stage). Two floors, both
+under the same mock engine with no logic of ours:
+  - bare:  as many resources as `plan` declares, with no inputs;
+  - same:  the very resources `plan` declared (types, names, inputs), registered
+           flat: what the Pulumi SDK spends serializing this fleet anyway.
+Times are the median of --repeat runs; import time is excluded (reported once).
+"""
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+SPEC_NIX = ROOT / "nix" / "spec.nix"
+TIERS = ("small", "standard", "large", "gpu")
+PERSIST = ('"projects"', '".config/claude"', '".local/share/nvim"', '"datasets"')
+SETTINGS = {
+    "gcp": {"nuketown:cloud": "gcp", "gcp:project": "bench-project"},
+    "aws": {
+        "nuketown:cloud": "aws",
+        "aws:region": "us-east-1",
+        "nuketown:awsOidcProviderArn": "arn:aws:iam::123456789012:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/B",
+    },
+}
+
+
+def fleet_nix(count: int) -> str:
+    """A nix config of `count` agents with mixed tiers, 1 to 4 persist dirs, some spot and egress lists."""
+    agents = []
+    for index in range(count):
+        tier = TIERS[index % len(TIERS)]
+        persist = " ".join(PERSIST[: 1 + index % len(PERSIST)])
+        extra = 'spot = true; network.egress = [ { cidr = "0.0.0.0/0"; ports = [ 443 ]; } ];' if index % 5 == 0 else ""
+        agents.append(
+            f'a{index:04d} = {{ enable = true; uid = {1100 + index}; role = "bench"; persist = [ {persist} ]; '
+            f'cloud = {{ resources = "{tier}"; scaling.maxResources = "gpu"; {extra} }}; }};'
+        )
+    return (
+        f'(import {SPEC_NIX}).spec {{ enable = true; domain = "bench.example"; '
+        f'cloud = {{ enable = true; storage.sizes.datasets = "100Gi"; }}; agents = {{ {" ".join(agents)} }}; }}'
+    )
+
+
+# --- one stage, in a child process ---------------------------------------------------------------
+
+
+def _stage(stage: str, spec_path: str, cloud: str, resources: int, dump: str) -> dict[str, Any]:
+    imported = time.perf_counter()
+    import pulumi
+
+    from nuketown_stack import engine, plan, program, render, settings, source, spec
+
+    if cloud != "none":  # the cloud's SDK, as declare imports it
+        __import__(f"nuketown_stack.{cloud}_declare")
+    imported = time.perf_counter() - imported
+    declared: list[dict[str, Any]] = json.loads(Path(dump).read_text()) if stage == "floor-same" else []
+    config = SETTINGS.get(cloud, {})
+    started = time.perf_counter()
+    if stage == "validate":
+        spec.load_spec(source.load_raw(spec_path))
+    elif stage == "render":
+        stack_settings = settings.settings_from_config("bench", config)
+        render.to_yaml(plan.build_plan(spec.load_spec(source.load_raw(spec_path)), stack_settings).objects())
+    elif stage == "plan":
+        result = engine.run_program(program.define_stack, "bench", {"nuketown:source": spec_path, **config})
+        resources = len(result.resources)
+        seconds = time.perf_counter() - started
+        Path(dump).write_text(
+            json.dumps(
+                [
+                    {"type": r.type, "name": r.name, "inputs": r.inputs}
+                    for r in result.resources
+                    if not r.type.startswith("pulumi:providers:")
+                ]
+            )
+        )
+        started = time.perf_counter() - seconds  # writing the dump is not part of plan's time
+    elif stage == "floor-same":
+
+        def same() -> dict[str, Any]:
+            for entry in declared:
+                pulumi.CustomResource(entry["type"], entry["name"], entry["inputs"])
+            return {}
+
+        engine.run_program(same, "bench", {})
+        resources = len(declared)
+    elif stage == "floor":
+
+        def bare() -> dict[str, Any]:
+            for index in range(resources):
+                pulumi.CustomResource("bench:index:Bare", f"r{index}", {})
+            return {}
+
+        engine.run_program(bare, "bench", {})
+    seconds = time.perf_counter() - started
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return {"seconds": seconds, "peak_mib": peak_kib / 1024, "resources": resources, "import_seconds": imported}
+
+
+def measure(stage: str, spec_path: Path, cloud: str, resources: int, repeat: int) -> dict[str, Any]:
+    runs = []
+    dump = spec_path.with_suffix(".declared.json")
+    for _ in range(repeat):
+        out = subprocess.run(
+            [sys.executable, __file__, "--stage", stage, str(spec_path), cloud, str(resources), str(dump)],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=ROOT,
+        )
+        runs.append(json.loads(out.stdout))
+    return {
+        "seconds": statistics.median(r["seconds"] for r in runs),
+        "peak_mib": max(r["peak_mib"] for r in runs),
+        "resources": runs[0]["resources"],
+        "import_seconds": statistics.median(r["import_seconds"] for r in runs),
+    }
+
+
+def nix_seconds(nix_file: Path, spec_path: Path, repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        out = subprocess.run(
+            ["nix-instantiate", "--eval", "--strict", "--json", str(nix_file)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        times.append(time.perf_counter() - started)
+    spec_path.write_text(out.stdout)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--agents", type=int, nargs="+", default=[1, 10, 100, 1000])
+    parser.add_argument("--cloud", choices=["none", "gcp", "aws"], default="gcp")
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+
+    rows = []
+    with tempfile.TemporaryDirectory() as scratch:
+        for count in args.agents:
+            nix_file = Path(scratch) / f"fleet-{count}.nix"
+            spec_path = Path(scratch) / f"fleet-{count}.json"
+            nix_file.write_text(fleet_nix(count))
+            row: dict[str, Any] = {"agents": count, "nix": nix_seconds(nix_file, spec_path, args.repeat)}
+            for stage in ("validate", "render", "plan"):
+                row[stage] = measure(stage, spec_path, args.cloud, 0, args.repeat)
+            row["floor"] = measure("floor", spec_path, args.cloud, row["plan"]["resources"], args.repeat)
+            row["same"] = measure("floor-same", spec_path, args.cloud, 0, args.repeat)
+            rows.append(row)
+            print(f"measured {count} agents", file=sys.stderr)
+    print_table(rows, args.cloud)
+    print(f"imports (not in the stage times): {rows[0]['plan']['import_seconds']:.2f} s")
+
+
+def print_table(rows: list[dict[str, Any]], cloud: str) -> None:
+    print(f"cloud={cloud}; seconds: median of each stage's own work; MiB: the stage process's peak RSS")
+    header = (
+        "agents",
+        "resources",
+        "nix s",
+        "validate s",
+        "render s",
+        "plan s",
+        "bare s",
+        "same s",
+        "plan/bare",
+        "plan/same",
+        "render MiB",
+        "plan MiB",
+        "same MiB",
+    )
+    print(" ".join(f"{h:>10}" for h in header))
+    for row in rows:
+        plan, bare, same = row["plan"], row["floor"], row["same"]
+        cells = (
+            row["agents"],
+            plan["resources"],
+            f"{row['nix']:.3f}",
+            f"{row['validate']['seconds']:.3f}",
+            f"{row['render']['seconds']:.3f}",
+            f"{plan['seconds']:.3f}",
+            f"{bare['seconds']:.3f}",
+            f"{same['seconds']:.3f}",
+            f"{plan['seconds'] / bare['seconds']:.2f}",
+            f"{plan['seconds'] / same['seconds']:.2f}",
+            f"{row['render']['peak_mib']:.0f}",
+            f"{plan['peak_mib']:.0f}",
+            f"{same['peak_mib']:.0f}",
+        )
+        print(" ".join(f"{c:>10}" for c in cells))
+    by_count = {row["agents"]: row for row in rows}
+    if 100 in by_count and 1000 in by_count:
+        growth = {
+            stage: by_count[1000][stage]["seconds"] / by_count[100][stage]["seconds"]
+            for stage in ("validate", "render", "plan", "floor", "same")
+        }
+        growth["nix"] = by_count[1000]["nix"] / by_count[100]["nix"]
+        print("growth 100 -> 1000 agents: " + ", ".join(f"{k} {v:.1f}x" for k, v in growth.items()))
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--stage":
+        sys.path.insert(0, str(ROOT))
+        print(json.dumps(_stage(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]), sys.argv[6])))
+    else:
+        main()
