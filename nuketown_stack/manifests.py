@@ -11,7 +11,7 @@ from typing import Any
 import tomli_w
 
 from nuketown_stack import naming
-from nuketown_stack.quantity import format_quantity_sum
+from nuketown_stack.quantity import format_quantity_sum, parse_quantity
 from nuketown_stack.settings import Settings
 from nuketown_stack.spec import Agent, CloudSpec, EgressRule, Tier, Toleration, cidr_within
 
@@ -134,9 +134,18 @@ def resource_quota(ns: str, name: str, spec: CloudSpec, agent: Agent) -> Manifes
 
 
 def limit_range(ns: str, name: str, spec: CloudSpec, agent: Agent) -> Manifest:
-    base = spec.tiers[agent.resources]
+    """Caps any container at maxResources; containers that set nothing get the fleet's smallest tier.
+
+    The defaults deliberately do not follow the agent's `resources` tier: the
+    Deployment sets its own requests, so a tier change then touches only the
+    Deployment, and an extra container that sets nothing cannot take the
+    agent's whole quota.
+    """
     ceiling = spec.tiers[agent.max_resources]
-    compute = {"cpu": base.cpu, "memory": base.memory}
+    smallest = {
+        dimension: min((getattr(tier, dimension) for tier in spec.tiers.values()), key=parse_quantity)
+        for dimension in ("cpu", "memory")
+    }
     return {
         "apiVersion": "v1",
         "kind": "LimitRange",
@@ -145,8 +154,8 @@ def limit_range(ns: str, name: str, spec: CloudSpec, agent: Agent) -> Manifest:
             "limits": [
                 {
                     "type": "Container",
-                    "default": compute,
-                    "defaultRequest": compute,
+                    "default": smallest,
+                    "defaultRequest": smallest,
                     "max": {"cpu": ceiling.cpu, "memory": ceiling.memory},
                 }
             ]

@@ -311,16 +311,26 @@ def test_resource_quota_is_sized_at_max_resources(example_json: dict[str, Any]) 
     assert vox["requests.storage"] == "60Gi"
 
 
-def test_limit_range_defaults_to_resources_capped_at_max(example_json: dict[str, Any]) -> None:
+def test_limit_range_defaults_to_smallest_tier_capped_at_max(example_json: dict[str, Any]) -> None:
     limits = manifest(agent_of(make_plan(example_json), "ada"), "LimitRange")["spec"]["limits"]
     assert limits == [
         {
             "type": "Container",
-            "default": {"cpu": "2", "memory": "4Gi"},
-            "defaultRequest": {"cpu": "2", "memory": "4Gi"},
+            "default": {"cpu": "1", "memory": "2Gi"},
+            "defaultRequest": {"cpu": "1", "memory": "2Gi"},
             "max": {"cpu": "4", "memory": "8Gi"},
         }
     ]
+
+
+def test_resources_tier_change_touches_only_the_deployment(example_raw: dict[str, Any]) -> None:
+    """Scaling up an agent rewrites its pod, nothing else (quota and limits follow maxResources)."""
+    before = make_plan(example_raw)
+    example_raw["agents"]["ada"]["resources"] = "large"
+    after = make_plan(example_raw)
+    pairs = zip(agent_of(before, "ada").objects, agent_of(after, "ada").objects, strict=True)
+    changed = [new.kind for old, new in pairs if old.manifest != new.manifest]
+    assert changed == ["Deployment"]
 
 
 @pytest.mark.parametrize(
