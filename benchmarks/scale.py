@@ -118,9 +118,11 @@ def measure(stage: str, spec_path: Path, cloud: str, resources: int, repeat: int
             [sys.executable, __file__, "--stage", stage, str(spec_path), cloud, str(resources), str(dump)],
             capture_output=True,
             text=True,
-            check=True,
+            check=False,
             cwd=ROOT,
         )
+        if out.returncode != 0:
+            sys.exit(f"stage {stage} failed on {spec_path.name}:\n{out.stderr}")
         runs.append(json.loads(out.stdout))
     return {
         "seconds": statistics.median(r["seconds"] for r in runs),
