@@ -1,7 +1,7 @@
-"""nuketown-stack: validate | render | plan, over the same functions as `pulumi up`.
+"""nuketown-stack: validate | render | plan | diff, over the same functions as `pulumi up`.
 
 Exit codes: 0 success, 2 invalid input (one line per problem, no traceback),
-1 internal error.
+1 internal error, 3 `diff` found a change that would lose data.
 """
 
 import argparse
@@ -25,6 +25,7 @@ from nuketown_stack.spec import CloudSpec, load_spec
 
 EXIT_INVALID = 2
 EXIT_INTERNAL = 1
+EXIT_DATA_LOSS = 3
 DEFAULT_STACK = "dev"
 
 
@@ -42,9 +43,14 @@ def _parser() -> argparse.ArgumentParser:
     for name, help_text in (
         ("render", "print every Kubernetes object as YAML"),
         ("plan", "run the Pulumi program under the mock engine and show its resources"),
+        ("diff", "what would change from BASE to HEAD, per agent; exit 3 when data would be lost"),
     ):
         command = commands.add_parser(name, help=help_text)
-        command.add_argument("source", metavar="SOURCE", help=source_help)
+        if name == "diff":
+            command.add_argument("base", metavar="BASE", help="the spec before (" + source_help + ")")
+            command.add_argument("head", metavar="HEAD", help="the spec after, same forms as BASE")
+        else:
+            command.add_argument("source", metavar="SOURCE", help=source_help)
         command.add_argument(
             "--stack",
             default=DEFAULT_STACK,
@@ -62,6 +68,7 @@ def _parser() -> argparse.ArgumentParser:
         "--out", type=Path, metavar="DIR", help="write DIR/<agent>.yaml instead of printing"
     )
     commands.choices["plan"].add_argument("--json", action="store_true", help="print resources and outputs as JSON")
+    commands.choices["diff"].add_argument("--json", action="store_true", help="print the changes as JSON")
     return parser
 
 
@@ -137,6 +144,29 @@ def cmd_plan(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_diff(args: argparse.Namespace) -> int:
+    from nuketown_stack.diff import diff_plans, format_diff
+
+    sides = [_declared_resources(args, source) for source in (args.base, args.head)]
+    diff = diff_plans(*sides)
+    if args.json:
+        json.dump(diff.to_json(), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        print(format_diff(diff, bold="ansi" if sys.stdout.isatty() else "markdown"))
+    return EXIT_DATA_LOSS if diff.data_loss else 0
+
+
+def _declared_resources(args: argparse.Namespace, source: str) -> list[dict[str, Any]]:
+    """The program's resources for `source`, under the stack's settings (both sides share them)."""
+    from nuketown_stack.engine import run_program
+    from nuketown_stack.program import define_stack
+
+    config = stack_config(args.stack, args.config, source)
+    result = run_program(define_stack, args.stack, config, project=project_name(find_project_dir(Path.cwd())))
+    return result.to_json()["resources"]
+
+
 def format_tree(project: str, stack: str, resources: list[dict[str, Any]]) -> str:
     """Resources as the tree `pulumi preview` would show, then counts per type."""
     children: dict[str | None, list[dict[str, Any]]] = {}
@@ -161,7 +191,7 @@ def format_tree(project: str, stack: str, resources: list[dict[str, Any]]) -> st
     return "\n".join(lines)
 
 
-COMMANDS = {"validate": cmd_validate, "render": cmd_render, "plan": cmd_plan}
+COMMANDS = {"validate": cmd_validate, "render": cmd_render, "plan": cmd_plan, "diff": cmd_diff}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
