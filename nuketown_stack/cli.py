@@ -9,7 +9,6 @@ import json
 import os
 import sys
 import traceback
-from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ import yaml
 from nuketown_stack.errors import InputError
 from nuketown_stack.plan import StackPlan, build_plan
 from nuketown_stack.render import to_yaml
+from nuketown_stack.report import identity_chains, resource_tree, type_counts
 from nuketown_stack.settings import Settings, parse_overrides, read_stack_file, settings_from_config
 from nuketown_stack.source import load_raw
 from nuketown_stack.spec import CloudSpec, load_spec
@@ -68,6 +68,9 @@ def _parser() -> argparse.ArgumentParser:
         "--out", type=Path, metavar="DIR", help="write DIR/<agent>.yaml instead of printing"
     )
     commands.choices["plan"].add_argument("--json", action="store_true", help="print resources and outputs as JSON")
+    commands.choices["plan"].add_argument(
+        "--tree", action="store_true", help="print every resource as `pulumi preview` nests them"
+    )
     commands.choices["diff"].add_argument("--json", action="store_true", help="print the changes as JSON")
     return parser
 
@@ -136,11 +139,17 @@ def cmd_plan(args: argparse.Namespace) -> int:
     config = stack_config(args.stack, args.config, args.source)
     project = project_name(find_project_dir(Path.cwd()))
     result = run_program(define_stack, args.stack, config, project=project)
+    declared = result.to_json()
     if args.json:
-        json.dump(result.to_json(), sys.stdout, indent=2, sort_keys=False)
+        json.dump(declared, sys.stdout, indent=2, sort_keys=False)
         sys.stdout.write("\n")
         return 0
-    print(format_tree(project, args.stack, result.to_json()["resources"]))
+    resources = declared["resources"]
+    if args.tree:
+        print(resource_tree(project, args.stack, resources))
+    else:
+        print(identity_chains(resources, declared["outputs"]))
+    print(f"\n{type_counts(resources)}")
     return 0
 
 
@@ -165,30 +174,6 @@ def _declared_resources(args: argparse.Namespace, source: str) -> list[dict[str,
     config = stack_config(args.stack, args.config, source)
     result = run_program(define_stack, args.stack, config, project=project_name(find_project_dir(Path.cwd())))
     return result.to_json()["resources"]
-
-
-def format_tree(project: str, stack: str, resources: list[dict[str, Any]]) -> str:
-    """Resources as the tree `pulumi preview` would show, then counts per type."""
-    children: dict[str | None, list[dict[str, Any]]] = {}
-    for resource in resources:
-        children.setdefault(resource["parent"], []).append(resource)
-    lines = [f"pulumi:pulumi:Stack  {project}-{stack}"]
-
-    def walk(parent: str | None, indent: str) -> None:
-        items = children.get(parent, [])
-        for index, resource in enumerate(items):
-            last = index == len(items) - 1
-            flags = [f for f, on in (("protect", resource["protect"]), ("retain", resource["retainOnDelete"])) if on]
-            suffix = f"  [{', '.join(flags)}]" if flags else ""
-            lines.append(f"{indent}{'└─ ' if last else '├─ '}{resource['type']}  {resource['name']}{suffix}")
-            walk(f"{resource['type']}::{resource['name']}", indent + ("   " if last else "│  "))
-
-    walk(None, "")
-    counts = Counter(r["type"] for r in resources)
-    lines.append("")
-    lines += [f"{count:5d}  {typ}" for typ, count in sorted(counts.items())]
-    lines.append(f"{len(resources):5d}  resources")
-    return "\n".join(lines)
 
 
 COMMANDS = {"validate": cmd_validate, "render": cmd_render, "plan": cmd_plan, "diff": cmd_diff}

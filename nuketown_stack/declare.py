@@ -12,13 +12,13 @@ import pulumi_kubernetes as k8s
 import yaml
 from pydantic.alias_generators import to_snake
 
+from nuketown_stack.declared import AGENT_TYPE
 from nuketown_stack.plan import EKS_ROLE_ANNOTATION, GKE_ACCOUNT_ANNOTATION, AgentPlan, KubeObject, StackPlan
 
 if TYPE_CHECKING:  # each cloud's SDK is imported only by the stacks that use it (a large import)
     from nuketown_stack.aws_declare import AwsStack
     from nuketown_stack.gcp_declare import GcpStack
 
-AGENT_TYPE = "nuketown:index:Agent"
 
 _CLASSES: dict[str, type[pulumi.CustomResource]] = {
     "kubernetes:core/v1:Namespace": k8s.core.v1.Namespace,

@@ -11,12 +11,12 @@ Pure: no pulumi import, no I/O.
 """
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
+from nuketown_stack.declared import Resource, owning_agents, resource_key
+
 Action = Literal["create", "update", "replace", "delete"]
-Resource = Mapping[str, Any]  # one entry of `plan --json`'s "resources"
-AGENT_TYPE = "nuketown:index:Agent"
 
 # Inputs a provider cannot change in place. Kubernetes: pulumi-kubernetes'
 # force-new list (plus metadata.name / namespace for every kind); cloud
@@ -99,8 +99,6 @@ class Change:
 class PlanDiff:
     changes: tuple[Change, ...]
     unchanged: int
-    agents_before: tuple[str, ...] = field(default=())
-    agents_after: tuple[str, ...] = field(default=())
 
     @property
     def data_loss(self) -> tuple[Change, ...]:
@@ -122,9 +120,9 @@ class PlanDiff:
 
 def diff_plans(base: Sequence[Resource], head: Sequence[Resource]) -> PlanDiff:
     """Every create, update, replace and delete from `base` to `head`, agents in name order."""
-    before = {_key(r): r for r in base}
-    after = {_key(r): r for r in head}
-    agent_of_before, agent_of_after = _agents(base), _agents(head)
+    before = {resource_key(r): r for r in base}
+    after = {resource_key(r): r for r in head}
+    agent_of_before, agent_of_after = owning_agents(base), owning_agents(head)
     changes: list[Change] = []
     unchanged = 0
     for key, new in after.items():
@@ -141,38 +139,10 @@ def diff_plans(base: Sequence[Resource], head: Sequence[Resource]) -> PlanDiff:
         if key not in after:
             changes.append(_deleted(old, agent_of_before[key]))
     changes.sort(key=lambda c: (c.agent is None, c.agent or "", _ACTION_ORDER[c.action]))
-    return PlanDiff(
-        tuple(changes),
-        unchanged,
-        agents_before=_agent_names(base),
-        agents_after=_agent_names(head),
-    )
+    return PlanDiff(tuple(changes), unchanged)
 
 
 _ACTION_ORDER = {"delete": 0, "replace": 1, "update": 2, "create": 3}
-
-
-def _key(resource: Resource) -> tuple[str, str]:
-    return resource["type"], resource["name"]
-
-
-def _agent_names(resources: Iterable[Resource]) -> tuple[str, ...]:
-    return tuple(sorted(r["name"] for r in resources if r["type"] == AGENT_TYPE))
-
-
-def _agents(resources: Sequence[Resource]) -> dict[tuple[str, str], str | None]:
-    """The agent each resource belongs to: its own Agent component, or the one above its parent."""
-    parents = {f"{r['type']}::{r['name']}": r.get("parent") for r in resources}
-
-    def agent(reference: str | None) -> str | None:
-        while reference is not None:
-            kind, _, name = reference.partition("::")
-            if kind == AGENT_TYPE:
-                return name
-            reference = parents.get(reference)
-        return None
-
-    return {_key(r): agent(f"{r['type']}::{r['name']}") for r in resources}
 
 
 def _compare(old: Resource, new: Resource, agent: str | None) -> Change | None:

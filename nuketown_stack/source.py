@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from nuketown_stack.errors import InputError
+from nuketown_stack.progress import progress
 
 NIX_EXPERIMENTAL = ["--extra-experimental-features", "nix-command flakes"]
 
@@ -43,7 +44,8 @@ def _run_nix(command: list[str], source: str) -> str:
         raise InputError([f"{source}: `{command[0]}` is not installed; install nix (Debian: apt-get install nix-bin)"])
     if command[0] == "nix-instantiate" and not Path(source).is_file():
         raise InputError([f"{source}: no such file"])
-    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    with progress(f"evaluating {source} with {command[0]}"):
+        result = subprocess.run(command, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         said = [line for line in result.stderr.strip().splitlines() if line.strip()] or ["(no output)"]
         raise InputError([f"{source}: nix evaluation failed:", *(f"  {line}" for line in said)])

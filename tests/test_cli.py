@@ -13,6 +13,8 @@ from conftest import EXAMPLE, FLEET, ROOT
 
 from nuketown_stack import cli
 
+OIDC_ARN = "arn:aws:iam::111122223333:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/ABC"
+
 
 def nuketown_stack(*args: str, cwd: Path = ROOT, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
@@ -92,13 +94,61 @@ def test_plan_json_matches_render() -> None:
 
 
 def test_plan_tree() -> None:
-    result = nuketown_stack("plan", str(EXAMPLE))
+    result = nuketown_stack("plan", str(EXAMPLE), "--tree")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0] == "pulumi:pulumi:Stack  nuketown-dev"
     assert "├─ nuketown:index:Agent  ada" in lines
     assert "│  ├─ kubernetes:core/v1:PersistentVolumeClaim  ada-projects  [retain]" in lines
     assert lines[-1] == "   22  resources"
+
+
+def test_plan_shows_each_agents_identity_chain_then_counts() -> None:
+    result = nuketown_stack("plan", str(EXAMPLE), "-c", "nuketown:cloud=gcp", "-c", "gcp:project=acme-agents")
+    assert result.returncode == 0, result.stderr
+    key = "projects/acme-agents/locations/global/keyRings/nuketown-dev/cryptoKeys/ada"
+    assert result.stdout.startswith(
+        "agent ada (Unix uid 1100)\n"
+        "└─ Kubernetes ServiceAccount nuketown-dev-ada/ada\n"
+        "   └─ GCP service account nt-dev-ada@acme-agents.iam.gserviceaccount.com (workload identity)\n"
+        "      ├─ impersonated only by serviceAccount:acme-agents.svc.id.goog[nuketown-dev-ada/ada]"
+        " (roles/iam.workloadIdentityUser)\n"
+        '      ├─ storage: roles/storage.objectUser where resource.name.startsWith("projects/_/buckets/ada-")\n'
+        f"      └─ KMS: roles/cloudkms.cryptoKeyDecrypter on {key}\n"
+        "\n"
+        "agent vox (Unix uid 1101)\n"
+    )
+    assert "    2  gcp:serviceaccount/account:Account" in result.stdout.splitlines()
+    assert result.stdout.splitlines()[-1] == "   34  resources"
+
+
+@pytest.mark.parametrize(
+    ("mode", "expected"),
+    [
+        (["-c", "nuketown:awsOidcProviderArn=" + OIDC_ARN], "(IRSA, boundary arn:aws:iam::111122223333:policy/"),
+        (["-c", "nuketown:awsMode=podIdentity", "-c", "nuketown:awsClusterName=agents"], "(EKS Pod Identity, boundary"),
+    ],
+)
+def test_plan_identity_chain_on_aws(mode: list[str], expected: str) -> None:
+    result = nuketown_stack("plan", str(EXAMPLE), "-c", "nuketown:cloud=aws", "-c", "aws:region=us-east-1", *mode)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[2].startswith("   └─ IAM role arn:aws:iam::")
+    assert expected in lines[2]
+    buckets = "s3:ListBucket, s3:GetBucketLocation, s3:ListBucketMultipartUploads on arn:aws:s3:::ada-*"
+    assert lines[3] == f"      ├─ OwnBuckets: {buckets}"
+    assert lines[5].startswith("      └─ DecryptOwnSecrets: kms:Decrypt, kms:DescribeKey on arn:aws:kms:us-east-1:")
+
+
+def test_plan_without_cloud_says_so() -> None:
+    result = nuketown_stack("plan", str(EXAMPLE))
+    assert result.stderr == ""  # no progress spinner when stderr is not a terminal
+    lines = result.stdout.splitlines()
+    assert lines[:3] == [
+        "agent ada (Unix uid 1100)",
+        "└─ Kubernetes ServiceAccount nuketown-dev-ada/ada",
+        "   └─ no cloud identity (nuketown:cloud none)",
+    ]
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 
 import io
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -9,6 +10,7 @@ import pytest
 from conftest import EXAMPLE, ROOT
 
 from nuketown_stack.errors import InputError
+from nuketown_stack.progress import progress
 from nuketown_stack.source import load_raw, nix_command
 
 
@@ -91,3 +93,24 @@ def test_flake_error_text_is_shown(tmp_path: Path) -> None:
     (tmp_path / "flake.nix").write_text("{ outputs = { self }: { }; }")
     lines = refused(f"path:{tmp_path}#missing")
     assert "does not provide attribute" in " ".join(lines)
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_spins_on_a_terminal_and_clears_itself() -> None:
+    terminal = _Terminal()
+    with progress("evaluating fleet.nix with nix-instantiate", stream=terminal):
+        time.sleep(0.3)
+    shown = terminal.getvalue()
+    assert "evaluating fleet.nix with nix-instantiate" in shown
+    assert "\x1b[" in shown  # drawn with terminal control sequences (and erased at the end)
+
+
+def test_progress_is_silent_off_a_terminal() -> None:
+    log = io.StringIO()
+    with progress("evaluating fleet.nix with nix-instantiate", stream=log):
+        time.sleep(0.1)
+    assert log.getvalue() == ""

@@ -1,0 +1,34 @@
+"""Helpers over what the program declared, in the JSON shape of `plan --json`.
+
+Shared by `diff` and the human `plan` output; pure (no pulumi import).
+"""
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+Resource = Mapping[str, Any]  # {"type", "name", "parent", "inputs", "protect", "retainOnDelete"}
+AGENT_TYPE = "nuketown:index:Agent"
+
+
+def resource_key(resource: Resource) -> tuple[str, str]:
+    """(type, name): what makes a resource the same resource across runs, as in its URN."""
+    return resource["type"], resource["name"]
+
+
+def agent_names(resources: Iterable[Resource]) -> tuple[str, ...]:
+    return tuple(sorted(r["name"] for r in resources if r["type"] == AGENT_TYPE))
+
+
+def owning_agents(resources: Sequence[Resource]) -> dict[tuple[str, str], str | None]:
+    """The agent each resource belongs to (its Agent component, however deep); None for stack-wide ones."""
+    parents = {f"{r['type']}::{r['name']}": r.get("parent") for r in resources}
+
+    def agent(reference: str | None) -> str | None:
+        while reference is not None:
+            kind, _, name = reference.partition("::")
+            if kind == AGENT_TYPE:
+                return name
+            reference = parents.get(reference)
+        return None
+
+    return {resource_key(r): agent(f"{r['type']}::{r['name']}") for r in resources}
