@@ -4,6 +4,7 @@ import copy
 import json
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,8 @@ from nuketown_stack.spec import load_spec
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "cloud-ada.nix"
 FLEET = ROOT / "tests" / "data" / "fleet.nix"
+# The policy pack is its own Pulumi project (policy/); its modules import one another by name.
+sys.path.insert(0, str(ROOT / "policy"))
 
 
 def nix_eval(path: Path) -> Any:

@@ -2,7 +2,7 @@
 
 A reading of the published profile (baseline controls plus the restricted
 ones) for the fields this project's manifests can carry; returns one line per
-violation so a test can assert the list is empty and show what broke.
+violation. Used by the policy pack (nuketown_policy.py) and the validator tests.
 """
 
 from typing import Any
