@@ -347,16 +347,21 @@ def _persist_problems(name: str, agent: Agent) -> list[str]:
 
 
 def _scope_overlaps(spec: CloudSpec) -> list[str]:
-    problems = []
-    owners = sorted((agent.identity.prefix, name) for name, agent in spec.agents.items())
-    for prefix, name in owners:
-        for other_prefix, other in owners:
-            if other != name and other_prefix.startswith(prefix) and (prefix, name) < (other_prefix, other):
-                problems.append(
-                    f"agents.{name}.cloud.identity.scope: {prefix + '*'!r} also covers {other}'s "
-                    f"{other_prefix + '*'!r}; give each agent a prefix no other starts with"
-                )
-    return problems
+    """Pairs where one agent's scope prefix starts another's; one sorted pass, not every pair."""
+    overlaps: list[tuple[tuple[str, str], tuple[str, str]]] = []
+    # In sorted order every prefix of a scope comes before it, and everything between them shares it,
+    # so a stack of the scopes that prefix the current one is all there is to compare.
+    covering: list[tuple[str, str]] = []
+    for owner in sorted((agent.identity.prefix, name) for name, agent in spec.agents.items()):
+        while covering and not owner[0].startswith(covering[-1][0]):
+            covering.pop()
+        overlaps += [(outer, owner) for outer in covering]
+        covering.append(owner)
+    return [
+        f"agents.{name}.cloud.identity.scope: {prefix + '*'!r} also covers {other}'s "
+        f"{other_prefix + '*'!r}; give each agent a prefix no other starts with"
+        for (prefix, name), (other_prefix, other) in sorted(overlaps)
+    ]
 
 
 def _shared_identities(spec: CloudSpec) -> list[str]:
