@@ -77,7 +77,11 @@ class Agent(pulumi.ComponentResource):
     """Everything of one agent, grouped so `pulumi preview` shows it as one tree."""
 
     def __init__(
-        self, plan: AgentPlan, providers: Providers, clouds: Clouds, opts: pulumi.ResourceOptions | None = None
+        self,
+        plan: AgentPlan,
+        providers: Providers | None,  # None: another tool applies the Kubernetes objects
+        clouds: Clouds,
+        opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__(AGENT_TYPE, plan.name, None, opts)
         self.agent_name = plan.name
@@ -87,13 +91,17 @@ class Agent(pulumi.ComponentResource):
         self.sops_key: tuple[str, pulumi.Output[str]] | None = None
         self._declare_cloud_identity(plan, clouds)
         self.resources: dict[str, pulumi.CustomResource] = {}
+        if providers is not None:
+            self._declare_workload(plan, providers)
+        self.register_outputs(self.outputs)
+
+    def _declare_workload(self, plan: AgentPlan, providers: Providers) -> None:
         namespace = self._declare(plan.object("Namespace"), providers, [])
         for obj in plan.objects:
             if obj.kind not in ("Namespace", "Deployment"):
                 self._declare(obj, providers, [namespace])
         volumes = [r for o, r in self.resources.items() if o.startswith("PersistentVolumeClaim/")]
         self._declare(plan.object("Deployment"), providers, [namespace, *volumes])
-        self.register_outputs(self.outputs)
 
     def _declare_cloud_identity(self, plan: AgentPlan, clouds: Clouds) -> None:
         # Annotations take the identity from the cloud resource's output, so IAM and Kubernetes cannot drift apart.
@@ -159,7 +167,7 @@ def _declare_clouds(plan: StackPlan) -> Clouds:
     return Clouds()
 
 
-def declare(plan: StackPlan, providers: Providers) -> dict[str, Any]:
+def declare(plan: StackPlan, providers: Providers | None) -> dict[str, Any]:
     """Declare every agent; returns the stack outputs."""
     clouds = _declare_clouds(plan)
     agents = [Agent(agent_plan, providers, clouds) for agent_plan in plan.agents]

@@ -22,7 +22,8 @@ def define_stack() -> dict[str, Any]:
     if settings.source is None:
         raise InputError(["nuketown:source: required (pulumi config set nuketown:source examples/cloud-ada.nix)"])
     plan = build_plan(load_spec(load_raw(settings.source)), settings)
-    return declare(plan, kubernetes_providers(settings.kube_context, settings.kubeconfig))
+    providers = kubernetes_providers(settings.kube_context, settings.kubeconfig) if settings.apply_kubernetes else None
+    return declare(plan, providers)
 
 
 def main() -> None:

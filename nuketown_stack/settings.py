@@ -33,6 +33,7 @@ KEYS: dict[str, str] = {
     "nuketown:namespacePrefix": "namespace_prefix",
     "nuketown:storageClass": "storage_class",
     "nuketown:scheduling": "scheduling",
+    "nuketown:applyKubernetes": "apply_kubernetes",
     "nuketown:spotNodeSelector": "spot_node_selector",
     "nuketown:spotTolerations": "spot_tolerations",
     "gcp:project": "gcp_project",
@@ -50,6 +51,8 @@ KEYS: dict[str, str] = {
 }
 _JSON_KEYS = frozenset({"nuketown:spotNodeSelector", "nuketown:spotTolerations", "nuketown:gcpKmsEncrypters"})
 _FIELD_KEYS = {field: key for key, field in KEYS.items()}
+# Secrets that only reach a cluster (never a name or an input we show): render, plan and diff skip them.
+_SECRETS_NOT_NEEDED_OFFLINE = frozenset({"kubernetes:kubeconfig"})
 
 
 class Settings(BaseModel):
@@ -61,6 +64,9 @@ class Settings(BaseModel):
     namespace_prefix: str | None = None
     storage_class: str | None = None
     scheduling: Literal["tiers", "none"] = "tiers"
+    # False when another tool (Argo CD running `nuketown-stack render`) applies the Kubernetes
+    # objects: the stack then holds the cloud identity only.
+    apply_kubernetes: bool = True
     spot_node_selector: dict[str, str] = GKE_SPOT_SELECTOR
     spot_tolerations: tuple[Toleration, ...] = GKE_SPOT_TOLERATIONS
     gcp_project: str | None = None
@@ -153,10 +159,11 @@ def read_stack_file(project_dir: Path, stack: str) -> dict[str, Any]:
         return {}
     document = yaml.safe_load(path.read_text()) or {}
     config = document.get("config") or {}
-    secure = sorted(k for k, v in config.items() if isinstance(v, dict) and "secure" in v and k in KEYS)
-    if secure:
-        raise InputError([f"{path.name}: {k}: is a secret; only the Pulumi CLI can decrypt it" for k in secure])
-    return {key: value for key, value in config.items() if isinstance(key, str)}
+    secure = {k for k, v in config.items() if isinstance(v, dict) and "secure" in v}
+    unreadable = sorted(k for k in secure if k in KEYS and k not in _SECRETS_NOT_NEEDED_OFFLINE)
+    if unreadable:
+        raise InputError([f"{path.name}: {k}: is a secret; only the Pulumi CLI can decrypt it" for k in unreadable])
+    return {key: value for key, value in config.items() if isinstance(key, str) and key not in secure}
 
 
 def parse_overrides(pairs: list[str]) -> dict[str, str]:

@@ -3,17 +3,18 @@
 from pathlib import Path
 
 import pytest
+import yaml
+from conftest import ROOT
 
 from nuketown_stack.errors import InputError
 from nuketown_stack.settings import (
     GKE_SPOT_SELECTOR,
+    KEYS,
     Settings,
     parse_overrides,
     read_stack_file,
     settings_from_config,
 )
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def refused(config: dict[str, object], stack: str = "dev") -> list[str]:
@@ -65,6 +66,16 @@ def test_secret_settings_cannot_be_read_without_pulumi(tmp_path: Path) -> None:
     assert caught.value.problems == ("Pulumi.s.yaml: gcp:project: is a secret; only the Pulumi CLI can decrypt it",)
 
 
+def test_a_secret_kubeconfig_is_left_to_pulumi(tmp_path: Path) -> None:
+    """Only a real cluster needs it, so render, plan and diff work on a stack that keeps it secret."""
+    (tmp_path / "Pulumi.s.yaml").write_text(
+        "config:\n  nuketown:cloud: none\n"
+        "  kubernetes:kubeconfig:\n    secure: AAABAC==\n"
+        "  other:token:\n    secure: x\n"
+    )
+    assert read_stack_file(tmp_path, "s") == {"nuketown:cloud": "none"}
+
+
 def test_overrides() -> None:
     assert parse_overrides(["nuketown:cloud=gcp", "gcp:project=p=1"]) == {"nuketown:cloud": "gcp", "gcp:project": "p=1"}
     with pytest.raises(InputError) as caught:
@@ -74,7 +85,7 @@ def test_overrides() -> None:
 
 def test_unknown_nuketown_key_is_a_typo() -> None:
     (line,) = refused({"nuketown:sorce": "x.nix"})
-    assert line.startswith("nuketown:sorce: not a setting (known: nuketown:awsClusterName, ")
+    assert line.startswith("nuketown:sorce: not a setting (known: nuketown:applyKubernetes, nuketown:awsClusterName, ")
 
 
 def test_other_namespaces_are_left_to_their_providers() -> None:
@@ -121,3 +132,13 @@ def test_stack_names_must_fit_in_names() -> None:
         "stack 'Prod_EU': stack names are part of Kubernetes and cloud names; "
         "use lowercase letters, digits and '-' (at most 54 characters)"
     ]
+
+
+def test_pulumi_yaml_types_every_nuketown_setting() -> None:
+    """`pulumi config set` checks values against this schema, so it must list exactly our keys."""
+    schema = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["config"]
+    ours = {key for key in KEYS if key.startswith("nuketown:")}
+    assert set(schema) == ours
+    assert all(entry.get("description") for entry in schema.values())
+    untyped = {key for key, entry in schema.items() if "type" not in entry}
+    assert untyped == {"nuketown:spotNodeSelector", "nuketown:spotTolerations"}  # objects: no schema type exists
