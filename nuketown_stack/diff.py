@@ -10,6 +10,7 @@ volume, a namespace or a key is flagged as data loss.
 Pure: no pulumi import, no I/O.
 """
 
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -195,12 +196,17 @@ def _under_any(path: str, prefixes: Iterable[str]) -> bool:
 def changed_paths(old: Any, new: Any) -> list[tuple[str, Any, Any]]:
     """(path, old, new) for every leaf that differs; `_ABSENT` marks a side without it."""
     before, after = _leaves(old), _leaves(new)
-    paths = list(before) + [p for p in after if p not in before]
+    # Sorted, with list indexes as numbers: the engine's key order says nothing, and a stable order reads better.
+    paths = sorted(before.keys() | after.keys(), key=_natural)
     return [
         (path, before.get(path, _ABSENT), after.get(path, _ABSENT))
         for path in paths
         if before.get(path, _ABSENT) != after.get(path, _ABSENT)
     ]
+
+
+def _natural(path: str) -> list[tuple[int, int | str]]:
+    return [(0, int(part)) if part.isdigit() else (1, part) for part in re.split(r"(\d+)", path)]
 
 
 def _leaves(value: Any, path: str = "") -> dict[str, Any]:

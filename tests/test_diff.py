@@ -120,6 +120,8 @@ def test_changed_paths_reports_leaves_on_either_side() -> None:
     changes = {path: (before, after) for path, before, after in changed_paths(old, new)}
     assert set(changes) == {"spec.a", "spec.list[1]", "spec.list[2]", "spec.gone"}
     assert changes["spec.a"] == (1, 2)
+    long = [path for path, _, _ in changed_paths({"l": list(range(12))}, {"l": list(range(1, 13))})]
+    assert long == [f"l[{i}]" for i in range(12)]  # in index order, whatever order the engine used
 
 
 def resource(typ: str, logical: str, parent: str | None = None, **inputs: Any) -> dict[str, Any]:
