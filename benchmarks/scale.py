@@ -4,11 +4,13 @@
     python benchmarks/scale.py --agents 1 100  # a quicker look
 
 Every measurement runs in a fresh Python process (so peak memory is that
-stage's own, and nothing is warm from a previous stage). Two floors, both
+stage's own, and nothing is warm from a previous stage). Three floors, all
 under the same mock engine with no logic of ours:
-  - bare:  as many resources as `plan` declares, with no inputs;
+  - bare:  as many resources as `plan` declares, with no inputs (the issue's floor);
   - same:  the very resources `plan` declared (types, names, inputs), registered
-           flat: what the Pulumi SDK spends serializing this fleet anyway.
+           flat as generic CustomResources: what the SDK spends serializing them;
+  - typed: the same, through the SDK's typed classes (k8s.apps.v1.Deployment, ...),
+           as a program must to get typed outputs: the SDK's cost for this fleet.
 Times are the median of --repeat runs; import time is excluded (reported once).
 """
 
@@ -22,6 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from pydantic.alias_generators import to_snake
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEC_NIX = ROOT / "nix" / "spec.nix"
@@ -66,7 +70,7 @@ def _stage(stage: str, spec_path: str, cloud: str, resources: int, dump: str) ->
     if cloud != "none":  # the cloud's SDK, as declare imports it
         __import__(f"nuketown_stack.{cloud}_declare")
     imported = time.perf_counter() - imported
-    declared: list[dict[str, Any]] = json.loads(Path(dump).read_text()) if stage == "floor-same" else []
+    declared: list[dict[str, Any]] = json.loads(Path(dump).read_text()) if stage.startswith("floor-") else []
     config = SETTINGS.get(cloud, {})
     started = time.perf_counter()
     if stage == "validate":
@@ -97,6 +101,17 @@ def _stage(stage: str, spec_path: str, cloud: str, resources: int, dump: str) ->
 
         engine.run_program(same, "bench", {})
         resources = len(declared)
+    elif stage == "floor-typed":
+
+        def typed() -> dict[str, Any]:
+            for entry in declared:
+                cls = _typed_class(entry["type"])
+                args = {to_snake(k): v for k, v in entry["inputs"].items() if k not in ("apiVersion", "kind")}
+                cls(entry["name"], **args)
+            return {}
+
+        engine.run_program(typed, "bench", {})
+        resources = len(declared)
     elif stage == "floor":
 
         def bare() -> dict[str, Any]:
@@ -108,6 +123,21 @@ def _stage(stage: str, spec_path: str, cloud: str, resources: int, dump: str) ->
     seconds = time.perf_counter() - started
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return {"seconds": seconds, "peak_mib": peak_kib / 1024, "resources": resources, "import_seconds": imported}
+
+
+def _typed_class(token: str) -> Any:
+    """The SDK class of a type token: `gcp:kms/cryptoKey:CryptoKey` -> pulumi_gcp.kms.CryptoKey."""
+    import importlib
+
+    import pulumi
+
+    package, module, name = token.split(":")
+    if package == "nuketown":  # the Agent component: no SDK class, registered as it is by the program
+        return lambda resource_name, **_: pulumi.ComponentResource(token, resource_name)
+    group, _, version = module.partition("/")
+    # kubernetes:apps/v1 -> apps.v1, networking.k8s.io/v1 -> networking.v1; clouds: the module alone.
+    path = [group.split(".")[0], version] if package == "kubernetes" else [group]
+    return getattr(importlib.import_module(".".join([f"pulumi_{package}", *path])), name)
 
 
 def measure(stage: str, spec_path: Path, cloud: str, resources: int, repeat: int) -> dict[str, Any]:
@@ -165,53 +195,42 @@ def main() -> None:
                 row[stage] = measure(stage, spec_path, args.cloud, 0, args.repeat)
             row["floor"] = measure("floor", spec_path, args.cloud, row["plan"]["resources"], args.repeat)
             row["same"] = measure("floor-same", spec_path, args.cloud, 0, args.repeat)
+            row["typed"] = measure("floor-typed", spec_path, args.cloud, 0, args.repeat)
             rows.append(row)
             print(f"measured {count} agents", file=sys.stderr)
     print_table(rows, args.cloud)
     print(f"imports (not in the stage times): {rows[0]['plan']['import_seconds']:.2f} s")
 
 
+COLUMNS: tuple[tuple[str, Any], ...] = (
+    ("agents", lambda r: r["agents"]),
+    ("resources", lambda r: r["plan"]["resources"]),
+    ("nix s", lambda r: f"{r['nix']:.3f}"),
+    ("validate s", lambda r: f"{r['validate']['seconds']:.3f}"),
+    ("render s", lambda r: f"{r['render']['seconds']:.3f}"),
+    ("plan s", lambda r: f"{r['plan']['seconds']:.3f}"),
+    ("bare s", lambda r: f"{r['floor']['seconds']:.3f}"),
+    ("same s", lambda r: f"{r['same']['seconds']:.3f}"),
+    ("typed s", lambda r: f"{r['typed']['seconds']:.3f}"),
+    ("plan/bare", lambda r: f"{r['plan']['seconds'] / r['floor']['seconds']:.2f}"),
+    ("plan/same", lambda r: f"{r['plan']['seconds'] / r['same']['seconds']:.2f}"),
+    ("plan/typed", lambda r: f"{r['plan']['seconds'] / r['typed']['seconds']:.2f}"),
+    ("render MiB", lambda r: f"{r['render']['peak_mib']:.0f}"),
+    ("plan MiB", lambda r: f"{r['plan']['peak_mib']:.0f}"),
+    ("typed MiB", lambda r: f"{r['typed']['peak_mib']:.0f}"),
+)
+
+
 def print_table(rows: list[dict[str, Any]], cloud: str) -> None:
     print(f"cloud={cloud}; seconds: median of each stage's own work; MiB: the stage process's peak RSS")
-    header = (
-        "agents",
-        "resources",
-        "nix s",
-        "validate s",
-        "render s",
-        "plan s",
-        "bare s",
-        "same s",
-        "plan/bare",
-        "plan/same",
-        "render MiB",
-        "plan MiB",
-        "same MiB",
-    )
-    print(" ".join(f"{h:>10}" for h in header))
+    print(" ".join(f"{title:>10}" for title, _ in COLUMNS))
     for row in rows:
-        plan, bare, same = row["plan"], row["floor"], row["same"]
-        cells = (
-            row["agents"],
-            plan["resources"],
-            f"{row['nix']:.3f}",
-            f"{row['validate']['seconds']:.3f}",
-            f"{row['render']['seconds']:.3f}",
-            f"{plan['seconds']:.3f}",
-            f"{bare['seconds']:.3f}",
-            f"{same['seconds']:.3f}",
-            f"{plan['seconds'] / bare['seconds']:.2f}",
-            f"{plan['seconds'] / same['seconds']:.2f}",
-            f"{row['render']['peak_mib']:.0f}",
-            f"{plan['peak_mib']:.0f}",
-            f"{same['peak_mib']:.0f}",
-        )
-        print(" ".join(f"{c:>10}" for c in cells))
+        print(" ".join(f"{cell(row):>10}" for _, cell in COLUMNS))
     by_count = {row["agents"]: row for row in rows}
     if 100 in by_count and 1000 in by_count:
         growth = {
             stage: by_count[1000][stage]["seconds"] / by_count[100][stage]["seconds"]
-            for stage in ("validate", "render", "plan", "floor", "same")
+            for stage in ("validate", "render", "plan", "floor", "same", "typed")
         }
         growth["nix"] = by_count[1000]["nix"] / by_count[100]["nix"]
         print("growth 100 -> 1000 agents: " + ", ".join(f"{k} {v:.1f}x" for k, v in growth.items()))
