@@ -60,7 +60,7 @@ class AgentPlan:
         return next(o for o in self.objects if o.kind == kind)
 
     def outputs(self) -> dict[str, Any]:
-        return {"namespace": self.namespace, "serviceAccount": self.service_account}
+        return {"namespace": self.namespace, "serviceAccount": self.service_account, "uid": self.uid}
 
 
 @dataclass(frozen=True)

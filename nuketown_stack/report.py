@@ -31,12 +31,10 @@ def identity_chains(resources: Sequence[Resource], outputs: Mapping[str, Any]) -
 
 
 def _agent_tree(name: str, outputs: Mapping[str, Any], owned: Mapping[str, list[Resource]]) -> Tree:
-    deployment = _inputs(owned, "kubernetes:apps/v1:Deployment")
-    uid = deployment.get("spec", {}).get("template", {}).get("spec", {}).get("securityContext", {}).get("runAsUser")
     account = _inputs(owned, "kubernetes:core/v1:ServiceAccount")
     annotations = account.get("metadata", {}).get("annotations", {})
     ksa = f"Kubernetes ServiceAccount {outputs['namespace']}/{outputs['serviceAccount']}"
-    return (f"agent {name} (Unix uid {uid})", [(ksa, [_cloud_identity(outputs, owned, annotations)])])
+    return (f"agent {name} (Unix uid {outputs['uid']})", [(ksa, [_cloud_identity(outputs, owned, annotations)])])
 
 
 def _cloud_identity(outputs: Mapping[str, Any], owned: Mapping[str, list[Resource]], annotations: Any) -> Tree:

@@ -353,6 +353,7 @@ def test_existing_role_is_only_bound(example_raw: dict[str, Any], tmp_path: Path
         assert result.outputs["agents"]["ada"] == {
             "namespace": "nuketown-dev-ada",
             "serviceAccount": "ada",
+            "uid": 1100,
             "roleArn": existing,
         }
         assert "^secrets/ada/" not in result.outputs["sopsConfig"]

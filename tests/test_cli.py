@@ -240,3 +240,18 @@ def test_settings_found_from_a_subdirectory() -> None:
         for d in yaml.safe_load_all(result.stdout)
         if d["kind"] == "Deployment"
     )
+
+
+def test_plan_of_an_identity_only_stack_still_names_each_agent() -> None:
+    """With Argo CD applying the workloads, the chain comes from the stack's outputs alone."""
+    result = nuketown_stack(
+        "plan", str(EXAMPLE), "-c", "nuketown:cloud=gcp", "-c", "gcp:project=p", "-c", "nuketown:applyKubernetes=false"
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[:3] == [
+        "agent ada (Unix uid 1100)",
+        "└─ Kubernetes ServiceAccount nuketown-dev-ada/ada",
+        "   └─ GCP service account nt-dev-ada@p.iam.gserviceaccount.com (workload identity)",
+    ]
+    assert not any("kubernetes:" in line for line in lines)

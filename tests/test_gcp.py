@@ -204,6 +204,7 @@ def test_existing_service_account_is_only_bound(fleet: EngineResult) -> None:
     assert fleet.outputs["agents"]["rio"] == {
         "namespace": "nuketown-dev-rio",
         "serviceAccount": "rio",
+        "uid": 1102,
         "gcpServiceAccount": "rio-agent@fleet-project.iam.gserviceaccount.com",
     }
 
@@ -212,6 +213,7 @@ def test_outputs_and_sops_config(fleet: EngineResult) -> None:
     assert fleet.outputs["agents"]["ada"] == {
         "namespace": "nuketown-dev-ada",
         "serviceAccount": "ada",
+        "uid": 1100,
         "gcpServiceAccount": f"nt-dev-ada@{PROJECT}.iam.gserviceaccount.com",
         "kmsKey": f"{RING}/cryptoKeys/ada",
     }

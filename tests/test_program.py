@@ -111,8 +111,8 @@ def _evaluated(source: Path) -> dict[str, Any]:
 def test_outputs(example_run: EngineResult) -> None:
     assert example_run.outputs == {
         "agents": {
-            "ada": {"namespace": "nuketown-dev-ada", "serviceAccount": "ada"},
-            "vox": {"namespace": "nuketown-dev-vox", "serviceAccount": "vox"},
+            "ada": {"namespace": "nuketown-dev-ada", "serviceAccount": "ada", "uid": 1100},
+            "vox": {"namespace": "nuketown-dev-vox", "serviceAccount": "vox", "uid": 1101},
         }
     }
 
