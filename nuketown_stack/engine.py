@@ -5,6 +5,7 @@ Pulumi CLI. Resource options (parent, protect, retainOnDelete) never reach
 the mocks, so a stack transformation reads them as each resource is built.
 """
 
+import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -108,21 +109,56 @@ def run_program(
         declared.retain_on_delete = bool(args.opts.retain_on_delete)
         return None
 
-    runtime_settings.set_root_resource(None)  # a fresh root stack for every run
-    mocks.set_mocks(
-        _RecordingMocks(record_inputs, MockCloud.from_config(config)), project=project, stack=stack, preview=True
-    )
-    pulumi.runtime.set_all_config({k: _config_text(v) for k, v in config.items()})
-    pulumi.runtime.register_stack_transformation(record_options)
-
     outputs: dict[str, Any] = {}
 
     def body() -> None:
         declared = program()
         outputs.update(_sync_await(pulumi.Output.from_input(declared).future()) or {})
 
-    _sync_await(run_pulumi_func(body))
+    previous_policy = asyncio.get_event_loop_policy()
+    policy = _ClosingLoopPolicy()
+    asyncio.set_event_loop_policy(policy)  # a fresh main loop for this run, and a record of every loop made
+    try:
+        runtime_settings.set_root_resource(None)  # a fresh root stack for every run
+        mocks.set_mocks(
+            _RecordingMocks(record_inputs, MockCloud.from_config(config)), project=project, stack=stack, preview=True
+        )
+        pulumi.runtime.set_all_config({k: _config_text(v) for k, v in config.items()})
+        pulumi.runtime.register_stack_transformation(record_options)
+        _sync_await(run_pulumi_func(body))
+    finally:
+        policy.close_all()
+        asyncio.set_event_loop_policy(previous_policy)
     return EngineResult(resources=list(by_key.values()), outputs=_plain(outputs), registrations=registrations)
+
+
+class _ClosingLoopPolicy(asyncio.DefaultEventLoopPolicy):
+    """Remembers every event loop it makes, so a run can close them all when it ends.
+
+    The mock monitor serves each registration on a worker thread, and each
+    worker makes an event loop of its own that nobody closes. Left open, the
+    interpreter finalizes them at exit in no particular order, sometimes after
+    their sockets, and prints an "Exception ignored ... Invalid file
+    descriptor" traceback on stderr.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.loops: list[asyncio.AbstractEventLoop] = []
+
+    def new_event_loop(self) -> asyncio.AbstractEventLoop:
+        loop = super().new_event_loop()
+        self.loops.append(loop)
+        return loop
+
+    def close_all(self) -> None:
+        """From the main thread, once the run is over: stop the workers, then close every loop."""
+        main = self.get_event_loop()
+        if not main.is_closed() and not main.is_running():
+            main.run_until_complete(main.shutdown_default_executor())
+        for loop in self.loops:
+            if not loop.is_closed() and not loop.is_running():
+                loop.close()
 
 
 def _config_text(value: Any) -> str:

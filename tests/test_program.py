@@ -1,5 +1,6 @@
 """The real Pulumi program under the mock engine: resources, options, outputs, and render parity."""
 
+import asyncio
 import json
 import re
 from collections import Counter
@@ -174,3 +175,18 @@ def test_main_turns_bad_input_into_a_run_error(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setattr(program, "define_stack", refuse)
     with pytest.raises(pulumi.RunError, match=re.escape("invalid nuketown input:\nagents.ada.uid: 0 is not allowed")):
         program.main()
+
+
+def test_a_run_closes_every_event_loop_it_made(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Loops left open are finalized at exit, sometimes after their sockets, printing a traceback on stderr."""
+    made: list[asyncio.AbstractEventLoop] = []
+    original = asyncio.BaseEventLoop.__init__
+
+    def recording_init(self: asyncio.BaseEventLoop, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        made.append(self)
+
+    monkeypatch.setattr(asyncio.BaseEventLoop, "__init__", recording_init)
+    run(EXAMPLE)
+    assert len(made) > 1  # the main loop and the mock monitor's workers' loops
+    assert [loop for loop in made if not loop.is_closed()] == []
