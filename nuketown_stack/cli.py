@@ -133,13 +133,8 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    from nuketown_stack.engine import run_program  # deferred: importing pulumi is the slow part
-    from nuketown_stack.program import define_stack
-
-    config = stack_config(args.stack, args.config, args.source)
     project = project_name(find_project_dir(Path.cwd()))
-    result = run_program(define_stack, args.stack, config, project=project)
-    declared = result.to_json()
+    declared = _declared(args, args.source, project)
     if args.json:
         json.dump(declared, sys.stdout, indent=2, sort_keys=False)
         sys.stdout.write("\n")
@@ -156,8 +151,10 @@ def cmd_plan(args: argparse.Namespace) -> int:
 def cmd_diff(args: argparse.Namespace) -> int:
     from nuketown_stack.diff import diff_plans, format_diff
 
-    sides = [_declared_resources(args, source) for source in (args.base, args.head)]
-    diff = diff_plans(*sides)
+    project = project_name(find_project_dir(Path.cwd()))
+    # Both sides run under the same stack settings; only the spec differs.
+    base, head = (_declared(args, source, project)["resources"] for source in (args.base, args.head))
+    diff = diff_plans(base, head)
     if args.json:
         json.dump(diff.to_json(), sys.stdout, indent=2)
         sys.stdout.write("\n")
@@ -166,14 +163,13 @@ def cmd_diff(args: argparse.Namespace) -> int:
     return EXIT_DATA_LOSS if diff.data_loss else 0
 
 
-def _declared_resources(args: argparse.Namespace, source: str) -> list[dict[str, Any]]:
-    """The program's resources for `source`, under the stack's settings (both sides share them)."""
-    from nuketown_stack.engine import run_program
+def _declared(args: argparse.Namespace, source: str, project: str) -> dict[str, Any]:
+    """The program's resources and outputs for `source` under the mock engine (the JSON of `plan --json`)."""
+    from nuketown_stack.engine import run_program  # deferred: importing pulumi is the slow part
     from nuketown_stack.program import define_stack
 
     config = stack_config(args.stack, args.config, source)
-    result = run_program(define_stack, args.stack, config, project=project_name(find_project_dir(Path.cwd())))
-    return result.to_json()["resources"]
+    return run_program(define_stack, args.stack, config, project=project).to_json()
 
 
 COMMANDS = {"validate": cmd_validate, "render": cmd_render, "plan": cmd_plan, "diff": cmd_diff}

@@ -14,6 +14,7 @@ from nuketown_stack.declared import Resource, owning_agents, resource_key
 from nuketown_stack.plan import AKS_CLIENT_ANNOTATION, EKS_ROLE_ANNOTATION
 
 Tree = tuple[str, list["Tree"]]  # a label and its children
+Owned = Mapping[str, list[Resource]]  # one agent's resources by type
 
 
 def identity_chains(resources: Sequence[Resource], outputs: Mapping[str, Any]) -> str:
@@ -30,14 +31,14 @@ def identity_chains(resources: Sequence[Resource], outputs: Mapping[str, Any]) -
     return "\n\n".join(blocks)
 
 
-def _agent_tree(name: str, outputs: Mapping[str, Any], owned: Mapping[str, list[Resource]]) -> Tree:
+def _agent_tree(name: str, outputs: Mapping[str, Any], owned: Owned) -> Tree:
     account = _inputs(owned, "kubernetes:core/v1:ServiceAccount")
     annotations = account.get("metadata", {}).get("annotations", {})
     ksa = f"Kubernetes ServiceAccount {outputs['namespace']}/{outputs['serviceAccount']}"
     return (f"agent {name} (Unix uid {outputs['uid']})", [(ksa, [_cloud_identity(outputs, owned, annotations)])])
 
 
-def _cloud_identity(outputs: Mapping[str, Any], owned: Mapping[str, list[Resource]], annotations: Any) -> Tree:
+def _cloud_identity(outputs: Mapping[str, Any], owned: Owned, annotations: Mapping[str, str]) -> Tree:
     if "gcpServiceAccount" in outputs:
         return _gcp_identity(outputs, owned)
     if "roleArn" in outputs:
@@ -47,7 +48,7 @@ def _cloud_identity(outputs: Mapping[str, Any], owned: Mapping[str, list[Resourc
     return ("no cloud identity (nuketown:cloud none)", [])
 
 
-def _gcp_identity(outputs: Mapping[str, Any], owned: Mapping[str, list[Resource]]) -> Tree:
+def _gcp_identity(outputs: Mapping[str, Any], owned: Owned) -> Tree:
     created = "" if "gcp:serviceaccount/account:Account" in owned else ", existing"
     binding = _inputs(owned, "gcp:serviceaccount/iAMMember:IAMMember")
     grants: list[Tree] = []
@@ -65,7 +66,7 @@ def _gcp_identity(outputs: Mapping[str, Any], owned: Mapping[str, list[Resource]
     return (f"GCP service account {outputs['gcpServiceAccount']} (workload identity{created})", grants)
 
 
-def _aws_identity(outputs: Mapping[str, Any], owned: Mapping[str, list[Resource]], annotations: Any) -> Tree:
+def _aws_identity(outputs: Mapping[str, Any], owned: Owned, annotations: Mapping[str, str]) -> Tree:
     if "aws:eks/podIdentityAssociation:PodIdentityAssociation" in owned:
         mode = "EKS Pod Identity"
     elif EKS_ROLE_ANNOTATION in annotations:
@@ -90,7 +91,7 @@ def _statement(statement: Mapping[str, Any]) -> str:
     return f"{statement.get('Sid', 'statement')}: {', '.join(actions)} on {', '.join(targets)}"
 
 
-def _inputs(owned: Mapping[str, list[Resource]], typ: str) -> dict[str, Any]:
+def _inputs(owned: Owned, typ: str) -> dict[str, Any]:
     found = owned.get(typ, [])
     return dict(found[0]["inputs"]) if found else {}
 
