@@ -19,20 +19,21 @@ AWS_KMS_ALIAS_MAX = 256
 AWS_POLICY_NAME_MAX = 128
 HASH_LENGTH = 6
 
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-_GCP_SERVICE_ACCOUNT_ID = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])$")
-_GCP_KMS_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,63}$")
-_AWS_ROLE_NAME = re.compile(r"^[\w+=,.@-]+$")
+# Grammars are matched whole (fullmatch): `$` would let a trailing newline through.
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+_DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+_GCP_SERVICE_ACCOUNT_ID = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])")
+_GCP_KMS_NAME = re.compile(r"[a-zA-Z0-9_-]{1,63}")
+_AWS_ROLE_NAME = re.compile(r"[\w+=,.@-]+")
 _NOT_ALNUM = re.compile(r"[^a-z0-9]+")
 
 
 def is_dns_label(name: str) -> bool:
-    return len(name) <= DNS_LABEL_MAX and _DNS_LABEL.match(name) is not None
+    return len(name) <= DNS_LABEL_MAX and _DNS_LABEL.fullmatch(name) is not None
 
 
 def is_dns_subdomain(name: str) -> bool:
-    return len(name) <= DNS_SUBDOMAIN_MAX and _DNS_SUBDOMAIN.match(name) is not None
+    return len(name) <= DNS_SUBDOMAIN_MAX and _DNS_SUBDOMAIN.fullmatch(name) is not None
 
 
 def short_hash(text: str) -> str:
@@ -124,7 +125,7 @@ def name_problems(stack: str, prefix: str, agent: str, paths: list[str]) -> list
         (aws_role(stack, agent), _AWS_ROLE_NAME, "AWS IAM role name"),
     )
     for derived, pattern, what in checks:
-        if pattern.match(derived) is None:
+        if pattern.fullmatch(derived) is None:
             problems.append(f"agents.{agent}: {what} {derived!r} is not allowed ({pattern.pattern})")
     gcp_id = gcp_service_account_id(stack, agent)
     if len(gcp_id) < GCP_SERVICE_ACCOUNT_ID_MIN:

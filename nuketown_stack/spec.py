@@ -7,7 +7,7 @@ named as the nix option that sets it (`agents.ada.cloud.resources`).
 
 import ipaddress
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -42,11 +42,62 @@ RESERVED_ENV = frozenset(
         "GIT_COMMITTER_EMAIL",
     }
 )
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_GCP_SERVICE_ACCOUNT_EMAIL = re.compile(r"^[a-z][-a-z0-9]{4,28}[a-z0-9]@[a-z0-9][-a-z0-9.]*\.gserviceaccount\.com$")
-_AWS_ROLE_ARN = re.compile(r"^arn:aws(-cn|-us-gov)?:iam::[0-9]{12}:role/([\w+=,.@-]+/)*[\w+=,.@-]{1,64}$")
-_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
-_SCOPE = re.compile(r"^[a-z0-9][a-z0-9._-]*\*$")
+# Every grammar is matched with fullmatch: `$` would also accept a trailing newline ("ada*\n").
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# A user-managed account: <id>@<project>.iam.gserviceaccount.com. Google-managed accounts (App Engine and
+# Compute Engine defaults, service agents in gcp-sa-* projects) are never an agent's identity.
+_GCP_SERVICE_ACCOUNT_EMAIL = re.compile(
+    r"[a-z][-a-z0-9]{4,28}[a-z0-9]@(?!gcp-sa-)[a-z][-a-z0-9]{4,28}[a-z0-9]\.iam\.gserviceaccount\.com"
+)
+# An IAM role ARN; service-linked (aws-service-role/) and SSO-reserved (aws-reserved/) roles are never an agent's.
+_AWS_ROLE_ARN = re.compile(
+    r"arn:aws(-cn|-us-gov)?:iam::[0-9]{12}:role/(?!aws-service-role/|aws-reserved/)([\w+=,.@-]+/)*[\w+=,.@-]{1,64}"
+)
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_SCOPE = re.compile(r"[a-z0-9][a-z0-9._-]*\*")
+_DOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+# Kubernetes label keys ([prefix/]name) and values; tier names and toleration keys follow the same grammar.
+_LABEL_NAME = r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
+_LABEL_KEY = re.compile(rf"([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?{_LABEL_NAME}")
+_LABEL_VALUE = re.compile(rf"({_LABEL_NAME})?")
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
+# C0 and C1 control characters, DEL, and the Unicode line and paragraph separators.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_CONTROL_BUT_LINES = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def _single_line(value: str) -> str:
+    """Text that lands in names, paths, annotations and labels: no control characters, no outer whitespace."""
+    if _CONTROL.search(value):
+        raise ValueError(f"{value!r} contains a control character (a newline or tab, say)")
+    if value != value.strip():
+        raise ValueError(f"{value!r} has leading or trailing whitespace")
+    return value
+
+
+def _multi_line(value: str) -> str:
+    """Free text (descriptions): newlines and tabs are fine, other control characters are not."""
+    if _CONTROL_BUT_LINES.search(value):
+        raise ValueError(f"{value!r} contains a control character")
+    return value
+
+
+def _grammar(pattern: re.Pattern[str], what: str) -> Callable[[str], str]:
+    def check(value: str) -> str:
+        if not pattern.fullmatch(value):
+            raise ValueError(f"{value!r} is not {what}")
+        return value
+
+    return check
+
+
+Text = Annotated[str, AfterValidator(_single_line)]
+FreeText = Annotated[str, AfterValidator(_multi_line)]
+LabelKey = Annotated[str, AfterValidator(_grammar(_LABEL_KEY, "a Kubernetes label key ([prefix/]name)"))]
+LabelValue = Annotated[str, AfterValidator(_grammar(_LABEL_VALUE, "a Kubernetes label value"))]
+TierName = Annotated[
+    str, AfterValidator(_grammar(re.compile(_LABEL_NAME), "a tier name (letters, digits, '-', '_', '.')"))
+]
 
 
 def _quantity(value: str) -> str:
@@ -62,9 +113,9 @@ class Model(BaseModel):
 
 
 class Toleration(Model):
-    key: str | None = None
+    key: LabelKey | None = None
     operator: Literal["Exists", "Equal"] = "Equal"
-    value: str | None = None
+    value: LabelValue | None = None
     effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
     toleration_seconds: int | None = None
 
@@ -72,8 +123,8 @@ class Toleration(Model):
 class Tier(Model):
     cpu: Quantity
     memory: Quantity
-    extended_resources: dict[str, Quantity] = {}
-    node_selector: dict[str, str] = {}
+    extended_resources: dict[LabelKey, Quantity] = {}
+    node_selector: dict[LabelKey, LabelValue] = {}
     tolerations: tuple[Toleration, ...] = ()
 
     def amounts(self) -> dict[str, Decimal]:
@@ -84,17 +135,24 @@ class Tier(Model):
 
 
 class Git(Model):
-    name: str = Field(min_length=1)
-    email: str = Field(pattern=r"^[^@\s]+@[^@\s]+$")
+    name: Text = Field(min_length=1)
+    email: Text
+
+    @field_validator("email")
+    @classmethod
+    def _address(cls, value: str) -> str:
+        if not _EMAIL.fullmatch(value):
+            raise ValueError(f"{value!r} is not an email address (name@domain)")
+        return value
 
 
 class Scaling(Model):
-    max_resources: str | None = None
+    max_resources: Text | None = None
     idle_timeout: int | None = Field(default=None, ge=0)
 
 
 class Persist(Model):
-    path: str
+    path: Text
     size: Quantity
 
     @field_validator("path")
@@ -120,28 +178,34 @@ class Identity(Model):
     @field_validator("gcp_service_account")
     @classmethod
     def _service_account_email(cls, value: str | None) -> str | None:
-        if value is not None and not _GCP_SERVICE_ACCOUNT_EMAIL.match(value):
-            raise ValueError(f"{value!r} is not a service account email (name@project.iam.gserviceaccount.com)")
+        if value is not None and not _GCP_SERVICE_ACCOUNT_EMAIL.fullmatch(value):
+            raise ValueError(
+                f"{value!r} is not a user-managed service account email (name@project.iam.gserviceaccount.com; "
+                "Google-managed default accounts and service agents are refused)"
+            )
         return value
 
     @field_validator("aws_role_arn")
     @classmethod
     def _role_arn(cls, value: str | None) -> str | None:
-        if value is not None and not _AWS_ROLE_ARN.match(value):
-            raise ValueError(f"{value!r} is not an IAM role ARN (arn:aws:iam::<12-digit account>:role/<name>)")
+        if value is not None and not _AWS_ROLE_ARN.fullmatch(value):
+            raise ValueError(
+                f"{value!r} is not an IAM role ARN (arn:aws:iam::<12-digit account>:role/<name>; "
+                "service-linked and aws-reserved roles are refused)"
+            )
         return value
 
     @field_validator("azure_client_id")
     @classmethod
     def _client_id(cls, value: str | None) -> str | None:
-        if value is not None and not _UUID.match(value):
+        if value is not None and not _UUID.fullmatch(value):
             raise ValueError(f"{value!r} is not an Azure client id (a UUID)")
         return value
 
     @field_validator("scope")
     @classmethod
     def _scope(cls, value: str) -> str:
-        if not _SCOPE.match(value):
+        if not _SCOPE.fullmatch(value):
             raise ValueError(f"{value!r} must be a lowercase name prefix ending in '*', like 'ada-*'")
         return value
 
@@ -212,13 +276,13 @@ class Network(Model):
 
 class Agent(Model):
     uid: int
-    role: str = "general"
-    description: str = ""
-    home: str = Field(pattern=r"^/")
+    role: Text = "general"
+    description: FreeText = ""
+    home: Text = Field(pattern=r"^/")
     git: Git
-    resources: str
+    resources: Text
     scaling: Scaling = Scaling()
-    image: str
+    image: Text
     persist: tuple[Persist, ...] = ()
     identity: Identity
     network: Network = Network()
@@ -237,7 +301,7 @@ class Agent(Model):
     @field_validator("image")
     @classmethod
     def _image(cls, image: str) -> str:
-        if not image.strip() or image != image.strip():
+        if not image or any(c.isspace() for c in image):
             raise ValueError("must be an image reference (nix:0/nix/store/...tar or registry/name:tag), not empty")
         return image
 
@@ -245,7 +309,7 @@ class Agent(Model):
     @classmethod
     def _env(cls, env: dict[str, str]) -> dict[str, str]:
         for name in env:
-            if not _ENV_NAME.match(name):
+            if not _ENV_NAME.fullmatch(name):
                 raise ValueError(f"{name!r} is not an environment variable name ([A-Za-z_][A-Za-z0-9_]*)")
             if name in RESERVED_ENV:
                 raise ValueError(f"{name!r} is set by nuketown itself ({', '.join(sorted(RESERVED_ENV))})")
@@ -258,9 +322,16 @@ class Agent(Model):
 
 class CloudSpec(Model):
     schema_version: int
-    domain: str
-    tiers: dict[str, Tier]
+    domain: Text
+    tiers: dict[TierName, Tier]
     agents: dict[str, Agent]
+
+    @field_validator("domain")
+    @classmethod
+    def _dns_name(cls, domain: str) -> str:
+        if not _DOMAIN.fullmatch(domain):
+            raise ValueError(f"{domain!r} is not a DNS domain (lowercase labels separated by dots)")
+        return domain
 
     @field_validator("schema_version")
     @classmethod

@@ -153,14 +153,45 @@ BAD_INPUTS = [
     (
         "gcpServiceAccount not an email",
         _set("agents.ada.identity.gcpServiceAccount", "ada-agent"),
-        "agents.ada.cloud.identity.gcpServiceAccount: 'ada-agent' is not a service account email "
-        "(name@project.iam.gserviceaccount.com)",
+        "agents.ada.cloud.identity.gcpServiceAccount: 'ada-agent' is not a user-managed service account email "
+        "(name@project.iam.gserviceaccount.com; Google-managed default accounts and service agents are refused)",
     ),
+    *[
+        (
+            f"Google-managed account {email}",
+            _set("agents.ada.identity.gcpServiceAccount", email),
+            f"agents.ada.cloud.identity.gcpServiceAccount: {email!r} is not a user-managed service account email "
+            "(name@project.iam.gserviceaccount.com; Google-managed default accounts and service agents are refused)",
+        )
+        for email in (
+            "acme-prod@appspot.gserviceaccount.com",
+            "123456789-compute@developer.gserviceaccount.com",
+            "service-123456789@gcp-sa-cloudkms.iam.gserviceaccount.com",
+            "nt-dev-vox@acme-agents.iam.gserviceaccount.com\n",
+        )
+    ],
     (
         "awsRoleArn not a role ARN",
         _set("agents.ada.identity.awsRoleArn", "arn:aws:iam::123:user/ada"),
         "agents.ada.cloud.identity.awsRoleArn: 'arn:aws:iam::123:user/ada' is not an IAM role ARN "
-        "(arn:aws:iam::<12-digit account>:role/<name>)",
+        "(arn:aws:iam::<12-digit account>:role/<name>; service-linked and aws-reserved roles are refused)",
+    ),
+    (
+        "awsRoleArn a service-linked role",
+        _set("agents.ada.identity.awsRoleArn", "arn:aws:iam::111122223333:role/aws-service-role/eks.amazonaws.com/X"),
+        "agents.ada.cloud.identity.awsRoleArn: 'arn:aws:iam::111122223333:role/aws-service-role/eks.amazonaws.com/X' "
+        "is not an IAM role ARN (arn:aws:iam::<12-digit account>:role/<name>; "
+        "service-linked and aws-reserved roles are refused)",
+    ),
+    (
+        "scope with a trailing newline (a nix indented string)",
+        _set("agents.ada.identity.scope", "ad*\n"),
+        "agents.ada.cloud.identity.scope: 'ad*\\n' must be a lowercase name prefix ending in '*', like 'ada-*'",
+    ),
+    (
+        "agent name with a trailing newline",
+        _rename_agent("vox2\n"),
+        "agents.vox2\\n: agent name must be a DNS-1123 label (lowercase letters, digits, '-', at most 63 characters)",
     ),
     (
         "empty image",
