@@ -13,6 +13,7 @@ from nuketown_stack.aws_plan import AwsAgentPlan, AwsStackPlan
 from nuketown_stack.errors import raise_if_any
 from nuketown_stack.gcp_plan import GcpAgentPlan, GcpStackPlan
 from nuketown_stack.manifests import EgressGuard
+from nuketown_stack.ownership import ownership_problems
 from nuketown_stack.settings import Settings
 from nuketown_stack.spec import Agent, CloudSpec, cidr_within
 
@@ -88,6 +89,7 @@ def build_plan(spec: CloudSpec, settings: Settings) -> StackPlan:
             for problem in naming.name_problems(settings.stack, settings.prefix, name, [p.path for p in agent.persist])
         ]
         + naming.collision_problems(settings.stack, settings.prefix, list(spec.agents))
+        + ownership_problems(spec, settings)
     )
     cloud = _StackCloud(
         gcp=gcp_plan.stack_plan(settings) if settings.cloud == "gcp" else None,

@@ -36,6 +36,8 @@ KEYS: dict[str, str] = {
     "nuketown:applyKubernetes": "apply_kubernetes",
     "nuketown:spotNodeSelector": "spot_node_selector",
     "nuketown:spotTolerations": "spot_tolerations",
+    "nuketown:allowedIdentities": "allowed_identities",
+    "nuketown:allowedScopes": "allowed_scopes",
     "gcp:project": "gcp_project",
     "nuketown:gcpClusterProject": "gcp_cluster_project",
     "nuketown:gcpKmsLocation": "gcp_kms_location",
@@ -49,7 +51,15 @@ KEYS: dict[str, str] = {
     "kubernetes:context": "kube_context",
     "kubernetes:kubeconfig": "kubeconfig",
 }
-_JSON_KEYS = frozenset({"nuketown:spotNodeSelector", "nuketown:spotTolerations", "nuketown:gcpKmsEncrypters"})
+_JSON_KEYS = frozenset(
+    {
+        "nuketown:spotNodeSelector",
+        "nuketown:spotTolerations",
+        "nuketown:gcpKmsEncrypters",
+        "nuketown:allowedIdentities",
+        "nuketown:allowedScopes",
+    }
+)
 _FIELD_KEYS = {field: key for key, field in KEYS.items()}
 # Secrets that only reach a cluster (never a name or an input we show): render, plan and diff skip them.
 _SECRETS_NOT_NEEDED_OFFLINE = frozenset({"kubernetes:kubeconfig"})
@@ -69,6 +79,10 @@ class Settings(BaseModel):
     apply_kubernetes: bool = True
     spot_node_selector: dict[str, str] = GKE_SPOT_SELECTOR
     spot_tolerations: tuple[Toleration, ...] = GKE_SPOT_TOLERATIONS
+    # The operator's allow-lists, beyond what an agent owns by name: an existing identity per agent
+    # (a service account email or an IAM role ARN), and scopes that do not start with the agent's name.
+    allowed_identities: dict[str, str] = {}
+    allowed_scopes: dict[str, tuple[str, ...]] = {}
     gcp_project: str | None = None
     gcp_cluster_project: str | None = None
     gcp_kms_location: str = "global"

@@ -17,6 +17,8 @@ from nuketown_stack.spec import load_spec
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "cloud-ada.nix"
 FLEET = ROOT / "tests" / "data" / "fleet.nix"
+# The fleet's rio binds an existing service account; the stack's operator allow-lists it.
+FLEET_ALLOWED = {"nuketown:allowedIdentities": json.dumps({"rio": "rio-agent@fleet-project.iam.gserviceaccount.com"})}
 # The policy pack is its own Pulumi project (policy/); its modules import one another by name.
 sys.path.insert(0, str(ROOT / "policy"))
 

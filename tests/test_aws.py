@@ -343,7 +343,7 @@ def test_existing_role_is_only_bound(example_raw: dict[str, Any], tmp_path: Path
         (IRSA, []),
         (POD_IDENTITY, [("aws:eks/podIdentityAssociation:PodIdentityAssociation", "ada")]),
     ):
-        result = run(source, settings)
+        result = run(source, settings, **{"nuketown:allowedIdentities": json.dumps({"ada": existing})})
         created = [
             (r.type, r.name)
             for r in result.resources
@@ -357,10 +357,13 @@ def test_existing_role_is_only_bound(example_raw: dict[str, Any], tmp_path: Path
             "roleArn": existing,
         }
         assert "^secrets/ada/" not in result.outputs["sopsConfig"]
-    irsa_result = run(source, IRSA)
+    irsa_result = run(source, IRSA, **{"nuketown:allowedIdentities": json.dumps({"ada": existing})})
     annotations = find(irsa_result, "kubernetes:core/v1:ServiceAccount", "ada").inputs["metadata"]["annotations"]
     assert annotations == {"eks.amazonaws.com/role-arn": existing}
-    association = find(run(source, POD_IDENTITY), "aws:eks/podIdentityAssociation:PodIdentityAssociation", "ada")
+    allowed = {"nuketown:allowedIdentities": json.dumps({"ada": existing})}
+    association = find(
+        run(source, POD_IDENTITY, **allowed), "aws:eks/podIdentityAssociation:PodIdentityAssociation", "ada"
+    )
     assert association.inputs["roleArn"] == existing
 
 

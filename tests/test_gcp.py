@@ -7,7 +7,7 @@ from typing import Any
 import celpy
 import pytest
 import yaml
-from conftest import EXAMPLE, FLEET, make_plan
+from conftest import EXAMPLE, FLEET, FLEET_ALLOWED, make_plan
 
 from nuketown_stack import gcp_plan, naming
 from nuketown_stack.engine import DeclaredResource, EngineResult, run_program
@@ -18,6 +18,7 @@ from nuketown_stack.spec import load_spec
 
 PROJECT = "acme-agents"
 GCP = {"nuketown:cloud": "gcp", "gcp:project": PROJECT}
+
 RING = f"projects/{PROJECT}/locations/global/keyRings/nuketown-dev"
 ENCRYPTERS = ["group:secret-writers@acme.dev", "serviceAccount:ci@acme-ci.iam.gserviceaccount.com"]
 
@@ -46,6 +47,7 @@ def fleet() -> EngineResult:
         FLEET,
         **{
             "nuketown:gcpKmsEncrypters": json.dumps(ENCRYPTERS),
+            **FLEET_ALLOWED,
         },
     )
 
@@ -246,7 +248,7 @@ def test_kms_location_setting() -> None:
 
 
 def test_render_shows_the_same_annotation(fleet_json: dict[str, Any], fleet: EngineResult) -> None:
-    rendered = list(yaml.safe_load_all(to_yaml(make_plan(fleet_json, **GCP).objects())))
+    rendered = list(yaml.safe_load_all(to_yaml(make_plan(fleet_json, **GCP, **FLEET_ALLOWED).objects())))
     declared = [r.inputs for r in fleet.resources if r.type.startswith("kubernetes:")]
 
     def key(obj: dict[str, Any]) -> tuple[str, str, str]:

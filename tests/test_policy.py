@@ -4,7 +4,7 @@ import copy
 from typing import Any
 
 import pytest
-from conftest import EXAMPLE, FLEET
+from conftest import EXAMPLE, FLEET, FLEET_ALLOWED
 from nuketown_policy import (
     RESOURCE_RULES,
     authoritative_gcp_iam_problems,
@@ -22,7 +22,7 @@ from nuketown_stack.program import define_stack
 OIDC = "arn:aws:iam::111122223333:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/ABC"
 STACKS = {
     "kubernetes": {},
-    "gcp": {"nuketown:cloud": "gcp", "gcp:project": "acme-agents"},
+    "gcp": {"nuketown:cloud": "gcp", "gcp:project": "acme-agents", **FLEET_ALLOWED},
     "aws-irsa": {"nuketown:cloud": "aws", "aws:region": "us-east-1", "nuketown:awsOidcProviderArn": OIDC},
     "aws-pod-identity": {
         "nuketown:cloud": "aws",

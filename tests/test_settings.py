@@ -85,7 +85,7 @@ def test_overrides() -> None:
 
 def test_unknown_nuketown_key_is_a_typo() -> None:
     (line,) = refused({"nuketown:sorce": "x.nix"})
-    assert line.startswith("nuketown:sorce: not a setting (known: nuketown:applyKubernetes, nuketown:awsClusterName, ")
+    assert line.startswith("nuketown:sorce: not a setting (known: nuketown:allowedIdentities, nuketown:allowedScopes, ")
 
 
 def test_other_namespaces_are_left_to_their_providers() -> None:

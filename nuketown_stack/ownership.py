@@ -1,0 +1,69 @@
+"""What an agent may claim as its own: a cloud identity, and the resource-name scope it owns.
+
+The spec may be written by the agents themselves (they can have push rights), so
+anything that reaches beyond the agent is refused unless the stack's operator
+allow-lists it in the stack settings (`nuketown:allowedIdentities`,
+`nuketown:allowedScopes`): an existing identity to bind, or a scope that does not
+start with the agent's own name. Pure: no pulumi, no I/O.
+"""
+
+from nuketown_stack import naming
+from nuketown_stack.settings import Settings
+from nuketown_stack.spec import CloudSpec
+
+
+def ownership_problems(spec: CloudSpec, settings: Settings) -> list[str]:
+    return _identity_problems(spec, settings) + _scope_problems(spec, settings)
+
+
+def _identity_problems(spec: CloudSpec, settings: Settings) -> list[str]:
+    """A given identity must be the one the operator allow-listed for that agent, and never one this stack creates."""
+    created = _created_identities(spec, settings)
+    problems = []
+    for name in sorted(spec.agents):
+        identity = spec.agents[name].identity
+        for field, value, used in (
+            ("gcpServiceAccount", identity.gcp_service_account, settings.cloud == "gcp"),
+            ("awsRoleArn", identity.aws_role_arn, settings.cloud == "aws"),
+        ):
+            if value is None or not used:
+                continue
+            path = f"agents.{name}.cloud.identity.{field}"
+            owner = created.get(_role_name(value) if field == "awsRoleArn" else value)
+            if owner is not None:
+                problems.append(f"{path}: {value!r} is the identity this stack creates for {owner}; it cannot be given")
+            elif settings.allowed_identities.get(name) != value:
+                problems.append(
+                    f"{path}: {value!r} is not allow-listed for {name}; binding an existing identity needs the "
+                    f"stack's operator to set nuketown:allowedIdentities {{{name!r}: {value!r}}} in the stack settings"
+                )
+    return problems
+
+
+def _created_identities(spec: CloudSpec, settings: Settings) -> dict[str, str]:
+    """Service account emails (GCP) or role names (AWS) this stack creates, to the agent they belong to."""
+    if settings.cloud == "gcp":
+        return {
+            f"{naming.gcp_service_account_id(settings.stack, a)}@{settings.gcp_project}.iam.gserviceaccount.com": a
+            for a in spec.agents
+        }
+    return {naming.aws_role(settings.stack, a): a for a in spec.agents}
+
+
+def _role_name(arn: str) -> str:
+    """`arn:aws:iam::1:role/path/name` -> `name` (a role's name is unique in its account, whatever its path)."""
+    return arn.rpartition("/")[2]
+
+
+def _scope_problems(spec: CloudSpec, settings: Settings) -> list[str]:
+    """A scope starts with the agent's own name and a dash (`ada-*`), unless the operator allow-listed it."""
+    problems = []
+    for name in sorted(spec.agents):
+        scope = spec.agents[name].identity.scope
+        if scope.startswith(f"{name}-") or scope in settings.allowed_scopes.get(name, ()):
+            continue
+        problems.append(
+            f"agents.{name}.cloud.identity.scope: {scope!r} reaches beyond {name}'s own names; a scope starts with "
+            f"'{name}-' (like '{name}-*'), or the stack's operator allow-lists it in nuketown:allowedScopes"
+        )
+    return problems
