@@ -146,9 +146,31 @@ class Git(Model):
         return value
 
 
+class AuthenticationRef(Model):
+    name: Text
+    kind: Literal["TriggerAuthentication", "ClusterTriggerAuthentication"] = "TriggerAuthentication"
+
+
+class WakeTrigger(Model):
+    """A KEDA trigger that says the agent has work (a message in its inbox queue, a cron window)."""
+
+    type: Text
+    metadata: dict[Text, str] = {}
+    name: Text | None = None
+    authentication_ref: AuthenticationRef | None = None
+
+
+# How the Vertical Pod Autoscaler may apply its recommendation: Off records it only, Initial applies it
+# when a pod starts, Recreate evicts a running pod to apply it, InPlaceOrRecreate resizes it in place.
+RightSizing = Literal["Off", "Initial", "Recreate", "InPlaceOrRecreate"]
+
+
 class Scaling(Model):
     max_resources: Text | None = None
+    min_resources: Text | None = None  # floor of right-sizing; None: each resource's smallest tier value
     idle_timeout: int | None = Field(default=None, ge=0)
+    right_sizing: RightSizing | None = None  # None: no autoscaler object at all
+    wake: tuple[WakeTrigger, ...] = ()  # what brings an idled agent back (KEDA triggers)
 
 
 class Persist(Model):
@@ -288,6 +310,8 @@ class Agent(Model):
     network: Network = Network()
     spot: bool = False
     env: dict[str, str] = {}
+    # None: Kubernetes' default (Always for :latest and untagged images), except nix-snapshotter references.
+    image_pull_policy: Literal["Always", "IfNotPresent", "Never"] | None = None
 
     @field_validator("uid")
     @classmethod
@@ -454,7 +478,7 @@ def _shared_identities(spec: CloudSpec) -> list[str]:
 
 
 # Spec keys of an agent that come from nuketown.agents.<n>.cloud.* in nix.
-_CLOUD_FIELDS = frozenset({"resources", "scaling", "image", "identity", "network", "spot", "env"})
+_CLOUD_FIELDS = frozenset({"resources", "scaling", "image", "imagePullPolicy", "identity", "network", "spot", "env"})
 _UNION_TAGS = frozenset({"mode", "rules"})
 
 
