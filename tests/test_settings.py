@@ -3,13 +3,11 @@
 from pathlib import Path
 
 import pytest
-import yaml
 from conftest import ROOT
 
 from nuketown_stack.errors import InputError
 from nuketown_stack.settings import (
     GKE_SPOT_SELECTOR,
-    KEYS,
     Settings,
     parse_overrides,
     read_stack_file,
@@ -132,13 +130,3 @@ def test_stack_names_must_fit_in_names() -> None:
         "stack 'Prod_EU': stack names are part of Kubernetes and cloud names; "
         "use lowercase letters, digits and '-' (at most 54 characters)"
     ]
-
-
-def test_pulumi_yaml_types_every_nuketown_setting() -> None:
-    """`pulumi config set` checks values against this schema, so it must list exactly our keys."""
-    schema = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["config"]
-    ours = {key for key in KEYS if key.startswith("nuketown:")}
-    assert set(schema) == ours
-    assert all(entry.get("description") for entry in schema.values())
-    untyped = {key for key, entry in schema.items() if "type" not in entry}
-    assert untyped == {"nuketown:spotNodeSelector", "nuketown:spotTolerations"}  # objects: no schema type exists
