@@ -13,6 +13,9 @@ import pulumi_aws as aws
 
 from nuketown_stack import aws_plan
 from nuketown_stack.aws_plan import AwsAgentPlan, AwsStackPlan
+from nuketown_stack.kubeconfig import eks_kubeconfig
+from nuketown_stack.providers import provider_args
+from nuketown_stack.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -32,8 +35,8 @@ class AwsIdentity:
 _KEEP = pulumi.ResourceOptions(protect=True, retain_on_delete=True)
 
 
-def declare_stack(stack: AwsStackPlan) -> AwsStack:
-    provider = aws.Provider("aws", region=stack.region)
+def declare_stack(stack: AwsStackPlan, settings: Settings) -> AwsStack:
+    provider = aws.Provider("aws", **provider_args("aws", aws.Provider, settings))
     caller = aws.get_caller_identity(opts=pulumi.InvokeOptions(provider=provider))
     return AwsStack(plan=stack, provider=provider, account=caller.account_id)
 
@@ -102,3 +105,10 @@ def _declare_role_and_key(plan: AwsAgentPlan, aws_stack: AwsStack, options: pulu
         opts=options,
     )
     return AwsIdentity(role_arn=role.arn, key_arn=key.arn)
+
+
+def cluster_kubeconfig(name: str, aws_stack: AwsStack) -> pulumi.Output[str]:
+    """The EKS cluster's kubeconfig from its endpoint and CA, read with the stack's AWS credentials."""
+    found = aws.eks.get_cluster_output(name=name, opts=pulumi.InvokeOutputOptions(provider=aws_stack.provider))
+    region = aws_stack.plan.region
+    return found.apply(lambda c: eks_kubeconfig(name, region, c.endpoint, c.certificate_authorities[0].data))

@@ -101,7 +101,7 @@ def stack_plan(settings: Settings) -> AwsStackPlan:
         region=settings.aws_region,
         mode=settings.aws_mode,
         oidc_provider_arn=settings.aws_oidc_provider_arn,
-        cluster_name=settings.aws_cluster_name,
+        cluster_name=settings.pod_identity_cluster,
     )
 
 

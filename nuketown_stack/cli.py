@@ -19,7 +19,7 @@ from nuketown_stack.errors import InputError
 from nuketown_stack.plan import StackPlan, build_plan
 from nuketown_stack.render import to_yaml
 from nuketown_stack.report import identity_chains, resource_tree, type_counts
-from nuketown_stack.settings import Settings, parse_overrides, read_stack_file, settings_from_config
+from nuketown_stack.settings import Settings, StackFile, parse_overrides, read_stack_file, settings_from_config
 from nuketown_stack.source import load_raw
 from nuketown_stack.spec import CloudSpec, load_spec
 
@@ -92,13 +92,12 @@ def project_name(project_dir: Path | None) -> str:
     return str(document.get("name", PROJECT))
 
 
-def stack_config(stack: str, overrides: list[str], source: str) -> dict[str, Any]:
-    """Pulumi.<stack>.yaml, then -c overrides; SOURCE always wins for nuketown:source."""
+def stack_config(stack: str, overrides: list[str], source: str) -> tuple[dict[str, Any], frozenset[str]]:
+    """Pulumi.<stack>.yaml, then -c overrides; SOURCE always wins for nuketown:source. Also the secret keys."""
     project_dir = find_project_dir(Path.cwd())
-    config = read_stack_file(project_dir, stack) if project_dir else {}
-    config.update(parse_overrides(overrides))
-    config["nuketown:source"] = source
-    return config
+    stack_file = read_stack_file(project_dir, stack) if project_dir else StackFile(path=None, config={})
+    config = {**stack_file.config, **parse_overrides(overrides), "nuketown:source": source}
+    return config, stack_file.secret_keys
 
 
 def _load(source: str) -> CloudSpec:
@@ -115,8 +114,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _settings_and_plan(args: argparse.Namespace) -> tuple[Settings, StackPlan]:
-    config = stack_config(args.stack, args.config, args.source)
-    settings = settings_from_config(args.stack, config)
+    config, secret_keys = stack_config(args.stack, args.config, args.source)
+    settings = settings_from_config(args.stack, config, secret_keys)
     return settings, build_plan(_load(args.source), settings)
 
 
@@ -168,8 +167,8 @@ def _declared(args: argparse.Namespace, source: str, project: str) -> dict[str, 
     from nuketown_stack.engine import run_program  # deferred: importing pulumi is the slow part
     from nuketown_stack.program import define_stack
 
-    config = stack_config(args.stack, args.config, source)
-    return run_program(define_stack, args.stack, config, project=project).to_json()
+    config, secret_keys = stack_config(args.stack, args.config, source)
+    return run_program(define_stack, args.stack, config, project=project, secret_keys=secret_keys).to_json()
 
 
 COMMANDS = {"validate": cmd_validate, "render": cmd_render, "plan": cmd_plan, "diff": cmd_diff}

@@ -13,7 +13,10 @@ import yaml
 from pydantic.alias_generators import to_snake
 
 from nuketown_stack.declared import AGENT_TYPE
+from nuketown_stack.kubeconfig import GkeCluster
 from nuketown_stack.plan import EKS_ROLE_ANNOTATION, GKE_ACCOUNT_ANNOTATION, AgentPlan, KubeObject, StackPlan
+from nuketown_stack.providers import provider_args
+from nuketown_stack.settings import Settings
 
 if TYPE_CHECKING:  # each cloud's SDK is imported only by the stacks that use it (a large import)
     from nuketown_stack.aws_declare import AwsStack
@@ -43,14 +46,15 @@ class Providers:
         return self.kubernetes_adopting if obj.retain_on_delete else self.kubernetes
 
 
-def kubernetes_providers(context: str | None, kubeconfig: str | None) -> Providers:
-    """Two providers to one cluster. Upserting is safe only where Pulumi never deletes
-    (retain_on_delete), because a rename would otherwise upsert, then delete, the object."""
+def kubernetes_providers(settings: Settings, cluster_kubeconfig: pulumi.Input[str] | None) -> Providers:
+    """Two providers to one cluster, both with every `kubernetes:*` setting. Upserting is safe only where
+    Pulumi never deletes (retain_on_delete), because a rename would otherwise upsert, then delete, the object."""
+    args = provider_args("kubernetes", k8s.Provider, settings)
+    if cluster_kubeconfig is not None:
+        args["kubeconfig"] = cluster_kubeconfig
     return Providers(
-        kubernetes=k8s.Provider("kubernetes", context=context, kubeconfig=kubeconfig),
-        kubernetes_adopting=k8s.Provider(
-            "kubernetes-adopting", context=context, kubeconfig=kubeconfig, upsert_existing_objects=True
-        ),
+        kubernetes=k8s.Provider("kubernetes", **args),
+        kubernetes_adopting=k8s.Provider("kubernetes-adopting", **args, upsert_existing_objects=True),
     )
 
 
@@ -155,21 +159,37 @@ def sops_config(agents: list[Agent]) -> pulumi.Output[str]:
     return pulumi.Output.all(*[key for _, (_, key) in keyed]).apply(document)
 
 
-def _declare_clouds(plan: StackPlan) -> Clouds:
+def _declare_clouds(plan: StackPlan, settings: Settings) -> Clouds:
     if plan.gcp is not None:
         from nuketown_stack import gcp_declare
 
-        return Clouds(gcp=gcp_declare.declare_stack(plan.gcp))
+        return Clouds(gcp=gcp_declare.declare_stack(plan.gcp, settings))
     if plan.aws is not None:
         from nuketown_stack import aws_declare
 
-        return Clouds(aws=aws_declare.declare_stack(plan.aws))
+        return Clouds(aws=aws_declare.declare_stack(plan.aws, settings))
     return Clouds()
 
 
-def declare(plan: StackPlan, providers: Providers | None) -> dict[str, Any]:
+def _cluster_kubeconfig(clouds: Clouds, settings: Settings) -> pulumi.Output[str] | None:
+    """The kubeconfig of a cluster looked up through its cloud (nuketown:gkeCluster / eksCluster), if any."""
+    if clouds.gcp is not None and settings.gke_cluster is not None:
+        from nuketown_stack import gcp_declare
+
+        return gcp_declare.cluster_kubeconfig(GkeCluster.parse(settings.gke_cluster), clouds.gcp)
+    if clouds.aws is not None and settings.eks_cluster is not None:
+        from nuketown_stack import aws_declare
+
+        return aws_declare.cluster_kubeconfig(settings.eks_cluster, clouds.aws)
+    return None
+
+
+def declare(plan: StackPlan, settings: Settings) -> dict[str, Any]:
     """Declare every agent; returns the stack outputs."""
-    clouds = _declare_clouds(plan)
+    clouds = _declare_clouds(plan, settings)
+    providers = (
+        kubernetes_providers(settings, _cluster_kubeconfig(clouds, settings)) if settings.apply_kubernetes else None
+    )
     agents = [Agent(agent_plan, providers, clouds) for agent_plan in plan.agents]
     outputs: dict[str, Any] = {"agents": {agent.agent_name: agent.outputs for agent in agents}}
     if plan.cloud != "none":

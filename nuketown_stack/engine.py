@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
-from pulumi.runtime import mocks
+from pulumi.runtime import mocks, rpc
 from pulumi.runtime import settings as runtime_settings
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
@@ -53,10 +53,15 @@ class EngineResult:
         return {"resources": [r.to_json() for r in self.resources], "outputs": self.outputs}
 
 
+SECRET_TEXT = "[secret]"  # how `pulumi preview` shows a secret value, and all plan and diff ever show of one
+
+
 def _plain(value: Any) -> Any:
-    """Mock inputs arrive through protobuf Structs, where every number is a float."""
+    """Mock inputs arrive through protobuf Structs, where every number is a float; secrets stay hidden."""
     if isinstance(value, float) and value.is_integer():
         return int(value)
+    if rpc.is_rpc_secret(value):
+        return SECRET_TEXT
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, list):
@@ -79,11 +84,15 @@ class _RecordingMocks(pulumi.runtime.Mocks):
         return resource_id, {**inputs, **computed}
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
-        return call_result(args.token, self._cloud)
+        return call_result(args.token, _plain(dict(args.args)), self._cloud)
 
 
 def run_program(
-    program: Callable[[], Mapping[str, Any]], stack: str, config: Mapping[str, Any], project: str = PROJECT
+    program: Callable[[], Mapping[str, Any]],
+    stack: str,
+    config: Mapping[str, Any],
+    project: str = PROJECT,
+    secret_keys: frozenset[str] = frozenset(),
 ) -> EngineResult:
     """Run `program` as stack `stack` with `config`; exceptions it raises propagate unchanged."""
     by_key: dict[tuple[str, str], DeclaredResource] = {}
@@ -123,7 +132,7 @@ def run_program(
         mocks.set_mocks(
             _RecordingMocks(record_inputs, MockCloud.from_config(config)), project=project, stack=stack, preview=True
         )
-        pulumi.runtime.set_all_config({k: _config_text(v) for k, v in config.items()})
+        pulumi.runtime.set_all_config({k: _config_text(v) for k, v in config.items()}, sorted(secret_keys))
         pulumi.runtime.register_stack_transformation(record_options)
         _sync_await(run_pulumi_func(body))
     finally:

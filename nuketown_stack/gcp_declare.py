@@ -11,6 +11,9 @@ import pulumi_gcp as gcp
 
 from nuketown_stack import gcp_plan, naming
 from nuketown_stack.gcp_plan import GcpAgentPlan, GcpStackPlan
+from nuketown_stack.kubeconfig import GkeCluster, gke_kubeconfig
+from nuketown_stack.providers import provider_args
+from nuketown_stack.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -32,9 +35,9 @@ class GcpIdentity:
 _KEEP = {"protect": True, "retain_on_delete": True}
 
 
-def declare_stack(stack: GcpStackPlan) -> GcpStack:
+def declare_stack(stack: GcpStackPlan, settings: Settings) -> GcpStack:
     """The provider and the stack's key ring. Rings cannot be deleted; after a destroy, adopt the old one."""
-    provider = gcp.Provider("gcp", project=stack.project)
+    provider = gcp.Provider("gcp", **provider_args("gcp", gcp.Provider, settings))
     options = pulumi.ResourceOptions(provider=provider, import_=stack.key_ring_id if stack.adopt_kms else None, **_KEEP)
     key_ring = gcp.kms.KeyRing(
         stack.key_ring, name=stack.key_ring, location=stack.location, project=stack.project, opts=options
@@ -108,3 +111,14 @@ def _account(
         opts=options,
     )
     return account.email, account.name
+
+
+def cluster_kubeconfig(cluster: GkeCluster, gcp_stack: GcpStack) -> pulumi.Output[str]:
+    """The GKE cluster's kubeconfig from its endpoint and CA, read with the stack's GCP credentials."""
+    found = gcp.container.get_cluster_output(
+        name=cluster.name,
+        location=cluster.location,
+        project=cluster.project,
+        opts=pulumi.InvokeOutputOptions(provider=gcp_stack.provider),
+    )
+    return found.apply(lambda c: gke_kubeconfig(cluster, c.endpoint, c.master_auths[0].cluster_ca_certificate))

@@ -77,8 +77,21 @@ def computed_outputs(type_token: str, name: str, inputs: dict[str, Any], cloud: 
     return compute(name, inputs, cloud) if compute else {}
 
 
-def call_result(token: str, cloud: MockCloud) -> dict[str, Any]:
+# A CA certificate for mock clusters (base64 of a PEM header: the shape, not a real certificate).
+MOCK_CA = "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCg=="
+
+
+def call_result(token: str, args: Mapping[str, Any], cloud: MockCloud) -> dict[str, Any]:
     """Results of the data sources (invokes) the program calls."""
+    if token == "gcp:container/getCluster:getCluster":
+        return {
+            "name": args.get("name"),
+            "endpoint": "203.0.113.10",
+            "masterAuths": [{"clusterCaCertificate": MOCK_CA}],
+        }
+    if token == "aws:eks/getCluster:getCluster":
+        endpoint = f"https://{str(args.get('name')).upper()}.gr7.{cloud.aws_region}.eks.amazonaws.com"
+        return {"name": args.get("name"), "endpoint": endpoint, "certificateAuthorities": [{"data": MOCK_CA}]}
     if token == "aws:index/getCallerIdentity:getCallerIdentity":
         return {
             "accountId": cloud.aws_account,

@@ -8,7 +8,7 @@ from typing import Any
 
 import pulumi
 
-from nuketown_stack.declare import declare, kubernetes_providers
+from nuketown_stack.declare import declare
 from nuketown_stack.errors import InputError
 from nuketown_stack.plan import build_plan
 from nuketown_stack.settings import pulumi_config_map, settings_from_config
@@ -18,12 +18,12 @@ from nuketown_stack.spec import load_spec
 
 def define_stack() -> dict[str, Any]:
     """Declare every resource of this stack; returns the stack outputs."""
-    settings = settings_from_config(pulumi.get_stack(), pulumi_config_map())
+    config, secret_keys = pulumi_config_map()
+    settings = settings_from_config(pulumi.get_stack(), config, secret_keys)
     if settings.source is None:
         raise InputError(["nuketown:source: required (pulumi config set nuketown:source examples/cloud-ada.nix)"])
     plan = build_plan(load_spec(load_raw(settings.source)), settings)
-    providers = kubernetes_providers(settings.kube_context, settings.kubeconfig) if settings.apply_kubernetes else None
-    return declare(plan, providers)
+    return declare(plan, settings)
 
 
 def main() -> None:

@@ -7,6 +7,7 @@ Pulumi.<stack>.yaml plus `-c KEY=VALUE`; both go through `settings_from_config`.
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -47,10 +48,12 @@ KEYS: dict[str, str] = {
     "nuketown:awsMode": "aws_mode",
     "nuketown:awsOidcProviderArn": "aws_oidc_provider_arn",
     "nuketown:awsClusterName": "aws_cluster_name",
-    # The program's explicit Kubernetes provider honours the usual provider keys.
-    "kubernetes:context": "kube_context",
-    "kubernetes:kubeconfig": "kubeconfig",
+    "nuketown:gkeCluster": "gke_cluster",
+    "nuketown:eksCluster": "eks_cluster",
 }
+# Packages whose stack settings (`gcp:*`, `aws:*`, `kubernetes:*`) go to the program's explicit providers:
+# unlike default providers, explicit ones get no stack config from the engine.
+PROVIDER_PACKAGES = ("gcp", "aws", "kubernetes")
 _JSON_KEYS = frozenset(
     {
         "nuketown:spotNodeSelector",
@@ -61,8 +64,6 @@ _JSON_KEYS = frozenset(
     }
 )
 _FIELD_KEYS = {field: key for key, field in KEYS.items()}
-# Secrets that only reach a cluster (never a name or an input we show): render, plan and diff skip them.
-_SECRETS_NOT_NEEDED_OFFLINE = frozenset({"kubernetes:kubeconfig"})
 
 
 class Settings(BaseModel):
@@ -94,8 +95,25 @@ class Settings(BaseModel):
         Annotated[str, StringConstraints(pattern=r"^arn:aws(-cn|-us-gov)?:iam::[0-9]{12}:oidc-provider/.+$")] | None
     ) = None
     aws_cluster_name: str | None = None
-    kube_context: str | None = None
-    kubeconfig: str | None = None
+    # Reach the cluster from cloud credentials: look it up and use the cloud's exec credential plugin.
+    gke_cluster: (
+        Annotated[
+            str,
+            StringConstraints(
+                pattern=r"^projects/[a-z][-a-z0-9]{4,28}[a-z0-9]/locations/[a-z0-9-]+/clusters/[a-z]([-a-z0-9]{0,38}[a-z0-9])?$"
+            ),
+        ]
+        | None
+    ) = None
+    eks_cluster: Annotated[str, StringConstraints(pattern=r"^[0-9A-Za-z][A-Za-z0-9_-]{0,99}$")] | None = None
+    # Every `<package>:<key>` setting of the provider packages, by package, for the explicit providers.
+    provider_config: dict[str, dict[str, Any]] = {}
+    secret_keys: frozenset[str] = frozenset()  # config keys whose values are secrets, to keep them secret
+
+    @property
+    def pod_identity_cluster(self) -> str | None:
+        """The EKS cluster Pod Identity associations name: nuketown:awsClusterName, else nuketown:eksCluster."""
+        return self.aws_cluster_name or self.eks_cluster
 
     @property
     def prefix(self) -> str:
@@ -105,14 +123,18 @@ class Settings(BaseModel):
         return naming.default_namespace_prefix(self.stack)
 
 
-def settings_from_config(stack: str, config: Mapping[str, Any]) -> Settings:
+def settings_from_config(stack: str, config: Mapping[str, Any], secret_keys: frozenset[str] = frozenset()) -> Settings:
     """Settings from flat config keys; InputError names each bad key."""
     problems = [
         f"{key}: not a setting (known: {', '.join(sorted(k for k in KEYS if k.startswith('nuketown:')))})"
         for key in config
         if key.startswith("nuketown:") and key not in KEYS
     ]
-    values: dict[str, Any] = {"stack": stack}
+    values: dict[str, Any] = {
+        "stack": stack,
+        "provider_config": _provider_config(config),
+        "secret_keys": frozenset(k for k in secret_keys if k in config),
+    }
     for key, field in KEYS.items():
         if key in config and config[key] is not None:
             try:
@@ -125,10 +147,19 @@ def settings_from_config(stack: str, config: Mapping[str, Any]) -> Settings:
         settings = Settings.model_validate(values)
     except ValidationError as error:
         raise InputError(_lines(error)) from None
-    problems = naming.stack_problems(stack) + _requirement_problems(settings)
+    problems = naming.stack_problems(stack) + _requirement_problems(settings) + _cluster_problems(settings)
     if problems:
         raise InputError(problems)
     return settings
+
+
+def _provider_config(config: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    grouped: dict[str, dict[str, Any]] = {}
+    for key in sorted(config):
+        package, _, name = key.partition(":")
+        if package in PROVIDER_PACKAGES and name and config[key] is not None:
+            grouped.setdefault(package, {})[name] = config[key]
+    return grouped
 
 
 def _decode(key: str, value: Any) -> Any:
@@ -140,12 +171,32 @@ def _decode(key: str, value: Any) -> Any:
     return value
 
 
+def _cluster_problems(settings: Settings) -> list[str]:
+    """A cluster looked up through a cloud needs that cloud, and leaves no other way to reach one set."""
+    problems = []
+    for key, value, cloud in (
+        ("nuketown:gkeCluster", settings.gke_cluster, "gcp"),
+        ("nuketown:eksCluster", settings.eks_cluster, "aws"),
+    ):
+        if value is None:
+            continue
+        if settings.cloud != cloud:
+            problems.append(f"{key}: needs nuketown:cloud {cloud} (its credentials look the cluster up)")
+        kubernetes = settings.provider_config.get("kubernetes", {})
+        problems += [
+            f"{key}: also set kubernetes:{other}; reach the cluster one way (remove one of them)"
+            for other in ("kubeconfig", "context")
+            if other in kubernetes or f"kubernetes:{other}" in settings.secret_keys
+        ]
+    return problems
+
+
 def _requirement_problems(settings: Settings) -> list[str]:
     needs = {
         "gcp": [("gcp_project", "gcp:project")],
         "aws": [("aws_region", "aws:region")]
         + ([("aws_oidc_provider_arn", "nuketown:awsOidcProviderArn")] if settings.aws_mode == "irsa" else [])
-        + ([("aws_cluster_name", "nuketown:awsClusterName")] if settings.aws_mode == "podIdentity" else []),
+        + ([("pod_identity_cluster", "nuketown:awsClusterName")] if settings.aws_mode == "podIdentity" else []),
     }.get(settings.cloud, [])
     return [
         f"{key}: required when nuketown:cloud is {settings.cloud}"
@@ -166,18 +217,30 @@ def _lines(error: ValidationError) -> list[str]:
     return lines
 
 
-def read_stack_file(project_dir: Path, stack: str) -> dict[str, Any]:
+@dataclass(frozen=True)
+class StackFile:
+    """What an offline command reads of Pulumi.<stack>.yaml."""
+
+    path: Path | None  # None: there is no such file
+    config: dict[str, Any]
+    # Encrypted provider settings (a kubeconfig, cloud credentials): only the Pulumi CLI can decrypt them,
+    # and only a real provider needs them, so offline commands go on without their values.
+    secret_keys: frozenset[str] = frozenset()
+
+
+def read_stack_file(project_dir: Path, stack: str) -> StackFile:
     """The `config:` map of Pulumi.<stack>.yaml (empty when the file does not exist)."""
     path = project_dir / f"Pulumi.{stack}.yaml"
     if not path.is_file():
-        return {}
+        return StackFile(path=None, config={})
     document = yaml.safe_load(path.read_text()) or {}
     config = document.get("config") or {}
     secure = {k for k, v in config.items() if isinstance(v, dict) and "secure" in v}
-    unreadable = sorted(k for k in secure if k in KEYS and k not in _SECRETS_NOT_NEEDED_OFFLINE)
+    unreadable = sorted(k for k in secure if k in KEYS)  # settings that names and plans depend on
     if unreadable:
         raise InputError([f"{path.name}: {k}: is a secret; only the Pulumi CLI can decrypt it" for k in unreadable])
-    return {key: value for key, value in config.items() if isinstance(key, str) and key not in secure}
+    plain = {key: value for key, value in config.items() if isinstance(key, str) and key not in secure}
+    return StackFile(path=path, config=plain, secret_keys=frozenset(secure))
 
 
 def parse_overrides(pairs: list[str]) -> dict[str, str]:
@@ -195,10 +258,13 @@ def parse_overrides(pairs: list[str]) -> dict[str, str]:
     return overrides
 
 
-def pulumi_config_map() -> dict[str, Any]:
-    """The whole config the Pulumi engine gave this program (or the mocks set)."""
+def pulumi_config_map() -> tuple[dict[str, Any], frozenset[str]]:
+    """The whole config the Pulumi engine gave this program (or the mocks set), and which keys are secrets."""
     from pulumi.runtime import config as runtime_config  # deferred: only the program path needs pulumi
 
     merged = dict(runtime_config.get_config_env() or {})
     merged.update(runtime_config.CONFIG.get())
-    return merged
+    secret = set(runtime_config.get_config_secret_keys_env()) | {
+        k for k in merged if runtime_config.is_config_secret(k)
+    }
+    return merged, frozenset(secret)

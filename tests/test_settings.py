@@ -9,6 +9,7 @@ from nuketown_stack.errors import InputError
 from nuketown_stack.settings import (
     GKE_SPOT_SELECTOR,
     Settings,
+    StackFile,
     parse_overrides,
     read_stack_file,
     settings_from_config,
@@ -33,14 +34,15 @@ def test_defaults() -> None:
 
 
 def test_dev_stack_file_is_read() -> None:
-    config = read_stack_file(ROOT, "dev")
-    settings = settings_from_config("dev", config)
+    stack_file = read_stack_file(ROOT, "dev")
+    assert stack_file.path == ROOT / "Pulumi.dev.yaml"
+    settings = settings_from_config("dev", stack_file.config)
     assert settings.source == "examples/cloud-ada.nix"
     assert settings.scheduling == "none"
 
 
 def test_missing_stack_file_is_empty(tmp_path: Path) -> None:
-    assert read_stack_file(tmp_path, "prod") == {}
+    assert read_stack_file(tmp_path, "prod") == StackFile(path=None, config={})
 
 
 def test_stack_file_structured_values(tmp_path: Path) -> None:
@@ -51,10 +53,10 @@ def test_stack_file_structured_values(tmp_path: Path) -> None:
         "  aws:region: us-east-1\n"
         "  kubernetes:context: eks-prod\n"
     )
-    settings = settings_from_config("eks", read_stack_file(tmp_path, "eks"))
+    settings = settings_from_config("eks", read_stack_file(tmp_path, "eks").config)
     assert settings.spot_node_selector == {"eks.amazonaws.com/capacityType": "SPOT"}
     assert settings.spot_tolerations == ()
-    assert settings.kube_context == "eks-prod"
+    assert settings.provider_config == {"aws": {"region": "us-east-1"}, "kubernetes": {"context": "eks-prod"}}
 
 
 def test_secret_settings_cannot_be_read_without_pulumi(tmp_path: Path) -> None:
@@ -71,7 +73,9 @@ def test_a_secret_kubeconfig_is_left_to_pulumi(tmp_path: Path) -> None:
         "  kubernetes:kubeconfig:\n    secure: AAABAC==\n"
         "  other:token:\n    secure: x\n"
     )
-    assert read_stack_file(tmp_path, "s") == {"nuketown:cloud": "none"}
+    stack_file = read_stack_file(tmp_path, "s")
+    assert stack_file.config == {"nuketown:cloud": "none"}
+    assert stack_file.secret_keys == {"kubernetes:kubeconfig", "other:token"}
 
 
 def test_overrides() -> None:

@@ -5,8 +5,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from conftest import EXAMPLE, ROOT
 
+from nuketown_stack import cli
 from nuketown_stack.engine import run_program
 from nuketown_stack.program import define_stack
 from nuketown_stack.settings import read_stack_file, settings_from_config
@@ -17,7 +19,7 @@ STACK_FILES = sorted((ROOT / "examples" / "stacks").glob("Pulumi.*.yaml"))
 def stack_config(path: Path) -> dict[str, Any]:
     stack = path.name.removeprefix("Pulumi.").removesuffix(".yaml")
     # The files point at a flake of the user's own repository; the bundled example stands in for it.
-    return {**read_stack_file(path.parent, stack), "nuketown:source": str(EXAMPLE)}
+    return {**read_stack_file(path.parent, stack).config, "nuketown:source": str(EXAMPLE)}
 
 
 def resources(stack: str, config: dict[str, Any]) -> list[dict[str, Any]]:
@@ -67,10 +69,14 @@ def test_two_stacks_in_one_cluster_and_project_never_collide(path: Path) -> None
     assert len(rings) == (2 if "gke" in path.name else 0)
 
 
-def test_a_stack_file_at_the_root_is_read_by_the_cli(tmp_path: Path) -> None:
+def test_a_stack_file_at_the_root_is_read_by_the_cli(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     """The README's walkthrough: copy an example to Pulumi.<stack>.yaml, then use --stack."""
     shutil.copy(ROOT / "Pulumi.yaml", tmp_path)
     shutil.copy(ROOT / "examples" / "stacks" / "Pulumi.gke.yaml", tmp_path / "Pulumi.production.yaml")
-    config = read_stack_file(tmp_path, "production")
-    assert config["nuketown:cloud"] == "gcp"
-    assert config["gcp:project"] == "acme-agents-prod"
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["render", str(EXAMPLE), "--stack", "production"]) == 0
+    claims = [d for d in yaml.safe_load_all(capsys.readouterr().out) if d["kind"] == "PersistentVolumeClaim"]
+    assert {c["spec"]["storageClassName"] for c in claims} == {"premium-rwo"}  # from the copied stack file
+    assert {c["metadata"]["namespace"] for c in claims} == {"nuketown-production-ada", "nuketown-production-vox"}

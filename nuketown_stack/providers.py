@@ -1,0 +1,74 @@
+"""The program's explicit providers, configured from every `<package>:<key>` stack setting.
+
+The engine gives a package's stack config (`aws:profile`, `aws:defaultTags`,
+`gcp:impersonateServiceAccount`, ...) only to default providers
+(pulumi/pulumi pkg/resource/deploy/default_providers.go, GetPackageConfig); an
+explicit provider gets exactly the arguments the program passes. So every
+setting of the package is passed on here, secrets as secrets.
+"""
+
+import difflib
+import inspect
+import json
+import typing
+from functools import cache
+from typing import Any
+
+import pulumi
+from pydantic.alias_generators import to_camel, to_snake
+
+from nuketown_stack.errors import InputError
+from nuketown_stack.settings import Settings
+
+# Provider arguments the program sets itself, never from stack settings.
+_PROGRAM_OWNED = frozenset({"upsert_existing_objects"})
+# Always secret, whether or not the stack marked it: a kubeconfig usually carries credentials.
+_ALWAYS_SECRET = frozenset({"kubernetes:kubeconfig"})
+
+
+@cache
+def _parameters(provider_class: type[pulumi.ProviderResource]) -> dict[str, inspect.Parameter]:
+    signature = inspect.signature(provider_class._internal_init)  # type: ignore[attr-defined]
+    return {name: p for name, p in signature.parameters.items() if name not in ("__self__", "resource_name", "opts")}
+
+
+def provider_args(package: str, provider_class: type[pulumi.ProviderResource], settings: Settings) -> dict[str, Any]:
+    """Keyword arguments for `provider_class` from the stack's `<package>:*` settings."""
+    parameters = _parameters(provider_class)
+    args: dict[str, Any] = {}
+    problems = []
+    for key, value in settings.provider_config.get(package, {}).items():
+        name = to_snake(key)
+        if name not in parameters or name in _PROGRAM_OWNED:
+            problems.append(_unknown(package, key, parameters))
+            continue
+        decoded = _decoded(value, parameters[name])
+        full_key = f"{package}:{key}"
+        secret = full_key in settings.secret_keys or full_key in _ALWAYS_SECRET
+        args[name] = pulumi.Output.secret(decoded) if secret else decoded
+    if problems:
+        raise InputError(problems)
+    return args
+
+
+def _unknown(package: str, key: str, parameters: dict[str, inspect.Parameter]) -> str:
+    known = [to_camel(name) for name in parameters if name not in _PROGRAM_OWNED]
+    close = difflib.get_close_matches(key, known, n=1)
+    hint = f" (did you mean {package}:{close[0]}?)" if close else ""
+    return f"{package}:{key}: not a setting of the {package} provider{hint}"
+
+
+def _decoded(value: Any, parameter: inspect.Parameter) -> Any:
+    """Config values arrive as text; structured, boolean and numeric arguments are JSON in it (as the CLI writes)."""
+    if not isinstance(value, str) or _takes_text(parameter):
+        return value
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError:
+        return value
+
+
+def _takes_text(parameter: inspect.Parameter) -> bool:
+    """The SDK types an argument as `Union[<plain type>, None, Awaitable[...], Output[T]]`."""
+    members = typing.get_args(parameter.annotation)
+    return bool(members) and members[0] is str
