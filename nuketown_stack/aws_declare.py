@@ -6,12 +6,13 @@ they only meet the ARNs AWS assigns.
 """
 
 import json
+import re
 from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
 
-from nuketown_stack import aws_plan
+from nuketown_stack import aws_plan, naming
 from nuketown_stack.aws_plan import AwsAgentPlan, AwsStackPlan
 from nuketown_stack.kubeconfig import eks_kubeconfig
 from nuketown_stack.providers import provider_args
@@ -23,22 +24,45 @@ class AwsStack:
     plan: AwsStackPlan
     provider: aws.Provider
     account: str  # from the caller identity: the account every role and key lives in
+    existing_roles: frozenset[str]  # role names of this stack kept in the account (removed agents)
+    existing_keys: dict[str, str]  # agent -> key id of keys kept in the account, found by their tags
 
 
 @dataclass(frozen=True)
 class AwsIdentity:
     role_arn: pulumi.Input[str]
-    key_arn: pulumi.Output[str] | None
+    key_arn: pulumi.Output[str]
 
 
-# A deleted key loses every secret encrypted with it.
-_KEEP = pulumi.ResourceOptions(protect=True, retain_on_delete=True)
+def _kept(adopt_id: str | None = None) -> pulumi.ResourceOptions:
+    """Kept on removal, replacement and destroy (see keeping.py); adopted when it already exists."""
+    return pulumi.ResourceOptions(retain_on_delete=True, import_=adopt_id)
 
 
 def declare_stack(stack: AwsStackPlan, settings: Settings) -> AwsStack:
     provider = aws.Provider("aws", **provider_args("aws", aws.Provider, settings))
-    caller = aws.get_caller_identity(opts=pulumi.InvokeOptions(provider=provider))
-    return AwsStack(plan=stack, provider=provider, account=caller.account_id)
+    invoke = pulumi.InvokeOptions(provider=provider)
+    caller = aws.get_caller_identity(opts=invoke)
+    # Kept roles and keys of removed agents are adopted when their agent comes back: IAM has no
+    # "create or take over" for roles, and a key is only found again through its tags.
+    roles = aws.iam.get_roles(name_regex=f"^{re.escape(naming.aws_role_prefix(stack.stack))}", opts=invoke)
+    tagged = aws.resourcegroupstaggingapi.get_resources(
+        resource_type_filters=["kms:key"],
+        tag_filters=[{"key": aws_plan.STACK_TAG, "values": [stack.stack]}],
+        opts=invoke,
+    )
+    keys = {
+        mapping.tags[aws_plan.AGENT_TAG]: mapping.resource_arn.rpartition("/")[2]
+        for mapping in tagged.resource_tag_mapping_lists
+        if aws_plan.AGENT_TAG in (mapping.tags or {})
+    }
+    return AwsStack(
+        plan=stack,
+        provider=provider,
+        account=caller.account_id,
+        existing_roles=frozenset(roles.names or ()),
+        existing_keys=keys,
+    )
 
 
 def _json(document: aws_plan.Document) -> str:
@@ -46,41 +70,64 @@ def _json(document: aws_plan.Document) -> str:
 
 
 def declare_agent_identity(plan: AwsAgentPlan, aws_stack: AwsStack, parent: pulumi.Resource) -> AwsIdentity:
+    """The agent's role (created, or the allow-listed one it names), its key, and grants to that role only."""
     options = pulumi.ResourceOptions(parent=parent, provider=aws_stack.provider)
-    identity = (
-        AwsIdentity(role_arn=plan.existing_role_arn, key_arn=None)
-        if plan.existing_role_arn
-        else (_declare_role_and_key(plan, aws_stack, options))
-    )
-    if aws_stack.plan.mode == "podIdentity":
-        aws.eks.PodIdentityAssociation(
-            plan.agent,
-            cluster_name=aws_stack.plan.cluster_name,
-            namespace=plan.namespace,
-            service_account=plan.service_account,
-            role_arn=identity.role_arn,
-            opts=options,
-        )
-    return identity
-
-
-def _declare_role_and_key(plan: AwsAgentPlan, aws_stack: AwsStack, options: pulumi.ResourceOptions) -> AwsIdentity:
-    """Key first (its policy attached once the role exists), then the boundary naming the key, then the role."""
     account, name = aws_stack.account, plan.agent
     key = aws.kms.Key(
         name,
         description=f"Secrets of nuketown agent {name}",
         enable_key_rotation=True,
         deletion_window_in_days=aws_plan.KEY_DELETION_WINDOW_DAYS,
-        opts=pulumi.ResourceOptions.merge(options, _KEEP),
+        tags=plan.key_tags,
+        opts=pulumi.ResourceOptions.merge(options, _kept(aws_stack.existing_keys.get(name))),
     )
     aws.kms.Alias(name, name=plan.key_alias, target_key_id=key.key_id, opts=options)
+    role_arn, role_name = (
+        (plan.existing_role_arn, plan.granted_role)
+        if plan.existing_role_arn is not None
+        else _declare_role(plan, aws_stack, key, options)
+    )
+    # KMS checks that a key policy's principals exist, so the policy naming the role comes after it.
+    aws.kms.KeyPolicy(
+        name,
+        key_id=key.key_id,
+        policy=pulumi.Output.from_input(role_arn).apply(lambda arn: _json(aws_plan.key_policy(plan, account, arn))),
+        opts=options,
+    )
+    aws.iam.RolePolicy(
+        name,
+        name=plan.role_policy_name,
+        role=role_name,
+        policy=key.arn.apply(lambda arn: _json(aws_plan.identity_policy(plan, account, arn))),
+        opts=options,
+    )
+    if aws_stack.plan.mode == "podIdentity":
+        aws.eks.PodIdentityAssociation(
+            name,
+            cluster_name=aws_stack.plan.cluster_name,
+            namespace=plan.namespace,
+            service_account=plan.service_account,
+            role_arn=role_arn,
+            opts=options,
+        )
+    return AwsIdentity(role_arn=role_arn, key_arn=key.arn)
+
+
+def _declare_role(
+    plan: AwsAgentPlan, aws_stack: AwsStack, key: aws.kms.Key, options: pulumi.ResourceOptions
+) -> tuple[pulumi.Output[str], pulumi.Output[str]]:
+    """The boundary naming the key, then the role it caps; both kept, and adopted when kept from before."""
+    account, name = aws_stack.account, plan.agent
+    found = plan.role_name in aws_stack.existing_roles
     boundary = aws.iam.Policy(
         f"{name}-boundary",
         name=plan.boundary_name,
         description=f"Permissions boundary of nuketown agent {name}: its own buckets and key, no escalation.",
         policy=key.arn.apply(lambda arn: _json(aws_plan.permissions_boundary(plan, account, arn))),
-        opts=options,
+        # Kept with its role: a boundary still attached to a role cannot be deleted.
+        opts=pulumi.ResourceOptions.merge(
+            options, _kept(f"arn:aws:iam::{account}:policy/{plan.boundary_name}" if found else None)
+        ),
     )
     role = aws.iam.Role(
         name,
@@ -88,23 +135,9 @@ def _declare_role_and_key(plan: AwsAgentPlan, aws_stack: AwsStack, options: pulu
         description=f"Workload identity of nuketown agent {name}; managed by Pulumi.",
         assume_role_policy=_json(aws_plan.trust_policy(plan, aws_stack.plan, account)),
         permissions_boundary=boundary.arn,
-        opts=options,
+        opts=pulumi.ResourceOptions.merge(options, _kept(plan.role_name if found else None)),
     )
-    # KMS checks that a key policy's principals exist, so the policy naming the role comes after it.
-    aws.kms.KeyPolicy(
-        name,
-        key_id=key.key_id,
-        policy=role.arn.apply(lambda arn: _json(aws_plan.key_policy(plan, account, arn))),
-        opts=options,
-    )
-    aws.iam.RolePolicy(
-        name,
-        name="nuketown-agent",
-        role=role.name,
-        policy=key.arn.apply(lambda arn: _json(aws_plan.identity_policy(plan, account, arn))),
-        opts=options,
-    )
-    return AwsIdentity(role_arn=role.arn, key_arn=key.arn)
+    return role.arn, role.name
 
 
 def cluster_kubeconfig(name: str, aws_stack: AwsStack) -> pulumi.Output[str]:

@@ -59,8 +59,14 @@ KEY_ADMIN_ACTIONS = (
 KEY_ENCRYPT_ACTIONS = ("kms:Encrypt", "kms:GenerateDataKey")
 
 
+STACK_TAG = "nuketown.io/stack"
+AGENT_TAG = "nuketown.io/agent"
+CREATED_ROLE_POLICY = "nuketown-agent"  # the inline policy on a role this stack created
+
+
 @dataclass(frozen=True)
 class AwsStackPlan:
+    stack: str
     region: str
     mode: Literal["irsa", "podIdentity"]
     oidc_provider_arn: str | None
@@ -88,16 +94,29 @@ class AwsAgentPlan:
     existing_role_arn: str | None
     boundary_name: str
     key_alias: str
+    key_tags: dict[str, str]  # how a kept key is found again: keys have no name of their own
     storage_prefix: str
+    # The inline policy granting the agent its buckets and key: on a given role it carries the stack and
+    # agent, so it never overwrites a policy of the role's owner or of another stack.
+    role_policy_name: str
 
     @property
     def creates_identity(self) -> bool:
         return self.role_name is not None
 
+    @property
+    def granted_role(self) -> str:
+        """The name of the role the grants go to: the created one, or the given one (from its ARN)."""
+        if self.role_name is not None:
+            return self.role_name
+        assert self.existing_role_arn is not None
+        return self.existing_role_arn.rpartition("/")[2]
+
 
 def stack_plan(settings: Settings) -> AwsStackPlan:
     assert settings.aws_region is not None  # settings refuse cloud aws without a region
     return AwsStackPlan(
+        stack=settings.stack,
         region=settings.aws_region,
         mode=settings.aws_mode,
         oidc_provider_arn=settings.aws_oidc_provider_arn,
@@ -116,7 +135,9 @@ def agent_plan(settings: Settings, name: str, agent: Agent, namespace: str, serv
         existing_role_arn=existing,
         boundary_name=naming.aws_boundary_policy(settings.stack, name),
         key_alias=naming.aws_kms_alias(settings.stack, name),
+        key_tags={STACK_TAG: settings.stack, AGENT_TAG: name},
         storage_prefix=agent.identity.prefix,
+        role_policy_name=CREATED_ROLE_POLICY if existing is None else naming.aws_role(settings.stack, name),
     )
 
 

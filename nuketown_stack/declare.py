@@ -115,9 +115,8 @@ class Agent(pulumi.ComponentResource):
             gcp = gcp_declare.declare_agent_identity(plan.gcp, clouds.gcp, parent=self)
             self.identity_annotations[GKE_ACCOUNT_ANNOTATION] = gcp.email
             self.outputs["gcpServiceAccount"] = gcp.email
-            if gcp.key_id is not None:
-                self.outputs["kmsKey"] = gcp.key_id
-                self.sops_key = ("gcp_kms", gcp.key_id)
+            self.outputs["kmsKey"] = gcp.key_id
+            self.sops_key = ("gcp_kms", gcp.key_id)
         if plan.aws is not None and clouds.aws is not None:
             from nuketown_stack import aws_declare
 
@@ -125,9 +124,8 @@ class Agent(pulumi.ComponentResource):
             if clouds.aws.plan.mode == "irsa":
                 self.identity_annotations[EKS_ROLE_ANNOTATION] = aws.role_arn
             self.outputs["roleArn"] = aws.role_arn
-            if aws.key_arn is not None:
-                self.outputs["kmsKey"] = aws.key_arn
-                self.sops_key = ("kms", aws.key_arn)
+            self.outputs["kmsKey"] = aws.key_arn
+            self.sops_key = ("kms", aws.key_arn)
 
     def _declare(
         self, obj: KubeObject, providers: Providers, depends_on: list[pulumi.Resource]

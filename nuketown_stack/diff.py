@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from nuketown_stack.declared import Resource, owning_agents, resource_key
+from nuketown_stack.keeping import KEPT
 
 Action = Literal["create", "update", "replace", "delete"]
 
@@ -46,15 +47,6 @@ REPLACED_ON: dict[str, tuple[str, ...]] = {
     "aws:kms/alias:Alias": ("name",),
     "aws:kms/keyPolicy:KeyPolicy": ("keyId",),
     "aws:eks/podIdentityAssociation:PodIdentityAssociation": ("clusterName", "namespace", "serviceAccount"),
-}
-
-# What each data-bearing type holds, for the warning.
-HOLDS_DATA: dict[str, str] = {
-    "kubernetes:core/v1:PersistentVolumeClaim": "volume",
-    "kubernetes:core/v1:Namespace": "namespace",
-    "gcp:kms/cryptoKey:CryptoKey": "KMS key",
-    "gcp:kms/keyRing:KeyRing": "KMS key ring",
-    "aws:kms/key:Key": "KMS key",
 }
 
 _ABSENT = object()  # a path present on one side only
@@ -166,27 +158,23 @@ def _deleted(old: Resource, agent: str | None) -> Change:
 
 
 def _loss_on_delete(resource: Resource) -> str | None:
-    what = HOLDS_DATA.get(resource["type"])
-    if what is None:
+    kept = KEPT.get(resource["type"])
+    if kept is None:
         return None
-    if resource.get("protect"):
-        return (
-            f"{what} {resource['name']} would be deleted: it is protected, so `pulumi up` stops here; "
-            "destroying it loses every secret encrypted with it"
-        )
+    where = "cluster" if resource["type"].startswith("kubernetes:") else "cloud"
     if resource.get("retainOnDelete"):
         return (
-            f"{what} {resource['name']} leaves the stack: it is kept in the cluster, but no agent mounts it any more "
-            "(declare it again to adopt it)"
+            f"{kept.holds} {resource['name']} leaves the stack: it is kept in the {where}, but nothing uses it "
+            "any more (declaring it again adopts it)"
         )
-    return f"{what} {resource['name']} would be deleted with its data"
+    return f"{kept.holds} {resource['name']} would be deleted with its data"
 
 
 def _loss_on_replace(resource: Resource) -> str | None:
-    what = HOLDS_DATA.get(resource["type"])
-    if what is None:
+    kept = KEPT.get(resource["type"])
+    if kept is None:
         return None
-    return f"{what} {resource['name']} would be replaced: the new one starts empty"
+    return f"{kept.holds} {resource['name']} would be replaced: the new one starts empty"
 
 
 def _under_any(path: str, prefixes: Iterable[str]) -> bool:

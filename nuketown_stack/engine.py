@@ -16,7 +16,7 @@ from pulumi.runtime import settings as runtime_settings
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-from nuketown_stack.mock_cloud import MockCloud, call_result, computed_outputs
+from nuketown_stack.mock_cloud import Kept, MockCloud, call_result, computed_outputs
 
 PROJECT = "nuketown"
 
@@ -93,6 +93,7 @@ def run_program(
     config: Mapping[str, Any],
     project: str = PROJECT,
     secret_keys: frozenset[str] = frozenset(),
+    kept: Kept | None = None,
 ) -> EngineResult:
     """Run `program` as stack `stack` with `config`; exceptions it raises propagate unchanged."""
     by_key: dict[tuple[str, str], DeclaredResource] = {}
@@ -130,7 +131,10 @@ def run_program(
     try:
         runtime_settings.set_root_resource(None)  # a fresh root stack for every run
         mocks.set_mocks(
-            _RecordingMocks(record_inputs, MockCloud.from_config(config)), project=project, stack=stack, preview=True
+            _RecordingMocks(record_inputs, MockCloud.from_config(config, kept or Kept())),
+            project=project,
+            stack=stack,
+            preview=True,
         )
         pulumi.runtime.set_all_config({k: _config_text(v) for k, v in config.items()}, sorted(secret_keys))
         pulumi.runtime.register_stack_transformation(record_options)

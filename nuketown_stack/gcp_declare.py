@@ -21,6 +21,7 @@ class GcpStack:
     plan: GcpStackPlan
     provider: gcp.Provider
     key_ring: gcp.kms.KeyRing
+    existing_keys: frozenset[str]  # ids of the keys already in the ring (kept from removed agents)
 
 
 @dataclass(frozen=True)
@@ -28,24 +29,42 @@ class GcpIdentity:
     """What the rest of an agent needs from its GCP identity."""
 
     email: pulumi.Input[str]
-    key_id: pulumi.Output[str] | None
+    key_id: pulumi.Output[str]
 
 
-# A destroyed key loses every secret encrypted with it, and its name can never be reused.
-_KEEP = {"protect": True, "retain_on_delete": True}
+def _kept(adopt_id: str | None = None) -> pulumi.ResourceOptions:
+    """Kept on removal, replacement and destroy (see keeping.py); adopted when it already exists."""
+    return pulumi.ResourceOptions(retain_on_delete=True, import_=adopt_id)
 
 
 def declare_stack(stack: GcpStackPlan, settings: Settings) -> GcpStack:
-    """The provider and the stack's key ring. Rings cannot be deleted; after a destroy, adopt the old one."""
+    """The provider and the stack's key ring, adopting the ring and keys GCP kept (it never deletes them)."""
     provider = gcp.Provider("gcp", **provider_args("gcp", gcp.Provider, settings))
-    options = pulumi.ResourceOptions(provider=provider, import_=stack.key_ring_id if stack.adopt_kms else None, **_KEEP)
+    ring_found, existing_keys = _existing_kms(stack, provider)
+    options = pulumi.ResourceOptions.merge(
+        pulumi.ResourceOptions(provider=provider), _kept(stack.key_ring_id if ring_found else None)
+    )
     key_ring = gcp.kms.KeyRing(
         stack.key_ring, name=stack.key_ring, location=stack.location, project=stack.project, opts=options
     )
-    return GcpStack(plan=stack, provider=provider, key_ring=key_ring)
+    return GcpStack(plan=stack, provider=provider, key_ring=key_ring, existing_keys=existing_keys)
+
+
+def _existing_kms(stack: GcpStackPlan, provider: gcp.Provider) -> tuple[bool, frozenset[str]]:
+    """Whether the stack's ring exists, and which keys it holds: key ring and key names can never be reused,
+    so a key kept from a removed agent (or a destroyed stack) must be adopted, not created again."""
+    invoke = pulumi.InvokeOptions(provider=provider)
+    rings = gcp.kms.get_key_rings(
+        project=stack.project, location=stack.location, filter=f"name:{stack.key_ring}", opts=invoke
+    ).key_rings
+    if not any(stack.key_ring_id in (ring.id, ring.name) for ring in rings):
+        return False, frozenset()
+    keys = gcp.kms.get_crypto_keys(key_ring=stack.key_ring_id, opts=invoke).keys
+    return True, frozenset(key.id for key in keys)
 
 
 def declare_agent_identity(plan: GcpAgentPlan, gcp_stack: GcpStack, parent: pulumi.Resource) -> GcpIdentity:
+    """The agent's account (created, or the allow-listed one it names), its key, and grants to that account only."""
     stack, key_ring = gcp_stack.plan, gcp_stack.key_ring
     options = pulumi.ResourceOptions(parent=parent, provider=gcp_stack.provider)
     email, account_name = _account(plan, stack, options)
@@ -57,17 +76,15 @@ def declare_agent_identity(plan: GcpAgentPlan, gcp_stack: GcpStack, parent: pulu
         member=plan.workload_identity_member,
         opts=options,
     )
-    if plan.key_name is None:  # an existing identity is only bound, never granted more
-        return GcpIdentity(email=email, key_id=None)
     member = pulumi.Output.concat("serviceAccount:", email)
-    adopt = gcp_plan.key_id(plan, stack) if stack.adopt_kms else None
+    key_id = gcp_plan.key_id(plan, stack)
     key = gcp.kms.CryptoKey(
         name,
         name=plan.key_name,
         key_ring=key_ring.id,
         purpose=gcp_plan.KEY_PURPOSE,
         rotation_period=gcp_plan.KEY_ROTATION,
-        opts=pulumi.ResourceOptions.merge(options, pulumi.ResourceOptions(import_=adopt, **_KEEP)),
+        opts=pulumi.ResourceOptions.merge(options, _kept(key_id if key_id in gcp_stack.existing_keys else None)),
     )
     gcp.kms.CryptoKeyIAMMember(
         f"{name}-decrypter", crypto_key_id=key.id, role=gcp_plan.KMS_DECRYPTER, member=member, opts=options
@@ -99,7 +116,7 @@ def declare_agent_identity(plan: GcpAgentPlan, gcp_stack: GcpStack, parent: pulu
 def _account(
     plan: GcpAgentPlan, stack: GcpStackPlan, options: pulumi.ResourceOptions
 ) -> tuple[pulumi.Input[str], pulumi.Input[str]]:
-    """The agent's account email and resource name: created, or the existing one the spec names."""
+    """The agent's account email and resource name: created (or adopted when kept), or the given one."""
     if plan.existing_email is not None:
         return plan.existing_email, gcp_plan.account_resource_name(plan.existing_email)
     account = gcp.serviceaccount.Account(
@@ -108,7 +125,10 @@ def _account(
         display_name=plan.display_name,
         description=f"Workload identity of nuketown agent {plan.agent}; managed by Pulumi.",
         project=stack.project,
-        opts=options,
+        # A kept account (its agent removed, then added back) is taken over as it is, with its unique id
+        # and every grant made to it outside this stack (terraform-provider-google, create_ignore_already_exists).
+        create_ignore_already_exists=True,
+        opts=pulumi.ResourceOptions.merge(options, _kept()),
     )
     return account.email, account.name
 

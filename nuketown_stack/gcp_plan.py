@@ -25,7 +25,6 @@ class GcpStackPlan:
     cluster_project: str
     key_ring: str
     location: str
-    adopt_kms: bool  # import the ring and the keys: GCP never deletes them, so a re-created stack adopts them
     encrypters: tuple[str, ...]  # members allowed to encrypt to every agent's key (people, CI)
 
     @property
@@ -40,7 +39,7 @@ class GcpAgentPlan:
     existing_email: str | None
     display_name: str
     workload_identity_member: str
-    key_name: str | None
+    key_name: str
     storage_prefix: str
     storage_condition_title: str
     storage_condition_expression: str
@@ -57,7 +56,6 @@ def stack_plan(settings: Settings) -> GcpStackPlan:
         cluster_project=settings.gcp_cluster_project or settings.gcp_project,
         key_ring=naming.gcp_key_ring(settings.stack),
         location=settings.gcp_kms_location,
-        adopt_kms=settings.gcp_adopt_kms,
         encrypters=settings.gcp_kms_encrypters,
     )
 
@@ -73,7 +71,7 @@ def agent_plan(
         existing_email=existing,
         display_name=f"nuketown agent {name} ({settings.stack})",
         workload_identity_member=f"serviceAccount:{stack.cluster_project}.svc.id.goog[{namespace}/{service_account}]",
-        key_name=None if existing else naming.gcp_crypto_key(name),
+        key_name=naming.gcp_crypto_key(name),
         storage_prefix=prefix,
         storage_condition_title=f"nuketown {name}: buckets {prefix}*",
         # The prefix keeps its trailing dash: ada- covers ada-data, never adax-data.
@@ -95,5 +93,5 @@ def account_resource_name(email_address: str) -> str:
     return f"projects/{project}/serviceAccounts/{email_address}"
 
 
-def key_id(plan: GcpAgentPlan, stack: GcpStackPlan) -> str | None:
-    return None if plan.key_name is None else f"{stack.key_ring_id}/cryptoKeys/{plan.key_name}"
+def key_id(plan: GcpAgentPlan, stack: GcpStackPlan) -> str:
+    return f"{stack.key_ring_id}/cryptoKeys/{plan.key_name}"

@@ -5,6 +5,7 @@ id) are derived from the inputs the way GCP and AWS derive them, so `plan`
 shows real strings. Nothing here is sent anywhere.
 """
 
+import re
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -15,17 +16,28 @@ _KEY_NAMESPACE = uuid.UUID("6a1d7a35-9a4e-4c1b-8f5e-6e75b6e2c0de")  # stable key
 
 
 @dataclass(frozen=True)
+class Kept:
+    """What a cloud still holds from removed agents or a destroyed stack (empty: a first deployment)."""
+
+    gcp_key_rings: frozenset[str] = frozenset()  # ring ids
+    gcp_keys: frozenset[str] = frozenset()  # key ids
+    aws_roles: frozenset[str] = frozenset()  # role names
+    aws_keys: tuple[tuple[str, str, str], ...] = ()  # (stack, agent, key id), found by their tags
+
+
+@dataclass(frozen=True)
 class MockCloud:
     aws_account: str
     aws_region: str
+    kept: Kept = Kept()
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> "MockCloud":
+    def from_config(cls, config: Mapping[str, Any], kept: Kept | None = None) -> "MockCloud":
         """The caller's account is the OIDC provider's when there is one (IRSA needs them equal)."""
         provider_arn = str(config.get("nuketown:awsOidcProviderArn") or "")
         parts = provider_arn.split(":")
         account = parts[4] if provider_arn.startswith("arn:") and len(parts) > 4 else DEFAULT_AWS_ACCOUNT
-        return cls(aws_account=account, aws_region=str(config.get("aws:region") or "us-east-1"))
+        return cls(aws_account=account, aws_region=str(config.get("aws:region") or "us-east-1"), kept=kept or Kept())
 
 
 Computed = Callable[[str, dict[str, Any], MockCloud], dict[str, Any]]
@@ -92,6 +104,30 @@ def call_result(token: str, args: Mapping[str, Any], cloud: MockCloud) -> dict[s
     if token == "aws:eks/getCluster:getCluster":
         endpoint = f"https://{str(args.get('name')).upper()}.gr7.{cloud.aws_region}.eks.amazonaws.com"
         return {"name": args.get("name"), "endpoint": endpoint, "certificateAuthorities": [{"data": MOCK_CA}]}
+    if token == "gcp:kms/getKeyRings:getKeyRings":
+        prefix = f"projects/{args.get('project')}/locations/{args.get('location')}/keyRings/"
+        rings = [ring for ring in sorted(cloud.kept.gcp_key_rings) if ring.startswith(prefix)]
+        return {"keyRings": [{"id": ring, "name": ring.rpartition("/")[2]} for ring in rings]}
+    if token == "gcp:kms/getCryptoKeys:getCryptoKeys":
+        ring = f"{args.get('keyRing')}/cryptoKeys/"
+        keys = [key for key in sorted(cloud.kept.gcp_keys) if key.startswith(ring)]
+        return {"keys": [{"id": key, "name": key.rpartition("/")[2]} for key in keys]}
+    if token == "aws:iam/getRoles:getRoles":
+        pattern = re.compile(str(args.get("nameRegex") or ""))
+        names = [name for name in sorted(cloud.kept.aws_roles) if pattern.search(name)]
+        return {"names": names, "arns": [f"arn:aws:iam::{cloud.aws_account}:role/{n}" for n in names]}
+    if token == "aws:resourcegroupstaggingapi/getResources:getResources":
+        stacks = {v for f in args.get("tagFilters") or [] if f.get("key") == "nuketown.io/stack" for v in f["values"]}
+        return {
+            "resourceTagMappingLists": [
+                {
+                    "resourceArn": f"arn:aws:kms:{cloud.aws_region}:{cloud.aws_account}:key/{key_id}",
+                    "tags": {"nuketown.io/stack": stack, "nuketown.io/agent": agent},
+                }
+                for stack, agent, key_id in cloud.kept.aws_keys
+                if stack in stacks
+            ]
+        }
     if token == "aws:index/getCallerIdentity:getCallerIdentity":
         return {
             "accountId": cloud.aws_account,

@@ -90,6 +90,11 @@ def gcp_crypto_key(agent: str) -> str:
     return agent
 
 
+def aws_role_prefix(stack: str) -> str:
+    """What every role name of the stack starts with: `fit` keeps this much of the head of a long name."""
+    return f"nuketown-{stack}-"[: AWS_ROLE_NAME_MAX - HASH_LENGTH - 1]
+
+
 def aws_role(stack: str, agent: str) -> str:
     return fit(f"nuketown-{stack}-{agent}", AWS_ROLE_NAME_MAX)
 

@@ -12,6 +12,7 @@ from nuketown_stack import aws_plan, gcp_plan, manifests, naming
 from nuketown_stack.aws_plan import AwsAgentPlan, AwsStackPlan
 from nuketown_stack.errors import raise_if_any
 from nuketown_stack.gcp_plan import GcpAgentPlan, GcpStackPlan
+from nuketown_stack.keeping import is_kept
 from nuketown_stack.manifests import EgressGuard
 from nuketown_stack.ownership import ownership_problems
 from nuketown_stack.settings import Settings
@@ -20,8 +21,6 @@ from nuketown_stack.spec import Agent, CloudSpec, cidr_within
 GKE_ACCOUNT_ANNOTATION = "iam.gke.io/gcp-service-account"
 EKS_ROLE_ANNOTATION = "eks.amazonaws.com/role-arn"
 AKS_CLIENT_ANNOTATION = "azure.workload.identity/client-id"
-# Objects whose loss loses data: kept in the cluster when removed from the program.
-RETAINED_KINDS = frozenset({"Namespace", "PersistentVolumeClaim"})
 
 
 @dataclass(frozen=True)
@@ -44,7 +43,7 @@ class KubeObject:
 
     @property
     def retain_on_delete(self) -> bool:
-        return self.kind in RETAINED_KINDS
+        return is_kept(self.type_token)
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,6 @@ KEYS: dict[str, str] = {
     "nuketown:gcpClusterProject": "gcp_cluster_project",
     "nuketown:gcpKmsLocation": "gcp_kms_location",
     "nuketown:gcpKmsEncrypters": "gcp_kms_encrypters",
-    "nuketown:gcpAdoptKms": "gcp_adopt_kms",
     "aws:region": "aws_region",
     "nuketown:awsMode": "aws_mode",
     "nuketown:awsOidcProviderArn": "aws_oidc_provider_arn",
@@ -88,7 +87,6 @@ class Settings(BaseModel):
     gcp_cluster_project: str | None = None
     gcp_kms_location: str = "global"
     gcp_kms_encrypters: tuple[IamMember, ...] = ()
-    gcp_adopt_kms: bool = False
     aws_region: str | None = None
     aws_mode: Literal["irsa", "podIdentity"] = "irsa"
     aws_oidc_provider_arn: (

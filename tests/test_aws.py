@@ -217,8 +217,10 @@ def test_kms_key_alias_and_policy(irsa: EngineResult) -> None:
         "description": "Secrets of nuketown agent ada",
         "enableKeyRotation": True,
         "deletionWindowInDays": 30,
+        "tags": {"nuketown.io/stack": "dev", "nuketown.io/agent": "ada"},
     }
-    assert key.protect and key.retain_on_delete
+    # Kept, not protected: removing the agent must not fail `pulumi up` (see test_lifecycle.py).
+    assert not key.protect and key.retain_on_delete
     key_id = irsa.outputs["agents"]["ada"]["kmsKey"].rsplit("/", 1)[1]
     assert find(irsa, "aws:kms/alias:Alias", "ada").inputs == {"name": "alias/nuketown/dev/ada", "targetKeyId": key_id}
     policy = document(irsa, "aws:kms/keyPolicy:KeyPolicy", "ada")
@@ -334,33 +336,47 @@ def test_moto_check_would_catch_a_prefix_without_its_dash(irsa: EngineResult) ->
     assert _s3_as_agent(loose)["read prefix without dash"] is True
 
 
-def test_existing_role_is_only_bound(example_raw: dict[str, Any], tmp_path: Path) -> None:
+def test_a_given_role_gets_its_own_key_and_grants(example_raw: dict[str, Any], tmp_path: Path) -> None:
+    """An allow-listed existing role is bound and granted the agent's key and buckets; nothing caps it."""
     existing = "arn:aws:iam::111122223333:role/teams/ada-agent"
     example_raw["agents"]["ada"]["identity"]["awsRoleArn"] = existing
     source = tmp_path / "spec.json"
     source.write_text(json.dumps(example_raw))
+    allowed = {"nuketown:allowedIdentities": json.dumps({"ada": existing})}
+    grants = [
+        ("aws:kms/key:Key", "ada"),
+        ("aws:kms/alias:Alias", "ada"),
+        ("aws:kms/keyPolicy:KeyPolicy", "ada"),
+        ("aws:iam/rolePolicy:RolePolicy", "ada"),
+    ]
     for settings, expected in (
-        (IRSA, []),
-        (POD_IDENTITY, [("aws:eks/podIdentityAssociation:PodIdentityAssociation", "ada")]),
+        (IRSA, grants),
+        (POD_IDENTITY, [*grants, ("aws:eks/podIdentityAssociation:PodIdentityAssociation", "ada")]),
     ):
-        result = run(source, settings, **{"nuketown:allowedIdentities": json.dumps({"ada": existing})})
+        result = run(source, settings, **allowed)
         created = [
             (r.type, r.name)
             for r in result.resources
             if r.type.startswith("aws:") and r.parent == "nuketown:index:Agent::ada"
         ]
-        assert created == expected
-        assert result.outputs["agents"]["ada"] == {
-            "namespace": "nuketown-dev-ada",
-            "serviceAccount": "ada",
-            "uid": 1100,
-            "roleArn": existing,
-        }
-        assert "^secrets/ada/" not in result.outputs["sopsConfig"]
-    irsa_result = run(source, IRSA, **{"nuketown:allowedIdentities": json.dumps({"ada": existing})})
+        assert created == expected  # no role and no boundary: the role is not this stack's
+        outputs = result.outputs["agents"]["ada"]
+        assert outputs["roleArn"] == existing
+        assert {"path_regex": "^secrets/ada/", "kms": outputs["kmsKey"]} in yaml.safe_load(
+            result.outputs["sopsConfig"]
+        )["creation_rules"]
+        role_policy = find(result, "aws:iam/rolePolicy:RolePolicy", "ada").inputs
+        # Named for the stack and agent, so it never overwrites a policy of the role's owner or another stack.
+        assert (role_policy["role"], role_policy["name"]) == ("ada-agent", "nuketown-dev-ada")
+        decrypters = [
+            s["Principal"]["AWS"]
+            for s in document(result, "aws:kms/keyPolicy:KeyPolicy", "ada")["Statement"]
+            if _matches(s["Action"], "kms:Decrypt")
+        ]
+        assert decrypters == [existing]
+    irsa_result = run(source, IRSA, **allowed)
     annotations = find(irsa_result, "kubernetes:core/v1:ServiceAccount", "ada").inputs["metadata"]["annotations"]
     assert annotations == {"eks.amazonaws.com/role-arn": existing}
-    allowed = {"nuketown:allowedIdentities": json.dumps({"ada": existing})}
     association = find(
         run(source, POD_IDENTITY, **allowed), "aws:eks/podIdentityAssociation:PodIdentityAssociation", "ada"
     )

@@ -12,6 +12,7 @@ from conftest import EXAMPLE, FLEET, FLEET_ALLOWED, make_plan
 from nuketown_stack import gcp_plan, naming
 from nuketown_stack.engine import DeclaredResource, EngineResult, run_program
 from nuketown_stack.errors import InputError
+from nuketown_stack.mock_cloud import Kept
 from nuketown_stack.program import define_stack
 from nuketown_stack.render import to_yaml
 from nuketown_stack.spec import load_spec
@@ -69,8 +70,10 @@ def test_service_account_per_agent(fleet: EngineResult) -> None:
         "project": PROJECT,
         "displayName": "nuketown agent ada (dev)",
         "description": "Workload identity of nuketown agent ada; managed by Pulumi.",
+        "createIgnoreAlreadyExists": True,  # a kept account is adopted when its agent comes back
     }
     assert account.parent == "nuketown:index:Agent::ada"
+    assert account.retain_on_delete and not account.protect
     long_id = find(
         fleet, "gcp:serviceaccount/account:Account", "a-very-long-agent-name-that-fills-a-namespace-abcd"
     ).inputs["accountId"]
@@ -117,14 +120,15 @@ def test_annotation_comes_from_the_account_output(monkeypatch: pytest.MonkeyPatc
     assert decrypter.inputs["member"] == "serviceAccount:assigned-nt-dev-ada@elsewhere.iam.gserviceaccount.com"
 
 
-def test_key_ring_and_keys_are_protected(fleet: EngineResult) -> None:
+def test_key_ring_and_keys_are_kept_not_protected(fleet: EngineResult) -> None:
+    """retainOnDelete keeps them on removal and destroy; protect would fail every `up` that removes an agent."""
     ring = find(fleet, "gcp:kms/keyRing:KeyRing", "nuketown-dev")
     assert ring.inputs == {"name": "nuketown-dev", "location": "global", "project": PROJECT}
-    assert ring.protect and ring.retain_on_delete
+    assert ring.retain_on_delete and not ring.protect
     assert ring.import_id is None
     key = find(fleet, "gcp:kms/cryptoKey:CryptoKey", "ada")
     assert key.inputs == {"name": "ada", "keyRing": RING, "purpose": "ENCRYPT_DECRYPT", "rotationPeriod": "7776000s"}
-    assert key.protect and key.retain_on_delete
+    assert key.retain_on_delete and not key.protect
     assert key.parent == "nuketown:index:Agent::ada"
 
 
@@ -195,19 +199,41 @@ def test_no_escalation_and_no_authoritative_iam(fleet: EngineResult) -> None:
         assert grant.inputs["member"].startswith(f"serviceAccount:{PROJECT}.svc.id.goog[")
 
 
-def test_existing_service_account_is_only_bound(fleet: EngineResult) -> None:
-    rio = [r for r in fleet.resources if r.parent == "nuketown:index:Agent::rio" and r.type.startswith("gcp:")]
-    assert [(r.type, r.name) for r in rio] == [("gcp:serviceaccount/iAMMember:IAMMember", "rio-workload-identity")]
-    assert rio[0].inputs["serviceAccountId"] == (
-        "projects/fleet-project/serviceAccounts/rio-agent@fleet-project.iam.gserviceaccount.com"
+def test_a_given_account_gets_its_own_key_and_grants(fleet: EngineResult) -> None:
+    """rio names an allow-listed existing account: nothing is created for the account, everything is granted to it."""
+    rio = [
+        (r.type, r.name)
+        for r in fleet.resources
+        if r.parent == "nuketown:index:Agent::rio" and r.type.startswith("gcp:")
+    ]
+    assert rio == [
+        ("gcp:serviceaccount/iAMMember:IAMMember", "rio-workload-identity"),
+        ("gcp:kms/cryptoKey:CryptoKey", "rio"),
+        ("gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember", "rio-decrypter"),
+        *[
+            ("gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember", f"rio-encrypter-{naming.short_hash(e)}")
+            for e in ENCRYPTERS
+        ],
+        ("gcp:projects/iAMMember:IAMMember", "rio-storage"),
+    ]
+    given = "rio-agent@fleet-project.iam.gserviceaccount.com"
+    assert find(fleet, "gcp:serviceaccount/iAMMember:IAMMember", "rio-workload-identity").inputs[
+        "serviceAccountId"
+    ] == (f"projects/fleet-project/serviceAccounts/{given}")
+    assert find(fleet, "gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember", "rio-decrypter").inputs["member"] == (
+        f"serviceAccount:{given}"
     )
+    storage = find(fleet, "gcp:projects/iAMMember:IAMMember", "rio-storage").inputs
+    assert storage["member"] == f"serviceAccount:{given}"
+    assert storage["condition"]["expression"] == 'resource.name.startsWith("projects/_/buckets/rio-")'
     annotations = find(fleet, "kubernetes:core/v1:ServiceAccount", "rio").inputs["metadata"]["annotations"]
-    assert annotations == {"iam.gke.io/gcp-service-account": "rio-agent@fleet-project.iam.gserviceaccount.com"}
+    assert annotations == {"iam.gke.io/gcp-service-account": given}
     assert fleet.outputs["agents"]["rio"] == {
         "namespace": "nuketown-dev-rio",
         "serviceAccount": "rio",
         "uid": 1102,
-        "gcpServiceAccount": "rio-agent@fleet-project.iam.gserviceaccount.com",
+        "gcpServiceAccount": given,
+        "kmsKey": f"{RING}/cryptoKeys/rio",
     }
 
 
@@ -227,17 +253,20 @@ def test_outputs_and_sops_config(fleet: EngineResult) -> None:
                 "gcp_kms": f"{RING}/cryptoKeys/a-very-long-agent-name-that-fills-a-namespace-abcd",
             },
             {"path_regex": "^secrets/ada/", "gcp_kms": f"{RING}/cryptoKeys/ada"},
+            {"path_regex": "^secrets/rio/", "gcp_kms": f"{RING}/cryptoKeys/rio"},
             {"path_regex": "^secrets/vox/", "gcp_kms": f"{RING}/cryptoKeys/vox"},
         ]
     }
 
 
-def test_key_ring_and_keys_are_adopted_after_a_destroy(fleet: EngineResult) -> None:
-    result = run(EXAMPLE, **{"nuketown:gcpAdoptKms": "true"})
+def test_kept_ring_and_keys_are_adopted(fleet: EngineResult) -> None:
+    """GCP never frees a key ring or key name: what a removed agent or a destroyed stack left is imported."""
+    kept = Kept(gcp_key_rings=frozenset({RING}), gcp_keys=frozenset({f"{RING}/cryptoKeys/vox"}))
+    result = run_program(define_stack, "dev", {"nuketown:source": str(EXAMPLE), **GCP}, kept=kept)
     assert find(result, "gcp:kms/keyRing:KeyRing", "nuketown-dev").import_id == RING
-    assert find(result, "gcp:kms/cryptoKey:CryptoKey", "ada").import_id == f"{RING}/cryptoKeys/ada"
     assert find(result, "gcp:kms/cryptoKey:CryptoKey", "vox").import_id == f"{RING}/cryptoKeys/vox"
-    assert [r.name for r in fleet.resources if r.import_id] == []  # by default nothing is imported
+    assert find(result, "gcp:kms/cryptoKey:CryptoKey", "ada").import_id is None  # never existed: created
+    assert [r.name for r in fleet.resources if r.import_id] == []  # a first deployment imports nothing
 
 
 def test_kms_location_setting() -> None:

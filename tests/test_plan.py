@@ -6,7 +6,6 @@ from typing import Any
 import pytest
 from conftest import make_plan
 
-from nuketown_stack import plan as plan_module
 from nuketown_stack.errors import InputError
 from nuketown_stack.plan import AgentPlan, StackPlan
 
@@ -407,4 +406,5 @@ def test_type_tokens(example_json: dict[str, Any]) -> None:
         "PersistentVolumeClaim": "kubernetes:core/v1:PersistentVolumeClaim",
         "Deployment": "kubernetes:apps/v1:Deployment",
     }
-    assert {"Namespace", "PersistentVolumeClaim"} == plan_module.RETAINED_KINDS
+    kept = {o.kind for o in make_plan(example_json).objects() if o.retain_on_delete}
+    assert kept == {"Namespace", "PersistentVolumeClaim"}
