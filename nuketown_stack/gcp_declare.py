@@ -141,4 +141,8 @@ def cluster_kubeconfig(cluster: GkeCluster, gcp_stack: GcpStack) -> pulumi.Outpu
         project=cluster.project,
         opts=pulumi.InvokeOutputOptions(provider=gcp_stack.provider),
     )
-    return found.apply(lambda c: gke_kubeconfig(cluster, c.endpoint, c.master_auths[0].cluster_ca_certificate))
+    # No credential is in it (the exec plugin fetches one), and the SDK marks a whole lookup secret if any
+    # field is: kept plain, the state holds no secret and a preview needs no passphrase.
+    return pulumi.Output.unsecret(
+        found.apply(lambda c: gke_kubeconfig(cluster, c.endpoint, c.master_auths[0].cluster_ca_certificate))
+    )
