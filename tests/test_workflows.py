@@ -1,11 +1,16 @@
-"""The GitHub workflows: clean under actionlint (with shellcheck on every `run:`), shaped as the README says,
-and the PR diff step run for real on a data-losing change."""
+"""The GitHub workflows: clean under actionlint (with shellcheck on every `run:`) and zizmor, shaped as
+docs/ci.md says (who holds which credential), and their shell steps run for real on the cases that matter.
+
+Every structural rule is a function returning its problems, so that each test can show it fails: the
+`*_can_fail` tests break a copy of .github in a temp dir and expect the rule to say so."""
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,28 +19,403 @@ import yaml
 from conftest import ROOT
 
 WORKFLOWS = ROOT / ".github" / "workflows"
-BIN = Path(sys.executable).parent  # actionlint and shellcheck come with the test extras
+BIN = Path(sys.executable).parent  # actionlint, shellcheck and zizmor come with the test extras
+
+# The deployer's identity and the stack passphrase: only up.yml's job (in staging/production) may use them.
+DEPLOY_CREDENTIALS = re.compile(r"vars\.\w*DEPLOYER\w*|secrets\.PULUMI_CONFIG_PASSPHRASE|secrets\.PULUMI_ACCESS_TOKEN")
+SECRETS_REF = re.compile(r"secrets\.|secrets\[|toJSON\(\s*secrets\s*\)")
+FORK_GUARD = "github.event.pull_request.head.repo.full_name == github.repository"
+
+
+def tool(name: str) -> str:
+    found = shutil.which(name, path=str(BIN)) or shutil.which(name)
+    assert found, f"{name} is missing: run ./scripts/bootstrap.sh (it installs the test extras)"
+    return found
 
 
 def actionlint(cwd: Path, *files: str) -> list[dict[str, Any]]:
-    tool = shutil.which("actionlint", path=str(BIN)) or shutil.which("actionlint")
-    assert tool, "actionlint is missing: run ./scripts/bootstrap.sh (it installs the test extras)"
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
     result = subprocess.run(
-        [tool, "-format", "{{json .}}", *files], cwd=cwd, capture_output=True, text=True, env=env, check=False
+        [tool("actionlint"), "-format", "{{json .}}", *files],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
     )
     assert result.returncode in (0, 1), result.stderr
     return json.loads(result.stdout or "[]")
 
 
-def workflow(name: str) -> dict[str, Any]:
+def zizmor(cwd: Path) -> list[str]:
+    """`zizmor --offline .github`, one `audit path:line` per finding (ignored ones excluded, as zizmor does)."""
+    result = subprocess.run(
+        [tool("zizmor"), "--offline", "--format", "json", ".github"],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env={k: v for k, v in os.environ.items() if k not in ("GH_TOKEN", "GITHUB_TOKEN", "ZIZMOR_GITHUB_TOKEN")},
+        check=False,
+    )
+    assert result.stdout.strip(), result.stderr  # exit 10+ means findings; no JSON at all means it failed
+    findings = [f for f in json.loads(result.stdout) if not f.get("ignored")]
+    lines = []
+    for finding in findings:
+        where = finding["locations"][0]
+        path = where["symbolic"]["key"]["Local"]["verbatim_path"]
+        row = where["concrete"]["location"]["start_point"]["row"] + 1
+        lines.append(f"{finding['ident']} {path}:{row}")
+    return lines
+
+
+def load(path: Path) -> dict[str, Any]:
     # PyYAML reads the key `on` as True (YAML 1.1); map it back.
-    document = yaml.safe_load((WORKFLOWS / name).read_text())
+    document = yaml.safe_load(path.read_text())
     return {("on" if key is True else key): value for key, value in document.items()}
 
 
+def workflow(name: str, root: Path = ROOT) -> dict[str, Any]:
+    return load(root / ".github" / "workflows" / name)
+
+
+def workflows(root: Path) -> dict[str, dict[str, Any]]:
+    return {path.name: load(path) for path in sorted((root / ".github" / "workflows").glob("*.yml"))}
+
+
+def steps_of(document: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Every step of a workflow's jobs, or of a composite action."""
+    if "runs" in document:
+        yield from document["runs"].get("steps", [])
+    for job in document.get("jobs", {}).values():
+        yield from job.get("steps", [])
+
+
+def environment_name(job: dict[str, Any]) -> str | None:
+    environment = job.get("environment")
+    return environment.get("name") if isinstance(environment, dict) else environment
+
+
+def text(node: Any) -> str:
+    return yaml.safe_dump(node, sort_keys=True)
+
+
+def pulumi_step(job: dict[str, Any]) -> dict[str, Any]:
+    [step] = [s for s in job["steps"] if s.get("uses", "").startswith("pulumi/actions@")]
+    return step
+
+
+def setup_step(job: dict[str, Any]) -> dict[str, Any]:
+    [step] = [s for s in job["steps"] if s.get("uses", "").endswith("/.github/actions/setup")]
+    return step
+
+
+# --- the rules ----------------------------------------------------------------------------------------------
+
+
+USES = re.compile(r"^\s*(?:-\s+)?uses:\s*(?P<ref>\S+)(?P<rest>.*)$")
+PINNED = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40}$")
+VERSION_COMMENT = re.compile(r"^\s+#\s*v\d+\.\d+\.\d+\s*$")
+
+
+def unpinned_uses(root: Path) -> list[str]:
+    """Every `uses:` of another repository is a full commit SHA with a `# vX.Y.Z` comment; own ones are `$/` or `./`."""
+    problems = []
+    for path in sorted((root / ".github").rglob("*.yml")):
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            match = USES.match(line)
+            if match is None or match["ref"].startswith(("./", "$/")):
+                continue
+            where = f"{path.relative_to(root)}:{number}"
+            if not PINNED.match(match["ref"]):
+                problems.append(f"{where}: {match['ref']} is not pinned to a full commit SHA")
+            elif not VERSION_COMMENT.match(match["rest"]):
+                problems.append(f"{where}: {match['ref']} has no `# vX.Y.Z` version comment")
+    return problems
+
+
+def persisted_checkouts(root: Path) -> list[str]:
+    """Every actions/checkout sets persist-credentials: false (no git token left on disk for later steps)."""
+    problems = []
+    documents = {**workflows(root), "setup": load(root / ".github" / "actions" / "setup" / "action.yml")}
+    for name, document in documents.items():
+        for step in steps_of(document):
+            checkout = step.get("uses", "").startswith("actions/checkout@")
+            if checkout and (step.get("with") or {}).get("persist-credentials") is not False:
+                problems.append(f"{name}: a checkout step without persist-credentials: false")
+    return problems
+
+
+def pull_request_privileges(root: Path) -> list[str]:
+    """Jobs triggered by a pull request run its code: outside `environment: preview` they get `contents: read`
+    only, no OIDC token and no secret. pull_request_target (which hands base secrets to PR code) never."""
+    problems = []
+    for name, document in workflows(root).items():
+        triggers = document["on"] if isinstance(document["on"], dict | list) else [document["on"]]
+        if "pull_request_target" in triggers:
+            problems.append(f"{name}: pull_request_target gives a PR's code the base's secrets")
+        if "pull_request" not in triggers:
+            continue
+        top = document.get("permissions")
+        if isinstance(top, str) or (top or {}).get("id-token") == "write":
+            problems.append(f"{name}: workflow-level permissions {top!r} (id-token belongs on the preview job only)")
+        for job_id, job in document["jobs"].items():
+            if environment_name(job) == "preview":
+                continue
+            permissions = job.get("permissions", top)
+            if permissions is None:
+                problems.append(f"{name}: job {job_id} has the default token permissions, not contents: read")
+            elif permissions not in ({"contents": "read"}, {}):
+                problems.append(f"{name}: job {job_id} has permissions {permissions}, not contents: read only")
+            if SECRETS_REF.search(text(job)) or job.get("secrets") == "inherit":
+                problems.append(f"{name}: job {job_id} references secrets outside environment: preview")
+    return problems
+
+
+def preview_job_problems(root: Path) -> list[str]:
+    """The credentialed preview: in `environment: preview`, never for forks, with the read-only identity and
+    nothing that decrypts stack secrets (no secret at all, no Pulumi token, no real passphrase)."""
+    job = workflow("preview.yml", root)["jobs"]["preview"]
+    problems = []
+    if environment_name(job) != "preview":
+        problems.append(f"the preview job runs in environment {environment_name(job)!r}, not preview")
+    if FORK_GUARD not in job.get("if", ""):
+        problems.append("the preview job is not skipped for forks (its `if` lacks the same-repository test)")
+    body = text(job)
+    if DEPLOY_CREDENTIALS.search(body):
+        problems.append(f"the preview job references deploy credentials: {DEPLOY_CREDENTIALS.findall(body)}")
+    if SECRETS_REF.search(body):
+        problems.append("the preview job references secrets")
+    env = job.get("env", {})
+    if "PULUMI_ACCESS_TOKEN" in env:
+        problems.append("the preview job has a Pulumi access token (with Stack Read it can decrypt secrets)")
+    passphrase = str(env.get("PULUMI_CONFIG_PASSPHRASE", ""))
+    if "${{" in passphrase:
+        problems.append("the preview job's PULUMI_CONFIG_PASSPHRASE is an expression, not a public placeholder")
+    if str(env.get("PULUMI_FALLBACK_TO_STATE_SECRETS_MANAGER")).lower() != "true":
+        problems.append("the preview job does not take its secrets manager from the state (locked)")
+    identity = setup_step(job).get("with", {})
+    if identity.get("gcp-service-account") != "${{ vars.GCP_PREVIEW_SERVICE_ACCOUNT }}":
+        problems.append(f"the preview job's GCP identity is {identity.get('gcp-service-account')!r}")
+    if identity.get("aws-role-to-assume") != "${{ vars.AWS_PREVIEW_ROLE_ARN }}":
+        problems.append(f"the preview job's AWS identity is {identity.get('aws-role-to-assume')!r}")
+    return problems
+
+
+def up_problems(root: Path) -> list[str]:
+    """`pulumi up` only in up.yml, in the environment of its stack (staging/production), called by deploy.yml on
+    pushes to main with named secrets that up.yml declares; deploy credentials appear nowhere else."""
+    problems = []
+    up = workflow("up.yml", root)
+    declared = set((up["on"]["workflow_call"].get("secrets") or {}).keys())
+    for job_id, job in up["jobs"].items():
+        if environment_name(job) != "${{ inputs.stack }}":
+            problems.append(f"up.yml: job {job_id} runs outside the stack's environment")
+        used = set(re.findall(r"secrets\.(\w+)", text(job))) - {"GITHUB_TOKEN"}
+        if used - declared:
+            problems.append(f"up.yml: job {job_id} uses undeclared secrets {sorted(used - declared)}")
+    deploy = workflow("deploy.yml", root)
+    if deploy["on"] != {"push": {"branches": ["main"]}}:
+        problems.append(f"deploy.yml runs on {deploy['on']}, not pushes to main")
+    callers = {job_id: job for job_id, job in deploy["jobs"].items() if job.get("uses", "").endswith("/up.yml")}
+    for job_id, job in callers.items():
+        if job.get("with", {}).get("stack") not in ("staging", "production"):
+            problems.append(f"deploy.yml: job {job_id} goes up on {job.get('with')}")
+        passed = job.get("secrets", {})
+        if not isinstance(passed, dict):
+            problems.append(f"deploy.yml: job {job_id} passes secrets: {passed} (name each one)")
+        elif set(passed) - declared:
+            problems.append(
+                f"deploy.yml: job {job_id} passes secrets up.yml does not declare: {set(passed) - declared}"
+            )
+    for name, document in workflows(root).items():
+        for job_id, job in document["jobs"].items():
+            if (name == "up.yml") or (name == "deploy.yml" and job_id in callers):
+                continue
+            if DEPLOY_CREDENTIALS.search(text(job)):
+                problems.append(f"{name}: job {job_id} references deploy credentials")
+    return problems
+
+
+def policy_problems(root: Path) -> list[str]:
+    """The policy pack runs on every preview and up (pulumi/actions' policyPacks, with its virtualenv made
+    first), and offline on the plan in the credential-free check."""
+    problems = []
+    pack = yaml.safe_load((root / "policy" / "PulumiPolicy.yaml").read_text())
+    venv = pack["runtime"]["options"]["virtualenv"]
+    setup = load(root / ".github" / "actions" / "setup" / "action.yml")
+    makes_venv = [s for s in steps_of(setup) if f"python -m venv policy/{venv}\n" in s.get("run", "")]
+    if not makes_venv or "inputs.policy-pack" not in makes_venv[0].get("if", ""):
+        problems.append(f"the setup action does not create policy/{venv} (PulumiPolicy.yaml's virtualenv) on request")
+    jobs = {"preview": workflow("preview.yml", root)["jobs"]["preview"], "up": workflow("up.yml", root)["jobs"]["up"]}
+    for name, job in jobs.items():
+        if pulumi_step(job).get("with", {}).get("policyPacks") != "policy":
+            problems.append(f"the {name} job's pulumi/actions step does not run the policy pack (policyPacks)")
+        if setup_step(job).get("with", {}).get("policy-pack") != "true":
+            problems.append(f"the {name} job does not make the policy pack's virtualenv")
+    check = workflow("preview.yml", root)["jobs"]["check"]
+    offline = [s["run"] for s in check["steps"] if "python policy/offline.py" in s.get("run", "")]
+    if not offline or "nuketown-stack plan" not in offline[0] or "--json" not in offline[0]:
+        problems.append("the check job does not run policy/offline.py on `nuketown-stack plan --json`")
+    return problems
+
+
+def setup_action_problems(root: Path) -> list[str]:
+    """Cluster access from cloud credentials: gcloud with gke-gcloud-auth-plugin after GCP auth, the aws CLI
+    for EKS, each only when its credentials are configured."""
+    steps = list(steps_of(load(root / ".github" / "actions" / "setup" / "action.yml")))
+    problems = []
+    auth = [i for i, s in enumerate(steps) if s.get("uses", "").startswith("google-github-actions/auth@")]
+    gcloud = [i for i, s in enumerate(steps) if s.get("uses", "").startswith("google-github-actions/setup-gcloud@")]
+    if not gcloud or "gke-gcloud-auth-plugin" not in str(steps[gcloud[0]].get("with", {}).get("install_components")):
+        problems.append("no setup-gcloud step installing gke-gcloud-auth-plugin")
+    elif not auth or gcloud[0] < auth[0] or "inputs.gcp-workload-identity-provider" not in steps[gcloud[0]]["if"]:
+        problems.append("setup-gcloud does not follow the GCP auth step under the same condition")
+    aws = [s for s in steps if "aws --version" in s.get("run", "")]
+    if not aws or "inputs.aws-role-to-assume" not in aws[0].get("if", ""):
+        problems.append("no check for the aws CLI when AWS credentials are configured")
+    return problems
+
+
+RULES: dict[str, Callable[[Path], list[str]]] = {
+    "unpinned_uses": unpinned_uses,
+    "persisted_checkouts": persisted_checkouts,
+    "pull_request_privileges": pull_request_privileges,
+    "preview_job": preview_job_problems,
+    "up": up_problems,
+    "policy": policy_problems,
+    "setup_action": setup_action_problems,
+}
+
+
+@pytest.mark.parametrize("rule", RULES)
+def test_the_workflows_keep_the_rule(rule: str) -> None:
+    assert RULES[rule](ROOT) == []
+
+
+def broken_copy(tmp_path: Path, file: str, old: str, new: str) -> Path:
+    shutil.copytree(ROOT / ".github", tmp_path / ".github")
+    (tmp_path / "policy").mkdir()
+    shutil.copy(ROOT / "policy" / "PulumiPolicy.yaml", tmp_path / "policy")
+    path = tmp_path / file
+    before = path.read_text()
+    assert old in before, f"{old!r} is not in {file}: update this break"
+    path.write_text(before.replace(old, new, 1))
+    return tmp_path
+
+
+PREVIEW, UP, DEPLOY = ".github/workflows/preview.yml", ".github/workflows/up.yml", ".github/workflows/deploy.yml"
+SETUP = ".github/actions/setup/action.yml"
+CHECKOUT = "actions/checkout@11d5960a326750d5838078e36cf38b85af677262 # v4.4.0"
+CHECK_PERMISSIONS = "permissions:\n      contents: read\n    strategy:"
+NAMED_SECRETS = (
+    "secrets:\n      PULUMI_CONFIG_PASSPHRASE: ${{ secrets.PULUMI_CONFIG_PASSPHRASE }}\n"
+    "      PULUMI_ACCESS_TOKEN: ${{ secrets.PULUMI_ACCESS_TOKEN }}\n"
+)
+BREAKS = {
+    "tag instead of SHA": ("unpinned_uses", PREVIEW, CHECKOUT, "actions/checkout@v4", "not pinned"),
+    "short SHA": ("unpinned_uses", SETUP, "@630ae543ea3a38a9a4166f03376c02c50f408342", "@630ae54", "not pinned"),
+    "no version comment": ("unpinned_uses", UP, " # v6.6.1", "", "version comment"),
+    "persisted checkout": (
+        "persisted_checkouts",
+        DEPLOY,
+        "persist-credentials: false",
+        "persist-credentials: true",
+        "persist-credentials",
+    ),
+    "OIDC in the check": (
+        "pull_request_privileges",
+        PREVIEW,
+        CHECK_PERMISSIONS,
+        CHECK_PERMISSIONS.replace("read\n", "read\n      id-token: write\n"),
+        "job check has permissions",
+    ),
+    "secret in the check": (
+        "pull_request_privileges",
+        PREVIEW,
+        "DATA_LOSS_ACCEPTED: ${{",
+        "TOKEN: ${{ secrets.PULUMI_ACCESS_TOKEN }}\n          DATA_LOSS_ACCEPTED: ${{",
+        "job check references secrets",
+    ),
+    "write-all": (
+        "pull_request_privileges",
+        PREVIEW,
+        "permissions: {}\n",
+        "permissions: write-all\n",
+        "workflow-level",
+    ),
+    "preview outside its environment": (
+        "pull_request_privileges",
+        PREVIEW,
+        "environment: preview",
+        "environment: staging",
+        "job preview has permissions",
+    ),
+    "preview environment renamed": ("preview_job", PREVIEW, "environment: preview", "environment: ci", "not preview"),
+    "preview for forks": ("preview_job", PREVIEW, FORK_GUARD, "true", "forks"),
+    "deployer in preview": (
+        "preview_job",
+        PREVIEW,
+        "vars.GCP_PREVIEW_SERVICE_ACCOUNT",
+        "vars.GCP_DEPLOYER_SERVICE_ACCOUNT",
+        "deploy credentials",
+    ),
+    "passphrase in preview": (
+        "preview_job",
+        PREVIEW,
+        "PULUMI_CONFIG_PASSPHRASE: not-the-stack-passphrase",
+        "PULUMI_CONFIG_PASSPHRASE: ${{ secrets.PULUMI_CONFIG_PASSPHRASE }}",
+        "deploy credentials",
+    ),
+    "Pulumi token in preview": (
+        "preview_job",
+        PREVIEW,
+        'PULUMI_FALLBACK_TO_STATE_SECRETS_MANAGER: "true"\n',
+        'PULUMI_FALLBACK_TO_STATE_SECRETS_MANAGER: "true"\n      PULUMI_ACCESS_TOKEN: x\n',
+        "Pulumi access token",
+    ),
+    "secrets: inherit": ("up", DEPLOY, NAMED_SECRETS, "secrets: inherit\n", "passes secrets: inherit"),
+    "up without environment": (
+        "up",
+        UP,
+        "    environment: ${{ inputs.stack }}\n",
+        "",
+        "outside the stack's environment",
+    ),
+    "undeclared secret": (
+        "up",
+        UP,
+        "PULUMI_BACKEND_URL: ${{ vars.PULUMI_BACKEND_URL }}",
+        "PULUMI_BACKEND_URL: ${{ secrets.BACKEND }}",
+        "undeclared secrets ['BACKEND']",
+    ),
+    "passphrase outside up": (
+        "up",
+        DEPLOY,
+        "      - id: list\n",
+        "      - id: list\n        env:\n          P: ${{ secrets.PULUMI_CONFIG_PASSPHRASE }}\n",
+        "job stacks references deploy credentials",
+    ),
+    "up without the pack": ("policy", UP, "          policyPacks: policy\n", "", "up job's pulumi/actions"),
+    "preview without the venv": ("policy", PREVIEW, '          policy-pack: "true"\n', "", "preview job does not make"),
+    "no offline policy": ("policy", PREVIEW, "python policy/offline.py", "true", "policy/offline.py"),
+    "venv elsewhere": ("policy", "policy/PulumiPolicy.yaml", "virtualenv: venv", "virtualenv: .env", "policy/.env"),
+    "no GKE plugin": ("setup_action", SETUP, "install_components: gke-gcloud-auth-plugin", "version: latest", "gke"),
+    "no aws check": ("setup_action", SETUP, "aws --version", "true", "aws CLI"),
+}
+
+
+@pytest.mark.parametrize("name", BREAKS)
+def test_each_rule_can_fail(tmp_path: Path, name: str) -> None:
+    rule, file, old, new, expected = BREAKS[name]
+    problems = RULES[rule](broken_copy(tmp_path, file, old, new))
+    assert any(expected in problem for problem in problems), problems
+
+
+# --- linters ---------------------------------------------------------------------------------------------------
+
+
 def test_shellcheck_is_there_so_run_scripts_are_checked() -> None:
-    assert shutil.which("shellcheck", path=str(BIN)) or shutil.which("shellcheck")
+    assert tool("shellcheck")
 
 
 def test_workflows_are_clean_under_actionlint() -> None:
@@ -62,13 +442,36 @@ def test_actionlint_catches_what_it_should(tmp_path: Path) -> None:
     assert kinds == ["action", "expression", "shellcheck"]
 
 
+def test_workflows_are_clean_under_zizmor() -> None:
+    """Every finding fails, whatever its severity; the one inline ignore says why in the action."""
+    assert zizmor(ROOT) == []
+
+
+@pytest.mark.parametrize(
+    ("file", "old", "new", "audit"),
+    [
+        (PREVIEW, CHECKOUT, "actions/checkout@v4", "unpinned-uses"),
+        (UP, "        with:\n          persist-credentials: false\n", "", "artipacked"),
+        (DEPLOY, NAMED_SECRETS, "secrets: inherit\n", "secrets-inherit"),
+        (DEPLOY, "uses: $/.github/workflows/up.yml", "uses: ./.github/workflows/up.yml", "self-repository"),
+    ],
+    ids=["unpinned", "persisted credentials", "secrets inherit", "workspace-relative uses"],
+)
+def test_zizmor_catches_what_it_should(tmp_path: Path, file: str, old: str, new: str, audit: str) -> None:
+    findings = zizmor(broken_copy(tmp_path, file, old, new))
+    assert any(finding.startswith(f"{audit} {file}:") for finding in findings), findings
+
+
+# --- the shape the README describes ---------------------------------------------------------------------------
+
+
 def test_pull_requests_validate_diff_and_preview_every_stack() -> None:
     preview = workflow("preview.yml")
     assert preview["on"] == {"pull_request": {"branches": ["main"]}}
     check_steps = preview["jobs"]["check"]["steps"]
     assert any("nuketown-stack validate" in step.get("run", "") for step in check_steps)
     assert any("nuketown-stack diff" in step.get("run", "") for step in check_steps)
-    [pulumi] = [s for s in preview["jobs"]["preview"]["steps"] if s.get("uses", "").startswith("pulumi/actions@")]
+    pulumi = pulumi_step(preview["jobs"]["preview"])
     assert pulumi["with"]["command"] == "preview"
     assert pulumi["with"]["comment-on-pr"] is True
     assert preview["jobs"]["preview"]["permissions"]["pull-requests"] == "write"
@@ -82,46 +485,230 @@ def test_main_goes_up_on_staging_then_production_behind_its_environment() -> Non
     up = workflow("up.yml")["jobs"]["up"]
     assert up["environment"] == "${{ inputs.stack }}"  # production's approval rule lives on its environment
     assert up["concurrency"]["cancel-in-progress"] is False
-    [pulumi] = [s for s in up["steps"] if s.get("uses", "").startswith("pulumi/actions@")]
-    assert pulumi["with"]["command"] == "up"
+    assert pulumi_step(up)["with"]["command"] == "up"
 
 
-# --- the diff step, run as the runner would run it --------------------------------------------------------
+# --- shell steps, run as the runner would run them -----------------------------------------------------------
 
 
-def diff_step_script() -> tuple[str, dict[str, str]]:
-    [step] = [s for s in workflow("preview.yml")["jobs"]["check"]["steps"] if "nuketown-stack diff" in s.get("run", "")]
-    return step["run"], step["env"]
+def step_script(job: str, marker: str) -> str:
+    [step] = [s for s in workflow("preview.yml")["jobs"][job]["steps"] if marker in s.get("run", "")]
+    return step["run"]
 
 
-@pytest.mark.parametrize(("label", "exit_code"), [(False, 1), (True, 0)], ids=["unlabelled", "accept-data-loss"])
-def test_the_diff_step_fails_on_data_loss_unless_accepted(
-    example_json: dict[str, Any], tmp_path: Path, label: bool, exit_code: int
-) -> None:
-    script, _ = diff_step_script()
-    head = json.loads(json.dumps(example_json))
-    head["agents"]["vox"]["persist"] = head["agents"]["vox"]["persist"][:1]  # drops vox's datasets volume
+def run_step(script: str, cwd: Path, env: dict[str, str], path: tuple[Path, ...] = ()) -> subprocess.CompletedProcess:
+    search = os.pathsep.join([*map(str, path), str(BIN), os.environ["PATH"]])
+    # GitHub runs `run:` steps as `bash --noprofile --norc -eo pipefail {0}`.
+    return subprocess.run(
+        ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script],
+        cwd=cwd,
+        env={**os.environ, "PATH": search, **env},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def fake_cli(tmp_path: Path, exit_code: int) -> tuple[Path, Path]:
+    """A `nuketown-stack` that records its arguments, prints a line and exits with `exit_code`."""
+    bin_dir, args = tmp_path / "fakebin", tmp_path / "args.txt"
+    bin_dir.mkdir()
+    cli = bin_dir / "nuketown-stack"
+    cli.write_text(f"#!/bin/sh\nprintf '%s\\n' \"$@\" > {args}\necho 'fake diff of {{vox}}'\nexit {exit_code}\n")
+    cli.chmod(0o755)
+    return bin_dir, args
+
+
+def checkout_with_base(tmp_path: Path, base_stack_file: str | None) -> tuple[Path, Path]:
     checkout, runner_temp = tmp_path / "checkout", tmp_path / "runner"
     (runner_temp / "base").mkdir(parents=True)
     checkout.mkdir()
-    (runner_temp / "base" / "spec.json").write_text(json.dumps(example_json))
-    (checkout / "spec.json").write_text(json.dumps(head))
     shutil.copy(ROOT / "Pulumi.yaml", checkout)
     (checkout / "Pulumi.staging.yaml").write_text("config:\n  nuketown:source: spec.json\n")
+    if base_stack_file is not None:
+        (runner_temp / "base" / "Pulumi.staging.yaml").write_text(base_stack_file)
+    return checkout, runner_temp
+
+
+DIFF_OUTCOMES = {
+    # (diff's exit code, accept-data-loss label): (the step's exit code, annotation it prints or None)
+    (0, False): (0, None),
+    (0, True): (0, None),
+    (3, False): (1, "::error::stack staging: this PR would delete or replace"),
+    (3, True): (0, "::warning::stack staging: this PR would lose data (accepted"),
+    (4, False): (1, "::error::stack staging: this PR has a change the Pulumi engine can never apply"),
+    (4, True): (1, "::error::stack staging: this PR has a change the Pulumi engine can never apply"),
+    (2, False): (2, "::error::stack staging: nuketown-stack diff rejected its input"),
+    (1, True): (1, "::error::stack staging: nuketown-stack diff failed (exit 1)"),
+}
+
+
+@pytest.mark.parametrize(
+    ("diff_exit", "label"),
+    list(DIFF_OUTCOMES),
+    ids=[f"exit{c}-{'label' if lb else 'nolabel'}" for c, lb in DIFF_OUTCOMES],
+)
+def test_the_diff_step_acts_on_each_exit_code(tmp_path: Path, diff_exit: int, label: bool) -> None:
+    """0 passes; 3 (data loss) fails unless the PR has the label accept-data-loss; 4 (can never apply) always fails."""
+    step_exit, annotation = DIFF_OUTCOMES[(diff_exit, label)]
+    checkout, runner_temp = checkout_with_base(tmp_path, "config:\n  nuketown:source: spec.json\n")
+    bin_dir, _ = fake_cli(tmp_path, diff_exit)
     summary = tmp_path / "summary.md"
     env = {
-        **os.environ,
-        "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
         "RUNNER_TEMP": str(runner_temp),
         "GITHUB_STEP_SUMMARY": str(summary),
         "STACK": "staging",
         "SOURCE": "spec.json",
         "DATA_LOSS_ACCEPTED": "true" if label else "false",
     }
-    result = subprocess.run(
-        ["bash", "-e", "-c", script], cwd=checkout, env=env, capture_output=True, text=True, check=False
-    )
+    result = run_step(step_script("check", "nuketown-stack diff"), checkout, env, (bin_dir,))
+    assert result.returncode == step_exit, result.stdout + result.stderr
+    assert "fake diff of {vox}" in summary.read_text()
+    annotations = [line for line in result.stdout.splitlines() if line.startswith(("::error::", "::warning::"))]
+    if annotation is None:
+        assert annotations == []
+    else:
+        assert len(annotations) == 1 and annotations[0].startswith(annotation), annotations
+
+
+@pytest.mark.parametrize(
+    ("base_stack_file", "expected_base", "expected_flag"),
+    [
+        ("config:\n  nuketown:source: old.json\n", "base/old.json", True),
+        ("config:\n  nuketown:source: .#spec\n", "base#spec", True),
+        (None, "base/spec.json", False),
+    ],
+    ids=["base settings", "base flake", "new stack"],
+)
+def test_the_diff_step_gives_each_side_its_own_settings(
+    tmp_path: Path, base_stack_file: str | None, expected_base: str, expected_flag: bool
+) -> None:
+    """The base side takes the base branch's Pulumi.<stack>.yaml (its source too); a stack new in the PR has none."""
+    checkout, runner_temp = checkout_with_base(tmp_path, base_stack_file)
+    bin_dir, args_file = fake_cli(tmp_path, 0)
+    env = {
+        "RUNNER_TEMP": str(runner_temp),
+        "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md"),
+        "STACK": "staging",
+        "SOURCE": "spec.json",
+        "DATA_LOSS_ACCEPTED": "false",
+    }
+    result = run_step(step_script("check", "nuketown-stack diff"), checkout, env, (bin_dir,))
+    assert result.returncode == 0, result.stdout + result.stderr
+    args = args_file.read_text().splitlines()
+    assert args[:2] == ["diff", str(runner_temp / expected_base)] and args[2:5] == ["spec.json", "--stack", "staging"]
+    if expected_flag:
+        assert args[5:] == ["--base-stack-file", str(runner_temp / "base" / "Pulumi.staging.yaml")]
+    else:
+        assert args[5:] == []
+        assert "::notice::stack staging is new in this PR" in result.stdout
+
+
+@pytest.mark.parametrize(("label", "exit_code"), [(False, 1), (True, 0)], ids=["unlabelled", "accept-data-loss"])
+def test_the_diff_step_fails_on_data_loss_unless_accepted(
+    example_json: dict[str, Any], tmp_path: Path, label: bool, exit_code: int
+) -> None:
+    """The real CLI on a real data-losing change (the stack new in the PR, so no --base-stack-file)."""
+    head = json.loads(json.dumps(example_json))
+    head["agents"]["vox"]["persist"] = head["agents"]["vox"]["persist"][:1]  # drops vox's datasets volume
+    checkout, runner_temp = checkout_with_base(tmp_path, None)
+    (runner_temp / "base" / "spec.json").write_text(json.dumps(example_json))
+    (checkout / "spec.json").write_text(json.dumps(head))
+    summary = tmp_path / "summary.md"
+    env = {
+        "RUNNER_TEMP": str(runner_temp),
+        "GITHUB_STEP_SUMMARY": str(summary),
+        "STACK": "staging",
+        "SOURCE": "spec.json",
+        "DATA_LOSS_ACCEPTED": "true" if label else "false",
+    }
+    result = run_step(step_script("check", "nuketown-stack diff"), checkout, env)
     assert result.returncode == exit_code, result.stdout + result.stderr
     assert "**DATA LOSS: volume vox-datasets leaves the stack" in summary.read_text()
     annotation = "::warning::" if label else "::error::"
     assert annotation in result.stdout
+
+
+def test_the_diff_step_passes_the_base_settings_to_the_real_cli(example_json: dict[str, Any], tmp_path: Path) -> None:
+    """The real CLI with --base-stack-file: runs once the CLI has the flag (it lands beside this workflow)."""
+    help_text = subprocess.run(
+        [str(BIN / "nuketown-stack"), "diff", "--help"], capture_output=True, text=True, check=False
+    ).stdout
+    if "--base-stack-file" not in help_text:
+        pytest.skip("this nuketown-stack has no diff --base-stack-file yet")
+    checkout, runner_temp = checkout_with_base(tmp_path, "config:\n  nuketown:source: spec.json\n")
+    (runner_temp / "base" / "spec.json").write_text(json.dumps(example_json))
+    (checkout / "spec.json").write_text(json.dumps(example_json))
+    env = {
+        "RUNNER_TEMP": str(runner_temp),
+        "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md"),
+        "STACK": "staging",
+        "SOURCE": "spec.json",
+        "DATA_LOSS_ACCEPTED": "false",
+    }
+    result = run_step(step_script("check", "nuketown-stack diff"), checkout, env)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(("violations", "exit_code"), [([], 0), (["rule-a: agent vox: bad", "rule-b: x"], 1)])
+def test_the_offline_policy_step_fails_on_violations(
+    example_json: dict[str, Any], tmp_path: Path, violations: list[str], exit_code: int
+) -> None:
+    """The real `nuketown-stack plan --json`, then a stand-in policy/offline.py with its interface: the plan's
+    path as argument, one line per violation, exit 0 clean or 1."""
+    checkout, runner_temp = checkout_with_base(tmp_path, None)
+    (checkout / "spec.json").write_text(json.dumps(example_json))
+    (checkout / "policy").mkdir()
+    (checkout / "policy" / "offline.py").write_text(
+        "import json, sys\n"
+        "plan = json.load(open(sys.argv[1]))\n"
+        "assert plan, 'empty plan'\n"
+        f"lines = {violations!r}\n"
+        "print(*lines, sep='\\n') if lines else None\n"
+        "sys.exit(1 if lines else 0)\n"
+    )
+    summary = tmp_path / "summary.md"
+    env = {"RUNNER_TEMP": str(runner_temp), "GITHUB_STEP_SUMMARY": str(summary), "STACK": "staging"}
+    env["SOURCE"] = "spec.json"
+    result = run_step(step_script("check", "python policy/offline.py"), checkout, env)
+    assert result.returncode == exit_code, result.stdout + result.stderr
+    assert (runner_temp / "plan.staging.json").is_file()
+    for line in violations:
+        assert line in result.stdout and f"- {line}" in summary.read_text()
+    assert ("::error::stack staging: 2 policy violation(s)" in result.stdout) == bool(violations)
+
+
+SALT = "encryptionsalt: v1:c2FsdA==:v1:aXY=:Y2lwaGVy\n"
+
+
+@pytest.mark.parametrize(
+    ("stack_file", "exit_code", "message"),
+    [
+        (SALT + "config:\n  nuketown:source: spec.json\n", 0, None),
+        ("secretsprovider: passphrase\n" + SALT + "config:\n  nuketown:source: spec.json\n", 0, None),
+        (
+            "secretsprovider: gcpkms://projects/p/locations/global/keyRings/r/cryptoKeys/k\nencryptedkey: AAAA\n"
+            "config:\n  nuketown:source: spec.json\n",
+            1,
+            "needs decrypt rights on that key",
+        ),
+        (SALT + "config:\n  nuketown:source: spec.json\n  nuketown:token:\n    secure: AAAA\n", 1, "secret settings"),
+    ],
+    ids=["passphrase", "passphrase named", "cloud KMS", "secure setting"],
+)
+def test_the_preview_drops_the_salt_and_refuses_what_it_cannot_preview(
+    tmp_path: Path, stack_file: str, exit_code: int, message: str | None
+) -> None:
+    """Before `pulumi preview`: the stack file's salt goes (so the state's secrets manager is used, locked by the
+    wrong passphrase); a KMS secrets provider or a secret setting stops the job with the reason."""
+    steps = workflow("preview.yml")["jobs"]["preview"]["steps"]
+    [step] = [s for s in steps if s.get("name") == "Preview without the stack's secrets"]
+    (tmp_path / "Pulumi.staging.yaml").write_text(stack_file)
+    result = run_step(step["run"], tmp_path, {"STACK": "staging"})
+    assert result.returncode == exit_code, result.stdout + result.stderr
+    after = (tmp_path / "Pulumi.staging.yaml").read_text()
+    if message is None:
+        assert "encryptionsalt" not in after
+        assert after == stack_file.replace(SALT, "")
+    else:
+        assert message in result.stdout and result.stdout.startswith("::error::")
