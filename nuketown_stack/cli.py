@@ -133,7 +133,8 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 def cmd_plan(args: argparse.Namespace) -> int:
     project = project_name(find_project_dir(Path.cwd()))
-    declared = _declared(args, args.source, project)
+    # As a first `pulumi preview` sees it: what the clouds assign on creation is not known yet.
+    declared = _declared(args, args.source, project, known=frozenset())
     if args.json:
         json.dump(declared, sys.stdout, indent=2, sort_keys=False)
         sys.stdout.write("\n")
@@ -151,8 +152,11 @@ def cmd_diff(args: argparse.Namespace) -> int:
     from nuketown_stack.diff import diff_plans, format_diff
 
     project = project_name(find_project_dir(Path.cwd()))
-    # Both sides run under the same stack settings; only the spec differs.
-    base, head = (_declared(args, source, project)["resources"] for source in (args.base, args.head))
+    # Both sides run under the same stack settings; only the spec differs. The base is what `pulumi up` left
+    # (everything known); the head is a preview from there: only new resources' cloud-assigned values are unknown.
+    base = _declared(args, args.base, project, known=None)["resources"]
+    in_state = frozenset((r["type"], r["name"]) for r in base)
+    head = _declared(args, args.head, project, known=in_state)["resources"]
     diff = diff_plans(base, head)
     if args.json:
         json.dump(diff.to_json(), sys.stdout, indent=2)
@@ -162,13 +166,16 @@ def cmd_diff(args: argparse.Namespace) -> int:
     return EXIT_DATA_LOSS if diff.data_loss else 0
 
 
-def _declared(args: argparse.Namespace, source: str, project: str) -> dict[str, Any]:
+def _declared(
+    args: argparse.Namespace, source: str, project: str, known: frozenset[tuple[str, str]] | None
+) -> dict[str, Any]:
     """The program's resources and outputs for `source` under the mock engine (the JSON of `plan --json`)."""
     from nuketown_stack.engine import run_program  # deferred: importing pulumi is the slow part
     from nuketown_stack.program import define_stack
 
     config, secret_keys = stack_config(args.stack, args.config, source)
-    return run_program(define_stack, args.stack, config, project=project, secret_keys=secret_keys).to_json()
+    result = run_program(define_stack, args.stack, config, project=project, secret_keys=secret_keys, known=known)
+    return result.to_json()
 
 
 COMMANDS = {"validate": cmd_validate, "render": cmd_render, "plan": cmd_plan, "diff": cmd_diff}

@@ -8,6 +8,7 @@ from typing import Any
 
 Resource = Mapping[str, Any]  # {"type", "name", "parent", "inputs", "protect", "retainOnDelete"}
 AGENT_TYPE = "nuketown:index:Agent"
+UNKNOWN_TEXT = "(known after apply)"  # a value the cloud assigns when the resource is created
 
 
 def resource_key(resource: Resource) -> tuple[str, str]:

@@ -11,11 +11,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
+from pulumi.output import Unknown
 from pulumi.runtime import mocks, rpc
 from pulumi.runtime import settings as runtime_settings
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
+from nuketown_stack.declared import UNKNOWN_TEXT
 from nuketown_stack.mock_cloud import Kept, MockCloud, call_result, computed_outputs
 
 PROJECT = "nuketown"
@@ -55,6 +57,10 @@ class EngineResult:
 
 SECRET_TEXT = "[secret]"  # how `pulumi preview` shows a secret value, and all plan and diff ever show of one
 
+# Which resources' cloud-assigned outputs (ids, emails, ARNs) are known: None for all, as after a `pulumi up`;
+# otherwise only those in the set (already in the state), as in a real preview; empty for a first preview.
+Known = frozenset[tuple[str, str]] | None
+
 
 def _plain(value: Any) -> Any:
     """Mock inputs arrive through protobuf Structs, where every number is a float; secrets stay hidden."""
@@ -62,6 +68,8 @@ def _plain(value: Any) -> Any:
         return int(value)
     if rpc.is_rpc_secret(value):
         return SECRET_TEXT
+    if isinstance(value, Unknown):
+        return UNKNOWN_TEXT
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, list):
@@ -69,19 +77,37 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _echoed(value: Any) -> Any:
+    """Inputs handed back as the resource's state, unknown parts still unknown to the program."""
+    if isinstance(value, Unknown):
+        return rpc.UNKNOWN
+    if isinstance(value, dict) and not rpc.is_rpc_secret(value):
+        return {k: _echoed(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_echoed(v) for v in value]
+    return value
+
+
 class _RecordingMocks(pulumi.runtime.Mocks):
     def __init__(
-        self, record: Callable[[pulumi.runtime.MockResourceArgs, dict[str, Any]], None], cloud: MockCloud
+        self,
+        record: Callable[[pulumi.runtime.MockResourceArgs, dict[str, Any]], None],
+        cloud: MockCloud,
+        known: Known,
     ) -> None:
         self._record = record
         self._cloud = cloud
+        self._known = known
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         inputs = _plain(dict(args.inputs))
         self._record(args, inputs)
+        state = _echoed(dict(args.inputs))
+        if self._known is not None and (args.typ, args.name) not in self._known:
+            return None, state  # not created yet: its id and what the cloud computes are unknown
         computed = computed_outputs(args.typ, args.name, inputs, self._cloud)
         resource_id = computed.pop("id", f"{args.name}-id")
-        return resource_id, {**inputs, **computed}
+        return resource_id, {**state, **computed}
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
         return call_result(args.token, _plain(dict(args.args)), self._cloud)
@@ -94,13 +120,33 @@ def run_program(
     project: str = PROJECT,
     secret_keys: frozenset[str] = frozenset(),
     kept: Kept | None = None,
+    known: Known = None,
 ) -> EngineResult:
-    """Run `program` as stack `stack` with `config`; exceptions it raises propagate unchanged."""
+    """Run `program` as stack `stack` with `config`; exceptions it raises propagate unchanged.
+
+    `known` says whose cloud-assigned outputs are known (see `Known`); `kept` what the cloud
+    already holds (kept resources of removed agents, which the program adopts).
+    """
     by_key: dict[tuple[str, str], DeclaredResource] = {}
     registrations: list[tuple[str, str]] = []
+    type_chains: dict[int, str] = {}  # resource object -> its URN's type chain
+    urns: set[str] = set()
 
     def entry(typ: str, name: str) -> DeclaredResource:
         return by_key.setdefault((typ, name), DeclaredResource(type=typ, name=name))
+
+    def refuse_duplicate_urn(args: pulumi.ResourceTransformationArgs) -> None:
+        """The engine bails on a second resource with the same URN (type chain + name): so does this run.
+        pulumi/pulumi pkg/resource/deploy/step_generator.go generateURN, sdk/go/common/diag/errors.go (2001)."""
+        parent = args.opts.parent
+        chain = args.type_
+        if parent is not None and parent.pulumi_resource_type != "pulumi:pulumi:Stack":
+            chain = f"{type_chains.get(id(parent), parent.pulumi_resource_type)}${args.type_}"
+        type_chains[id(args.resource)] = chain
+        urn = f"urn:pulumi:{stack}::{project}::{chain}::{args.name}"
+        if urn in urns:
+            raise DuplicateUrnError(f"Duplicate resource URN '{urn}'; try giving it a unique name")
+        urns.add(urn)
 
     def record_inputs(args: pulumi.runtime.MockResourceArgs, inputs: dict[str, Any]) -> None:
         registrations.append((args.typ, args.name))
@@ -111,6 +157,7 @@ def run_program(
             declared.provider = args.provider.split("::")[-2]
 
     def record_options(args: pulumi.ResourceTransformationArgs) -> None:
+        refuse_duplicate_urn(args)
         declared = entry(args.type_, args.name)
         parent = args.opts.parent
         if parent is not None and parent.pulumi_resource_type != "pulumi:pulumi:Stack":
@@ -122,8 +169,7 @@ def run_program(
     outputs: dict[str, Any] = {}
 
     def body() -> None:
-        declared = program()
-        outputs.update(_sync_await(pulumi.Output.from_input(declared).future()) or {})
+        outputs.update(_sync_await(_resolved(program())))
 
     previous_policy = asyncio.get_event_loop_policy()
     policy = _ClosingLoopPolicy()
@@ -131,7 +177,7 @@ def run_program(
     try:
         runtime_settings.set_root_resource(None)  # a fresh root stack for every run
         mocks.set_mocks(
-            _RecordingMocks(record_inputs, MockCloud.from_config(config, kept or Kept())),
+            _RecordingMocks(record_inputs, MockCloud.from_config(config, kept or Kept()), known),
             project=project,
             stack=stack,
             preview=True,
@@ -143,6 +189,25 @@ def run_program(
         policy.close_all()
         asyncio.set_event_loop_policy(previous_policy)
     return EngineResult(resources=list(by_key.values()), outputs=_plain(outputs), registrations=registrations)
+
+
+class DuplicateUrnError(RuntimeError):
+    """Two resources with one URN: the engine refuses the whole deployment."""
+
+
+async def _resolved(value: Any) -> Any:
+    """Stack outputs leaf by leaf, so one unknown value (a first preview) does not hide the known ones."""
+    if isinstance(value, pulumi.Output):
+        if not await value.is_known():
+            return UNKNOWN_TEXT
+        if await value.is_secret():
+            return SECRET_TEXT
+        return await _resolved(await value.future())
+    if isinstance(value, dict):
+        return {k: await _resolved(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [await _resolved(v) for v in value]
+    return value
 
 
 class _ClosingLoopPolicy(asyncio.DefaultEventLoopPolicy):

@@ -10,7 +10,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from nuketown_stack.declared import Resource, owning_agents, resource_key
+from nuketown_stack.declared import UNKNOWN_TEXT, Resource, owning_agents, resource_key
 from nuketown_stack.plan import AKS_CLIENT_ANNOTATION, EKS_ROLE_ANNOTATION
 
 Tree = tuple[str, list["Tree"]]  # a label and its children
@@ -49,7 +49,11 @@ def _cloud_identity(outputs: Mapping[str, Any], owned: Owned, annotations: Mappi
 
 
 def _gcp_identity(outputs: Mapping[str, Any], owned: Owned) -> Tree:
-    created = "" if "gcp:serviceaccount/account:Account" in owned else ", existing"
+    account = _inputs(owned, "gcp:serviceaccount/account:Account")
+    created = "" if account else ", existing"
+    email = outputs["gcpServiceAccount"]
+    if email == UNKNOWN_TEXT and account:  # a first preview: GCP assigns the email on creation
+        email = f"{account['accountId']} in project {account['project']}, email {UNKNOWN_TEXT}"
     binding = _inputs(owned, "gcp:serviceaccount/iAMMember:IAMMember")
     grants: list[Tree] = []
     if binding:
@@ -58,12 +62,16 @@ def _gcp_identity(outputs: Mapping[str, Any], owned: Owned) -> Tree:
         inputs = member["inputs"]
         condition = inputs.get("condition", {}).get("expression", "no condition")
         grants.append((f"storage: {inputs['role']} where {condition}", []))
-    own = f"serviceAccount:{outputs['gcpServiceAccount']}"
+    own = {f"serviceAccount:{outputs['gcpServiceAccount']}", UNKNOWN_TEXT}  # unknown: the account being created
+    key = _inputs(owned, "gcp:kms/cryptoKey:CryptoKey")
     for member in owned.get("gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember", []):
         inputs = member["inputs"]
-        whom = "" if inputs["member"] == own else f" for {inputs['member']}"  # encrypters from stack config
-        grants.append((f"KMS: {inputs['role']}{whom} on {inputs['cryptoKeyId']}", []))
-    return (f"GCP service account {outputs['gcpServiceAccount']} (workload identity{created})", grants)
+        whom = "" if inputs["member"] in own else f" for {inputs['member']}"  # encrypters from stack config
+        target = inputs["cryptoKeyId"]
+        if target == UNKNOWN_TEXT and key:
+            target = f"key {key['name']} (id {UNKNOWN_TEXT})"
+        grants.append((f"KMS: {inputs['role']}{whom} on {target}", []))
+    return (f"GCP service account {email} (workload identity{created})", grants)
 
 
 def _aws_identity(outputs: Mapping[str, Any], owned: Owned, annotations: Mapping[str, str]) -> Tree:
@@ -75,12 +83,21 @@ def _aws_identity(outputs: Mapping[str, Any], owned: Owned, annotations: Mapping
         mode = "not bound"
     role = _inputs(owned, "aws:iam/role:Role")
     boundary = role.get("permissionsBoundary")
+    if boundary == UNKNOWN_TEXT:
+        boundary = _inputs(owned, "aws:iam/policy:Policy").get("name", boundary)
     details = f"{mode}, boundary {boundary}" if boundary else f"{mode}, existing role"
     grants: list[Tree] = []
     for policy in owned.get("aws:iam/rolePolicy:RolePolicy", []):
-        for statement in json.loads(policy["inputs"]["policy"]).get("Statement", []):
+        document = policy["inputs"]["policy"]
+        if document == UNKNOWN_TEXT:  # it names the agent's key, whose ARN AWS assigns on creation
+            grants.append((f"policy {policy['inputs']['name']}: its buckets and key, {UNKNOWN_TEXT}", []))
+            continue
+        for statement in json.loads(document).get("Statement", []):
             grants.append((_statement(statement), []))
-    return (f"IAM role {outputs['roleArn']} ({details})", grants)
+    arn = outputs["roleArn"]
+    if arn == UNKNOWN_TEXT and role:
+        arn = f"{role['name']} (ARN {UNKNOWN_TEXT})"
+    return (f"IAM role {arn} ({details})", grants)
 
 
 def _statement(statement: Mapping[str, Any]) -> str:
