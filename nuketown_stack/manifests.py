@@ -89,6 +89,12 @@ def identity_config_map(ns: str, agent: str, toml: str) -> Manifest:
     }
 
 
+# pulumi-kubernetes waits on a claim it creates until it is Pending (WaitForFirstConsumer classes) or
+# Bound; adopting a kept claim, which is Bound, on such a class waits 5 minutes and fails, and the
+# Deployment is then not created. The Deployment's own wait covers its claims being bound.
+_NO_AWAIT = {"pulumi.com/skipAwait": "true"}
+
+
 def persistent_volume_claim(ns: str, agent: str, path: str, size: str, storage_class: str | None) -> Manifest:
     spec: Manifest = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": size}}}
     if storage_class is not None:
@@ -96,7 +102,7 @@ def persistent_volume_claim(ns: str, agent: str, path: str, size: str, storage_c
     return {
         "apiVersion": "v1",
         "kind": "PersistentVolumeClaim",
-        "metadata": _metadata(naming.pvc(agent, path), ns, agent, {"nuketown.io/persist-path": path}),
+        "metadata": _metadata(naming.pvc(agent, path), ns, agent, {"nuketown.io/persist-path": path, **_NO_AWAIT}),
         "spec": spec,
     }
 

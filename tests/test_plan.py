@@ -263,7 +263,7 @@ def test_volume_claims(example_json: dict[str, Any]) -> None:
     stack_plan = make_plan(example_json, **{"nuketown:storageClass": "fast-ssd"})
     claim = manifest(agent_of(stack_plan, "ada"), "PersistentVolumeClaim")
     assert claim["metadata"]["name"] == "ada-projects"
-    assert claim["metadata"]["annotations"] == {"nuketown.io/persist-path": "projects"}
+    assert claim["metadata"]["annotations"] == {"nuketown.io/persist-path": "projects", "pulumi.com/skipAwait": "true"}
     assert claim["spec"] == {
         "accessModes": ["ReadWriteOnce"],
         "resources": {"requests": {"storage": "10Gi"}},
