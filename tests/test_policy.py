@@ -1,8 +1,11 @@
 """The policy pack (policy/): every rule on the program's real plans (no finding) and on what it must refuse,
-through the plain functions and through pulumi_policy's own analyzer as the Pulumi engine drives it."""
+through the plain functions, through pulumi_policy's own analyzer as the Pulumi engine drives it, and
+through policy/offline.py."""
 
 import copy
 import json
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -45,6 +48,7 @@ from nuketown_stack import naming
 from nuketown_stack.engine import run_program
 from nuketown_stack.program import define_stack
 
+OFFLINE = ROOT / "policy" / "offline.py"
 CRAFTED = sorted((ROOT / "tests" / "data" / "policy").glob("*.json"))
 OIDC = "arn:aws:iam::111122223333:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/ABC"
 STACKS = {
@@ -192,6 +196,32 @@ def diagnostics_by_policy(diagnostics: list[Any]) -> dict[str, list[str]]:
     return by_policy
 
 
+def offline(
+    plan: dict[str, Any], tmp_path: Path, *args: str, config: dict[str, Any] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """policy/offline.py as CI runs it (`python policy/offline.py plan.json`), from another directory."""
+    path = tmp_path / "plan.json"
+    path.write_text(json.dumps(plan))
+    extra = list(args)
+    if config is not None:
+        config_path = tmp_path / "policy-config.json"
+        config_path.write_text(json.dumps(config))
+        extra += ["--config", str(config_path)]
+    return subprocess.run(
+        [sys.executable, str(OFFLINE), str(path), *extra], capture_output=True, text=True, cwd=tmp_path
+    )
+
+
+def offline_by_policy(stdout: str) -> dict[str, list[str]]:
+    by_policy: dict[str, list[str]] = {}
+    for line in stdout.splitlines():
+        head, _, rest = line.partition(": ")
+        assert head.count(" ") == 1, line  # `<type> <name>: <message> [<policy>]`
+        message, _, policy = rest.rpartition(" [")
+        by_policy.setdefault(policy.removesuffix("]"), []).append(message)
+    return by_policy
+
+
 # --- the program's own plans pass every rule ---------------------------------------------------------------
 
 
@@ -205,6 +235,14 @@ def test_the_program_passes_every_rule(stack: str, source: Path, apply_kubernete
     plan = plan_of(config, source)
     assert run_all(resources_from_plan(plan), "dev", PACK_CONFIG) == []
     assert analyze(plan, config=PACK_CONFIG) == []
+
+
+@pytest.mark.parametrize("stack", list(STACKS))
+def test_the_program_passes_offline(stack: str, tmp_path: Path) -> None:
+    """No --stack: offline.py reads it from the plan (key ring, key aliases, or the default namespace prefix)."""
+    result = offline(plan_of(STACKS[stack], FLEET), tmp_path, config=PACK_CONFIG)
+    assert (result.returncode, result.stdout) == (0, ""), result.stderr
+    assert result.stderr.startswith("stack: dev (")
 
 
 def test_the_fleets_existing_account_needs_the_packs_allow_list() -> None:
@@ -838,3 +876,36 @@ def test_a_malformed_pack_config_is_an_error() -> None:
         Context.from_config("dev", {"allowedIdentities": ["ada"]})
     with pytest.raises(ConfigError):
         Context.from_config("dev", {"allowedScopes": {"ada": "shared-*"}})
+
+
+# --- the offline runner ------------------------------------------------------------------------------------
+
+
+def test_offline_usage_errors_exit_2(tmp_path: Path) -> None:
+    run = lambda *args: subprocess.run([sys.executable, str(OFFLINE), *args], capture_output=True, text=True)  # noqa: E731
+    assert run().returncode == 2
+    assert run(str(tmp_path / "missing.json")).returncode == 2
+    (tmp_path / "bad.json").write_text("{")
+    assert run(str(tmp_path / "bad.json")).returncode == 2
+    (tmp_path / "list.json").write_text("[]")
+    assert run(str(tmp_path / "list.json")).returncode == 2
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps({"resources": [], "outputs": {}}))
+    assert run(str(plan)).returncode == 0
+    (tmp_path / "config.json").write_text(json.dumps({"nuketown-scope-ownership": {"allowedScopes": {"ada": "x"}}}))
+    result = run(str(plan), "--config", str(tmp_path / "config.json"))
+    assert result.returncode == 2 and "allowedScopes" in result.stderr
+
+
+def test_offline_stack_from_the_plan_or_the_command_line(tmp_path: Path) -> None:
+    plan = plan_of({"nuketown:namespacePrefix": "team-prod-"}, stack="prod")
+    result = offline(plan, tmp_path)
+    assert result.returncode == 1 and nuketown_policy.STACK_UNKNOWN in result.stdout
+    assert result.stderr.startswith("stack: ? (not found in the plan (pass --stack))")
+    assert offline(plan, tmp_path, "--stack", "prod").returncode == 0
+    assert "does not carry the stack name 'dev'" in offline(plan, tmp_path, "--stack", "dev").stdout
+    assert offline({**plan, "stack": "prod"}, tmp_path).returncode == 0
+    gcp = plan_of({"nuketown:cloud": "gcp", "gcp:project": "acme-agents"}, stack="prod")
+    assert offline(gcp, tmp_path).stderr.startswith("stack: prod (the GCP key ring)")
+    aws = plan_of(STACKS["aws-pod-identity"], stack="prod")
+    assert offline(aws, tmp_path).stderr.startswith("stack: prod (the AWS key aliases)")
