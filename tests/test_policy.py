@@ -1,6 +1,7 @@
-"""The policy pack (policy/): every rule on the program's real plans (no finding) and on what it must refuse,
-through the plain functions, through pulumi_policy's own analyzer as the Pulumi engine drives it, and
-through policy/offline.py."""
+"""The policy pack (policy/): every rule on the program's real plans (no finding), on crafted plans that
+carry the security review's findings (each reported), with the offending values unknown as at preview
+(still reported), through the plain functions, through pulumi_policy's own analyzer as the Pulumi engine
+drives it, and through policy/offline.py."""
 
 import copy
 import json
@@ -19,11 +20,14 @@ from conftest import EXAMPLE, FLEET, FLEET_ALLOWED, ROOT
 from google.protobuf import struct_pb2
 from nuketown_policy import (
     CONFIG_PROPERTIES,
+    RESOURCE_RULES,
+    STACK_RULES,
     ConfigError,
     Context,
     Resource,
     authoritative_gcp_iam_problems,
     namespace_isolation_problems,
+    policy_name,
     resources_from_plan,
     role_boundary_problems,
     run_all,
@@ -257,6 +261,65 @@ def test_the_fleets_existing_account_needs_the_packs_allow_list() -> None:
 
 
 # --- the crafted plans: each finding reported, at up and at preview ----------------------------------------
+
+
+def test_every_finding_and_rule_has_crafted_plans() -> None:
+    documents = [crafted(path) for path in CRAFTED]
+    assert {d["finding"] for d in documents} == {"1", "2", "4", "5", "rule"}
+    fired = {policy for d in documents for policy in d["expect"]}
+    assert fired == {policy_name(rule) for rule in (*RESOURCE_RULES, *STACK_RULES)}
+
+
+@pytest.mark.parametrize("path", CRAFTED, ids=lambda p: p.stem)
+def test_a_crafted_plan_is_reported_by_the_rules(path: Path) -> None:
+    document = crafted(path)
+    assert_reported(found_by_policy(run_all(resources_from_plan(document), document["stack"])), document["expect"])
+
+
+@pytest.mark.parametrize("path", CRAFTED, ids=lambda p: p.stem)
+def test_a_crafted_plan_is_reported_by_the_analyzer(path: Path) -> None:
+    document = crafted(path)
+    assert_reported(diagnostics_by_policy(analyze(document, document["stack"])), document["expect"])
+
+
+@pytest.mark.parametrize("path", CRAFTED, ids=lambda p: p.stem)
+def test_a_crafted_plan_is_reported_offline(path: Path, tmp_path: Path) -> None:
+    document = crafted(path)
+    result = offline(document, tmp_path)
+    assert result.returncode == 1, result.stderr
+    assert_reported(offline_by_policy(result.stdout), document["expect"])
+
+
+@pytest.mark.parametrize("path", [p for p in CRAFTED if crafted(p)["preview"]["unknown"]], ids=lambda p: p.stem)
+def test_a_crafted_plan_is_reported_at_preview(path: Path, tmp_path: Path) -> None:
+    """The offending values unknown: as `plan --json` prints them, and as the engine hands them to the pack."""
+    document = crafted(path)
+    printed = with_unknowns(document, PLAN_UNKNOWN)
+    assert_reported_unknown(found_by_policy(run_all(resources_from_plan(printed), "dev")), document)
+    result = offline(printed, tmp_path)
+    assert result.returncode == 1, result.stderr
+    assert_reported_unknown(offline_by_policy(result.stdout), document)
+    sent = with_unknowns(document, pulumi_policy.proxy.UNKNOWN_STRING_VALUE)
+    assert_reported_unknown(diagnostics_by_policy(analyze(sent, "dev")), document)
+
+
+def test_an_allow_listed_identity_and_scope_pass() -> None:
+    document = crafted(ROOT / "tests" / "data" / "policy" / "finding1-gcp-existing-account-not-allow-listed.json")
+    resources = resources_from_plan(document)
+    allowed = {
+        "nuketown-identity-binding": {"allowedIdentities": {"rio": "rio-agent@fleet-project.iam.gserviceaccount.com"}}
+    }
+    assert run_all(resources, "dev", allowed) == []
+    assert analyze(document, config=allowed) == []
+    wrong_agent = {
+        "nuketown-identity-binding": {"allowedIdentities": {"vox": "rio-agent@fleet-project.iam.gserviceaccount.com"}}
+    }
+    assert run_all(resources, "dev", wrong_agent) != []
+
+    document = crafted(ROOT / "tests" / "data" / "policy" / "finding4-gcp-condition-another-prefix.json")
+    scopes = {"nuketown-scope-ownership": {"allowedScopes": {"ada": ["p-*"]}}}
+    assert run_all(resources_from_plan(document), "dev", scopes) == []
+    assert analyze(document, config=scopes) == []
 
 
 def test_an_identity_this_stack_creates_cannot_be_allow_listed_for_another_agent() -> None:
@@ -909,3 +972,14 @@ def test_offline_stack_from_the_plan_or_the_command_line(tmp_path: Path) -> None
     assert offline(gcp, tmp_path).stderr.startswith("stack: prod (the GCP key ring)")
     aws = plan_of(STACKS["aws-pod-identity"], stack="prod")
     assert offline(aws, tmp_path).stderr.startswith("stack: prod (the AWS key aliases)")
+
+
+def test_offline_prints_one_line_per_violation(tmp_path: Path) -> None:
+    document = crafted(ROOT / "tests" / "data" / "policy" / "finding2-gcp-condition-trailing-newline.json")
+    result = offline(document, tmp_path)
+    assert result.stdout == (
+        "gcp:projects/iAMMember:IAMMember ada-storage: condition "
+        "'resource.name.startsWith(\"projects/_/buckets/ada-\\n\")' is not "
+        "resource.name.startsWith(\"projects/_/buckets/<prefix>\") with a lowercase prefix ending in '-' "
+        "[nuketown-storage-condition]\n"
+    )
