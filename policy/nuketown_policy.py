@@ -1,28 +1,293 @@
-"""The rules of the nuketown policy pack, as plain functions over a resource's type and properties.
+"""The rules of the nuketown policy pack, as plain functions.
 
-Each returns one line per problem (empty when the resource complies), so the
-pack's policies report them and tests call them directly: building a
-PolicyPack needs the Pulumi engine. Properties are the engine's (camelCase),
-exactly what `nuketown-stack plan --json` prints as `inputs`.
+Resource rules take a resource's type and properties and return one line per
+problem (empty when it complies). Stack rules take every resource of the stack
+(`Resource`: type, name, properties, the agent it belongs to) and a `Context`
+(the stack's name and the pack's allow-lists) and return `Finding`s, each
+naming the resource it is about. `policies.py` wires both into CrossGuard;
+`offline.py` runs them over `nuketown-stack plan --json`; the tests call them
+directly. Properties are the engine's (camelCase), exactly what
+`plan --json` prints as `inputs`.
+
+Every rule is mandatory, so a value a rule needs that is unknown (at preview)
+is itself a violation: see nuketown_values.py.
+
+Names the program derives (namespaces, service account ids, role names) are
+restated here, not imported: the pack runs in its own virtualenv, without
+nuketown_stack, and it checks the program rather than trusting it. The tests
+compare them with nuketown_stack.naming.
 """
 
-from collections.abc import Iterable, Mapping
-from typing import Any
+import functools
+import hashlib
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
 
+import nuketown_iam as iam
+from nuketown_values import UnknownValue, view
 from podsecurity import violations as pod_security_violations
 
 Props = Mapping[str, Any]
+AGENT_TYPE = "nuketown:index:Agent"
 AGENT_LABEL = "nuketown.io/agent"
+ENFORCE_LABEL = "pod-security.kubernetes.io/enforce"
+GKE_ACCOUNT_ANNOTATION = "iam.gke.io/gcp-service-account"
+EKS_ROLE_ANNOTATION = "eks.amazonaws.com/role-arn"
 AUTHORITATIVE_GCP_IAM = ("IAMBinding", "IAMPolicy")  # they replace every other grant on the resource
 
+NAMESPACE = "kubernetes:core/v1:Namespace"
+SERVICE_ACCOUNT = "kubernetes:core/v1:ServiceAccount"
+NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
+NETWORK_POLICY_PATCH = "kubernetes:networking.k8s.io/v1:NetworkPolicyPatch"
+GCP_ACCOUNT = "gcp:serviceaccount/account:Account"
+GCP_ACCOUNT_MEMBER = "gcp:serviceaccount/iAMMember:IAMMember"
+GCP_KEY_RING = "gcp:kms/keyRing:KeyRing"
+GCP_KEY = "gcp:kms/cryptoKey:CryptoKey"
+GCP_KEY_MEMBER = "gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember"
+GCP_PROJECT_MEMBER = "gcp:projects/iAMMember:IAMMember"
+AWS_ROLE = "aws:iam/role:Role"
+AWS_POLICY = "aws:iam/policy:Policy"
+AWS_ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
+AWS_KEY = "aws:kms/key:Key"
+AWS_ALIAS = "aws:kms/alias:Alias"
+AWS_KEY_POLICY = "aws:kms/keyPolicy:KeyPolicy"
+AWS_POD_IDENTITY = "aws:eks/podIdentityAssociation:PodIdentityAssociation"
 
+WORKLOAD_IDENTITY_USER = "roles/iam.workloadIdentityUser"
+KMS_DECRYPTER = "roles/cloudkms.cryptoKeyDecrypter"
+KMS_ENCRYPTER = "roles/cloudkms.cryptoKeyEncrypter"
+STORAGE_OBJECT_USER = "roles/storage.objectUser"
+# The only GCP grants nuketown makes: resource type -> (what it grants on, the roles allowed there).
+GCP_GRANTS: dict[str, tuple[str, frozenset[str]]] = {
+    GCP_ACCOUNT_MEMBER: ("a service account", frozenset({WORKLOAD_IDENTITY_USER})),
+    GCP_KEY_MEMBER: ("a KMS key", frozenset({KMS_DECRYPTER, KMS_ENCRYPTER})),
+    GCP_PROJECT_MEMBER: ("the project", frozenset({STORAGE_OBJECT_USER})),  # conditioned on an agent's buckets
+}
+STORAGE_CONDITION = re.compile(rf'resource\.name\.startsWith\("projects/_/buckets/(?P<prefix>{iam.SCOPE_PREFIX})"\)')
+WORKLOAD_IDENTITY_MEMBER = re.compile(
+    r"serviceAccount:(?P<pool>[a-z][a-z0-9-]{4,28}[a-z0-9]\.svc\.id\.goog)\[(?P<namespace>[^/\[\]]+)/(?P<account>[^/\[\]]+)\]"
+)
+ACCOUNT_RESOURCE_NAME = re.compile(r"projects/(?P<project>[^/]+)/serviceAccounts/(?P<email>[^/]+)")
+GCP_EMAIL = re.compile(r"[^@\s]+@(?P<project>[a-z][a-z0-9-]*[a-z0-9])\.iam\.gserviceaccount\.com")
+_ARN_PREFIX = r"arn:aws(?:-cn|-us-gov)?:iam::[0-9]{12}"
+
+# Every resource type the program declares. Anything else (a role attachment, a service account key,
+# an RBAC binding, a Service) is refused until the pack is taught what to check on it.
+KNOWN_TYPES = frozenset(
+    {
+        "pulumi:pulumi:Stack",
+        AGENT_TYPE,
+        "pulumi:providers:kubernetes",
+        "pulumi:providers:gcp",
+        "pulumi:providers:aws",
+        NAMESPACE,
+        SERVICE_ACCOUNT,
+        "kubernetes:core/v1:ConfigMap",
+        "kubernetes:core/v1:ResourceQuota",
+        "kubernetes:core/v1:LimitRange",
+        "kubernetes:core/v1:PersistentVolumeClaim",
+        NETWORK_POLICY,
+        "kubernetes:apps/v1:Deployment",
+        GCP_ACCOUNT,
+        GCP_ACCOUNT_MEMBER,
+        GCP_KEY_RING,
+        GCP_KEY,
+        GCP_KEY_MEMBER,
+        GCP_PROJECT_MEMBER,
+        AWS_KEY,
+        AWS_ALIAS,
+        AWS_KEY_POLICY,
+        AWS_POLICY,
+        AWS_ROLE,
+        AWS_ROLE_POLICY,
+        AWS_POD_IDENTITY,
+    }
+)
+
+# Where each workload kind keeps its pod template (metadata and spec); a Pod is its own.
+WORKLOAD_TEMPLATES: dict[str, tuple[str, ...]] = {
+    "Pod": (),
+    "PodTemplate": ("template",),
+    "ReplicationController": ("spec", "template"),
+    "ReplicaSet": ("spec", "template"),
+    "Deployment": ("spec", "template"),
+    "StatefulSet": ("spec", "template"),
+    "DaemonSet": ("spec", "template"),
+    "Job": ("spec", "template"),
+    "CronJob": ("spec", "jobTemplate", "spec", "template"),
+}
+RESERVED_NAMESPACES = frozenset({"default", "kube-system", "kube-public", "kube-node-lease"})
+CLUSTER_SCOPED_KINDS = frozenset({"Namespace", "PersistentVolume", "StorageClass", "ClusterRole", "ClusterRoleBinding"})
+STACK_UNKNOWN = "the stack name is not known (offline: pass --stack), so names derived from it cannot be checked"
+
+
+# --- names the program derives (nuketown_stack/naming.py) --------------------------------------------------
+
+HASH_LENGTH = 6
+
+
+def _fit(name: str, limit: int) -> str:
+    """`name` if it fits `limit`, else its head plus a hash of the whole name (as the program cuts names)."""
+    if len(name) <= limit:
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:HASH_LENGTH]
+    return f"{name[: limit - HASH_LENGTH - 1].rstrip('-')}-{digest}"
+
+
+def gcp_account_id(stack: str, agent: str) -> str:
+    return _fit(f"nt-{stack}-{agent}", 30)
+
+
+def gcp_key_ring(stack: str) -> str:
+    return f"nuketown-{stack}"
+
+
+def aws_role_name(stack: str, agent: str) -> str:
+    return _fit(f"nuketown-{stack}-{agent}", 64)
+
+
+def aws_boundary_name(stack: str, agent: str) -> str:
+    return _fit(f"nuketown-{stack}-{agent}-boundary", 128)
+
+
+def aws_key_alias(stack: str, agent: str) -> str:
+    return f"alias/nuketown/{stack}/{agent}"
+
+
+def is_reserved_namespace(name: str) -> bool:
+    return name in RESERVED_NAMESPACES or name.startswith("kube-")
+
+
+def carries_stack(prefix: str, stack: str) -> bool:
+    """A namespace prefix names the stack as a whole dash-separated part (`nuketown-dev-`, `dev-`)."""
+    return f"-{stack}-" in f"-{prefix}"
+
+
+# --- what rules are given ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Resource:
+    type: str
+    name: str
+    props: Props
+    agent: str | None = None  # the nuketown:index:Agent component it belongs to, however deep
+    urn: str | None = None
+
+    @property
+    def kind(self) -> str:
+        return self.type.rsplit(":", 1)[-1]
+
+    def read(self) -> Any:
+        return view(self.props)
+
+
+class Finding(NamedTuple):
+    resource: Resource | None  # None: about the stack as a whole
+    message: str
+
+
+class ConfigError(ValueError):
+    """Pack configuration that is not what the schema says."""
+
+
+@dataclass(frozen=True)
+class Context:
+    stack: str | None
+    # The operator's allow-lists (pack config): an existing identity an agent may bind, an email or a
+    # role ARN; scopes (like "shared-*") an agent may reach beyond its own "<agent>-".
+    allowed_identities: Mapping[str, str] = field(default_factory=dict)
+    allowed_scopes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    @classmethod
+    def from_config(cls, stack: str | None, config: Mapping[str, Any] | None) -> "Context":
+        config = config or {}
+        identities = config.get("allowedIdentities") or {}
+        scopes = config.get("allowedScopes") or {}
+        if not isinstance(identities, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in identities.items()
+        ):
+            raise ConfigError("allowedIdentities must map agent names to one email or role ARN each")
+        if not isinstance(scopes, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, (list, tuple)) and all(isinstance(s, str) for s in v)
+            for k, v in scopes.items()
+        ):
+            raise ConfigError('allowedScopes must map agent names to lists of scopes (like "shared-*")')
+        return cls(
+            stack=stack,
+            allowed_identities=dict(identities),
+            allowed_scopes={agent: tuple(values) for agent, values in scopes.items()},
+        )
+
+    def allows_scope(self, agent: str, prefix: str) -> bool:
+        return prefix.startswith(f"{agent}-") or any(
+            scope.removesuffix("*") == prefix for scope in self.allowed_scopes.get(agent, ())
+        )
+
+
+def owning_agents(resources: Sequence[Mapping[str, Any]]) -> list[str | None]:
+    """The agent each `plan --json` resource belongs to, following `parent` ("<type>::<name>") references."""
+    parents = {f"{r['type']}::{r['name']}": r.get("parent") for r in resources}
+
+    def agent(reference: str | None) -> str | None:
+        seen = set()
+        while reference is not None and reference not in seen:
+            seen.add(reference)
+            kind, _, name = reference.partition("::")
+            if kind == AGENT_TYPE:
+                return name
+            reference = parents.get(reference)
+        return None
+
+    return [agent(f"{r['type']}::{r['name']}") for r in resources]
+
+
+def resources_from_plan(plan: Mapping[str, Any]) -> list[Resource]:
+    """The resources of a `nuketown-stack plan --json` document."""
+    entries = list(plan.get("resources") or [])
+    return [
+        Resource(type=r["type"], name=r["name"], props=r.get("inputs") or {}, agent=agent)
+        for r, agent in zip(entries, owning_agents(entries), strict=True)
+    ]
+
+
+# --- resource rules ----------------------------------------------------------------------------------------
+
+ResourceRule = Callable[[str, Props], list[str]]
+
+
+def resource_rule(check: ResourceRule) -> ResourceRule:
+    """A rule over one resource; a value it reads that is unknown (preview) is a violation."""
+
+    @functools.wraps(check)
+    def rule(resource_type: str, props: Props) -> list[str]:
+        try:
+            return check(resource_type, view(props))
+        except UnknownValue as unknown:
+            return [unknown.message]
+
+    return rule
+
+
+@resource_rule
+def resource_type_problems(resource_type: str, props: Props) -> list[str]:
+    """Only the resource types the program declares: anything else is refused until the pack checks it."""
+    if resource_type in KNOWN_TYPES:
+        return []
+    return [f"{resource_type} is not a type nuketown declares; the policy pack must be taught to check it first"]
+
+
+@resource_rule
 def role_boundary_problems(resource_type: str, props: Props) -> list[str]:
     """An agent's IAM role must carry a permissions boundary, whatever gets attached to it later."""
-    if resource_type == "aws:iam/role:Role" and not props.get("permissionsBoundary"):
+    if resource_type == AWS_ROLE and not props.get("permissionsBoundary"):
         return [f"IAM role {props.get('name', '?')} has no permissions boundary"]
     return []
 
 
+@resource_rule
 def authoritative_gcp_iam_problems(resource_type: str, props: Props) -> list[str]:
     """Only additive members: a binding or policy would silently remove grants others rely on."""
     kind = resource_type.rsplit(":", 1)[-1]
@@ -31,53 +296,599 @@ def authoritative_gcp_iam_problems(resource_type: str, props: Props) -> list[str
     return []
 
 
+@resource_rule
+def gcp_iam_role_problems(resource_type: str, props: Props) -> list[str]:
+    """GCP grants are the three nuketown makes: workloadIdentityUser on an account, cryptoKeyDecrypter or
+    cryptoKeyEncrypter on a key, storage.objectUser on the project. No editor, owner, admin or token creator."""
+    kind = resource_type.rsplit(":", 1)[-1]
+    if not resource_type.startswith("gcp:") or "IAM" not in kind:
+        return []
+    if resource_type not in GCP_GRANTS:
+        return [f"{resource_type} is not a grant nuketown makes (only {', '.join(sorted(GCP_GRANTS))})"]
+    what, allowed = GCP_GRANTS[resource_type]
+    role = props.get("role")
+    if role not in allowed:
+        return [f"role {role!r} on {what} is not allowed; only {', '.join(sorted(allowed))}"]
+    return []
+
+
+@resource_rule
 def unconditioned_storage_grant_problems(resource_type: str, props: Props) -> list[str]:
     """A storage role on a whole project reaches every bucket in it unless a condition narrows it."""
+    if resource_type != GCP_PROJECT_MEMBER:
+        return []
     role = str(props.get("role", ""))
     conditioned = bool((props.get("condition") or {}).get("expression"))
-    if resource_type == "gcp:projects/iAMMember:IAMMember" and role.startswith("roles/storage.") and not conditioned:
+    if role.startswith("roles/storage.") and not conditioned:
         return [f"{role} granted to {props.get('member', '?')} on the project without a condition"]
     return []
 
 
-def deployment_pod_security_problems(resource_type: str, props: Props) -> list[str]:
-    """Deployments run pods that meet the Pod Security `restricted` profile."""
-    if resource_type != "kubernetes:apps/v1:Deployment":
+@resource_rule
+def storage_condition_problems(resource_type: str, props: Props) -> list[str]:
+    """A storage grant's condition is exactly `resource.name.startsWith("projects/_/buckets/<prefix>")`, the
+    prefix lowercase and ending in '-': not "true", not a prefix without its dash, no stray characters."""
+    if resource_type != GCP_PROJECT_MEMBER or not str(props.get("role", "")).startswith("roles/storage."):
         return []
-    pod = props.get("spec", {}).get("template", {}).get("spec", {})
-    name = props.get("metadata", {}).get("name", "?")
-    return [f"Deployment {name}: {problem}" for problem in pod_security_violations(pod)]
+    condition = props.get("condition")
+    if not condition:
+        return []  # unconditioned_storage_grant_problems reports it
+    expression = condition.get("expression")
+    if isinstance(expression, str) and STORAGE_CONDITION.fullmatch(expression):
+        return []
+    return [
+        f'condition {expression!r} is not resource.name.startsWith("projects/_/buckets/<prefix>") '
+        "with a lowercase prefix ending in '-'"
+    ]
 
 
-RESOURCE_RULES = (
+@resource_rule
+def policy_document_problems(resource_type: str, props: Props) -> list[str]:
+    """IAM policies and boundaries: an Allow names its actions and resources; S3 may end in one '*'
+    after a dash-terminated prefix (`ada-*`, `ada-*/*`); no '**', no whitespace, no NotAction."""
+    if resource_type in (AWS_POLICY, AWS_ROLE_POLICY):
+        return iam.identity_policy_problems(props.get("policy"), "policy")
+    if resource_type != AWS_ROLE:
+        return []
+    problems = []
+    for index, inline in enumerate(props.get("inlinePolicies") or []):
+        problems += iam.identity_policy_problems(inline.get("policy"), f"inlinePolicies[{index}].policy")
+    if props.get("managedPolicyArns"):
+        problems.append(f"managed policies {list(props['managedPolicyArns'])} attached to an agent's role")
+    return problems
+
+
+@resource_rule
+def trust_document_problems(resource_type: str, props: Props) -> list[str]:
+    """A role is assumed by exactly one Kubernetes ServiceAccount: IRSA (Federated OIDC provider,
+    StringEquals on :sub and :aud) or EKS Pod Identity (pods.eks.amazonaws.com, source and tag conditions)."""
+    if resource_type != AWS_ROLE:
+        return []
+    return iam.trust_policy_problems(props.get("assumeRolePolicy"))
+
+
+@resource_rule
+def workload_pod_security_problems(resource_type: str, props: Props) -> list[str]:
+    """Every workload (Pod, Deployment, StatefulSet, DaemonSet, ReplicaSet, ReplicationController, Job,
+    CronJob, PodTemplate) runs pods that meet the Pod Security `restricted` profile."""
+    if not resource_type.startswith("kubernetes:"):
+        return []
+    kind = resource_type.rsplit(":", 1)[-1]
+    for suffix in ("Patch", "List"):
+        if kind.endswith(suffix) and kind.removesuffix(suffix) in WORKLOAD_TEMPLATES:
+            return [f"{kind}: a partial or listed workload cannot be checked against the profile; not allowed"]
+    if kind not in WORKLOAD_TEMPLATES:
+        return []
+    name = (props.get("metadata") or {}).get("name", "?")
+    template = props
+    for key in WORKLOAD_TEMPLATES[kind]:
+        template = template.get(key) or {}
+    problems = pod_security_violations(template.get("spec") or {}, template.get("metadata") or {})
+    return [f"{kind} {name}: {problem}" for problem in problems]
+
+
+RESOURCE_RULES: tuple[ResourceRule, ...] = (
+    resource_type_problems,
     role_boundary_problems,
     authoritative_gcp_iam_problems,
+    gcp_iam_role_problems,
     unconditioned_storage_grant_problems,
-    deployment_pod_security_problems,
+    storage_condition_problems,
+    policy_document_problems,
+    trust_document_problems,
+    workload_pod_security_problems,
 )
 
 
-def namespace_isolation_problems(resources: Iterable[tuple[str, Props]]) -> list[str]:
-    """Every agent namespace has a NetworkPolicy over all its pods that admits no ingress."""
-    resources = list(resources)
-    agent_namespaces = [
-        props["metadata"]["name"]
-        for resource_type, props in resources
-        if resource_type == "kubernetes:core/v1:Namespace"
-        and AGENT_LABEL in props.get("metadata", {}).get("labels", {})
+# --- stack rules -------------------------------------------------------------------------------------------
+
+StackRule = Callable[[Sequence[Resource], Context], list[Finding]]
+
+
+def _each(resources: Iterable[Resource], check: Callable[[Resource], list[str]]) -> list[Finding]:
+    """`check` on each resource; an unknown value it reads is that resource's violation."""
+    findings = []
+    for resource in resources:
+        try:
+            messages = check(resource)
+        except UnknownValue as unknown:
+            messages = [unknown.message]
+        findings += [Finding(resource, message) for message in messages]
+    return findings
+
+
+def _of_type(resources: Iterable[Resource], *types: str) -> list[Resource]:
+    return [r for r in resources if r.type in types]
+
+
+def _by_agent(resources: Iterable[Resource], resource_type: str) -> dict[str, list[Resource]]:
+    owned: dict[str, list[Resource]] = {}
+    for resource in resources:
+        if resource.type == resource_type and resource.agent is not None:
+            owned.setdefault(resource.agent, []).append(resource)
+    return owned
+
+
+def _peek(resource: Resource, *path: str) -> Any:
+    """A value for gathering facts: None when missing or unknown (the rule that needs it reports that)."""
+    try:
+        value = resource.read()
+        for key in path:
+            value = value.get(key) if isinstance(value, Mapping) else None
+        return value
+    except UnknownValue:
+        return None
+
+
+def _label_agent(resource: Resource) -> str | None:
+    labels = _peek(resource, "metadata", "labels")
+    agent = labels.get(AGENT_LABEL) if isinstance(labels, Mapping) else None
+    return agent if isinstance(agent, str) else None
+
+
+def _agent_of(resource: Resource) -> str | None:
+    return resource.agent if resource.agent is not None else _label_agent(resource)
+
+
+@dataclass(frozen=True)
+class _Agents:
+    """What the stack declares per agent, as far as it is known."""
+
+    namespaces: dict[str, str]  # agent -> its Namespace's name
+    service_accounts: dict[str, str]  # agent -> its Kubernetes ServiceAccount's name
+    emails: dict[str, str]  # agent -> the email of the GCP account this stack creates for it
+    roles: dict[str, str]  # agent -> the name of the IAM role this stack creates for it
+
+    @classmethod
+    def of(cls, resources: Sequence[Resource], stack: str | None) -> "_Agents":
+        namespaces = {}
+        for resource in _of_type(resources, NAMESPACE):
+            agent, name = _agent_of(resource), _peek(resource, "metadata", "name")
+            if agent is not None and isinstance(name, str):
+                namespaces.setdefault(agent, name)
+        service_accounts = {}
+        for agent, owned in _by_agent(resources, SERVICE_ACCOUNT).items():
+            name = _peek(owned[0], "metadata", "name")
+            if isinstance(name, str):
+                service_accounts[agent] = name
+        emails, roles = {}, {}
+        if stack is not None:
+            for agent, owned in _by_agent(resources, GCP_ACCOUNT).items():
+                for account in owned:
+                    account_id, project = _peek(account, "accountId"), _peek(account, "project")
+                    if account_id == gcp_account_id(stack, agent) and isinstance(project, str):
+                        emails[agent] = f"{account_id}@{project}.iam.gserviceaccount.com"
+            for agent, owned in _by_agent(resources, AWS_ROLE).items():
+                if any(_peek(role, "name") == aws_role_name(stack, agent) for role in owned):
+                    roles[agent] = aws_role_name(stack, agent)
+        return cls(namespaces, service_accounts, emails, roles)
+
+    def service_account(self, agent: str) -> str:
+        """The agent's ServiceAccount: the one it declares, else the program's name for it (the agent's)."""
+        return self.service_accounts.get(agent, agent)
+
+    def namespace_problem(self, namespace: Any, agent: str, stack: str | None) -> str | None:
+        """Why `namespace` is not `agent`'s (None when it is)."""
+        declared = self.namespaces.get(agent)
+        if declared is not None:
+            return None if namespace == declared else f"namespace {namespace!r} is not {agent}'s ({declared!r})"
+        problems = _namespace_name_problems(namespace, agent, stack)
+        return "; ".join(problems) if problems else None
+
+    def role_arn_matches(self, arn: Any, agent: str) -> bool:
+        role = self.roles.get(agent)
+        return (
+            role is not None
+            and isinstance(arn, str)
+            and re.fullmatch(rf"{_ARN_PREFIX}:role/{re.escape(role)}", arn) is not None
+        )
+
+
+def _namespace_name_problems(namespace: Any, agent: str, stack: str | None) -> list[str]:
+    """A namespace derived for `agent`: `<prefix><agent>`, the prefix naming the stack, never a reserved one."""
+    if not isinstance(namespace, str):
+        return [f"namespace {namespace!r} is not a name"]
+    problems = []
+    if is_reserved_namespace(namespace):
+        problems.append(f"namespace {namespace!r} is reserved (default, kube-*); an agent never lands there")
+    if not namespace.endswith(agent):
+        problems.append(f"namespace {namespace!r} is not derived from agent {agent} (<prefix>{agent})")
+    elif stack is None:
+        problems.append(STACK_UNKNOWN)
+    elif not carries_stack(namespace[: -len(agent)], stack):
+        problems.append(
+            f"namespace {namespace!r} does not carry the stack name {stack!r} in its prefix "
+            f"(like nuketown-{stack}-{agent}); two stacks would derive the same name"
+        )
+    return problems
+
+
+def namespace_isolation_problems(resources: Sequence[Resource], context: Context) -> list[Finding]:
+    """Every agent namespace has a NetworkPolicy over all its pods denying ingress, and no
+    NetworkPolicy there admits any ingress."""
+    namespaces: dict[str, Resource] = {}
+
+    def agent_namespace(resource: Resource) -> list[str]:
+        name = (resource.read().get("metadata") or {}).get("name")
+        if isinstance(name, str) and _agent_of(resource) is not None:
+            namespaces[name] = resource
+        return []
+
+    findings = _each(_of_type(resources, NAMESPACE), agent_namespace)
+    isolated: set[str] = set()
+
+    def check(policy: Resource) -> list[str]:
+        props = policy.read()
+        metadata = props.get("metadata") or {}
+        namespace = metadata.get("namespace")
+        if namespace not in namespaces and policy.agent is None:
+            return []
+        spec = props.get("spec") or {}
+        ingress = spec.get("ingress") or []
+        if ingress:
+            return [f"NetworkPolicy {metadata.get('name', '?')} in {namespace} admits ingress ({len(ingress)} rule(s))"]
+        selector = spec.get("podSelector") or {}
+        types = spec.get("policyTypes")
+        if (
+            policy.type == NETWORK_POLICY
+            and not selector.get("matchLabels")
+            and not selector.get("matchExpressions")
+            and (types is None or "Ingress" in list(types))
+        ):
+            isolated.add(namespace)
+        return []
+
+    findings += _each(_of_type(resources, NETWORK_POLICY, NETWORK_POLICY_PATCH), check)
+    return findings + [
+        Finding(resource, f"agent namespace {name} has no NetworkPolicy denying all ingress")
+        for name, resource in namespaces.items()
+        if name not in isolated
     ]
-    isolated = {
-        props.get("metadata", {}).get("namespace")
-        for resource_type, props in resources
-        if resource_type == "kubernetes:networking.k8s.io/v1:NetworkPolicy" and _denies_all_ingress(props)
+
+
+def namespace_placement_problems(resources: Sequence[Resource], context: Context) -> list[Finding]:
+    """Agents land in their own namespaces: `<prefix><agent>` with the stack in the prefix, labelled for the
+    agent and Pod Security `restricted`, never default or kube-*, never shared; every namespaced object of
+    an agent sits in its agent's namespace."""
+    agents = _Agents.of(resources, context.stack)
+    owners: dict[str, str] = {}
+
+    def check_namespace(resource: Resource) -> list[str]:
+        metadata = resource.read().get("metadata") or {}
+        name = metadata.get("name")
+        labels = metadata.get("labels") or {}
+        agent = _agent_of(resource)
+        if agent is None:
+            problems = [f"namespace {name!r} belongs to no agent"]
+            if isinstance(name, str) and is_reserved_namespace(name):
+                problems.append(f"namespace {name!r} is reserved (default, kube-*)")
+            return problems
+        problems = _namespace_name_problems(name, agent, context.stack)
+        if labels.get(AGENT_LABEL) != agent:
+            problems.append(f"label {AGENT_LABEL} is {labels.get(AGENT_LABEL)!r}, not {agent!r}")
+        if labels.get(ENFORCE_LABEL) != "restricted":
+            problems.append(f"label {ENFORCE_LABEL} is {labels.get(ENFORCE_LABEL)!r}, not 'restricted'")
+        if name in owners and owners[name] != agent:
+            problems.append(f"namespace {name!r} is also {owners[name]}'s")
+        elif agents.namespaces.get(agent) not in (None, name):
+            problems.append(f"agent {agent} already has namespace {agents.namespaces[agent]!r}")
+        owners.setdefault(name, agent)
+        return problems
+
+    def check_placement(resource: Resource) -> list[str]:
+        if resource.kind in CLUSTER_SCOPED_KINDS:
+            return []
+        namespace = (resource.read().get("metadata") or {}).get("namespace")
+        if not namespace:
+            return ["no metadata.namespace: it would land in the provider's default namespace"]
+        if isinstance(namespace, str) and is_reserved_namespace(namespace):
+            return [f"namespace {namespace!r} is reserved (default, kube-*)"]
+        if resource.agent is None:
+            return [f"in namespace {namespace!r} but belongs to no agent"]
+        problem = agents.namespace_problem(namespace, resource.agent, context.stack)
+        return [problem] if problem else []
+
+    kubernetes = [r for r in resources if r.type.startswith("kubernetes:")]
+    return _each(_of_type(kubernetes, NAMESPACE), check_namespace) + _each(
+        [r for r in kubernetes if r.type != NAMESPACE], check_placement
+    )
+
+
+def stack_name_problems(resources: Sequence[Resource], context: Context) -> list[Finding]:
+    """Cloud names carry the stack and the agent as the program derives them: service account
+    nt-<stack>-<agent>, key ring nuketown-<stack>, key <agent>, role nuketown-<stack>-<agent>, boundary
+    nuketown-<stack>-<agent>-boundary, alias alias/nuketown/<stack>/<agent>. Two stacks never share one."""
+    stack = context.stack
+    cloud = [r for r in resources if r.type.split(":", 1)[0] in ("gcp", "aws")]
+    if stack is None:
+        return [Finding(None, STACK_UNKNOWN)] if cloud else []
+
+    def expect(resource: Resource, key: str, wanted: str) -> list[str]:
+        value = resource.read().get(key)
+        return [] if value == wanted else [f"{key} {value!r} is not {wanted!r}"]
+
+    def check(resource: Resource) -> list[str]:
+        agent = resource.agent
+        if resource.type == GCP_KEY_RING:
+            return expect(resource, "name", gcp_key_ring(stack))
+        if agent is None:
+            return ["a cloud resource that belongs to no agent"]
+        if resource.type == GCP_ACCOUNT:
+            return expect(resource, "accountId", gcp_account_id(stack, agent))
+        if resource.type == GCP_KEY:
+            ring = resource.read().get("keyRing")
+            problems = expect(resource, "name", agent)
+            if not (isinstance(ring, str) and ring.endswith(f"/keyRings/{gcp_key_ring(stack)}")):
+                problems.append(f"keyRing {ring!r} is not the stack's ring {gcp_key_ring(stack)!r}")
+            return problems
+        if resource.type == AWS_ROLE:
+            return expect(resource, "name", aws_role_name(stack, agent))
+        if resource.type == AWS_POLICY:
+            return expect(resource, "name", aws_boundary_name(stack, agent))
+        if resource.type == AWS_ALIAS:
+            return expect(resource, "name", aws_key_alias(stack, agent))
+        if resource.type == AWS_ROLE_POLICY:
+            return expect(resource, "role", aws_role_name(stack, agent))
+        return []
+
+    return _each([r for r in cloud if not r.type.startswith("pulumi:")], check)
+
+
+def _account_email(service_account_id: Any) -> tuple[str | None, str | None]:
+    """(email, problem) from a serviceAccountId: projects/<project or ->/serviceAccounts/<email>, or the email."""
+    if not isinstance(service_account_id, str):
+        return None, f"serviceAccountId {service_account_id!r} is not a name"
+    match = ACCOUNT_RESOURCE_NAME.fullmatch(service_account_id)
+    email = match["email"] if match else service_account_id
+    account = GCP_EMAIL.fullmatch(email)
+    if account is None:
+        return None, f"serviceAccountId {service_account_id!r} does not name a service account by email"
+    if match and match["project"] not in ("-", account["project"]):
+        return None, f"serviceAccountId {service_account_id!r} names a project other than its account's"
+    return email, None
+
+
+def identity_binding_problems(resources: Sequence[Resource], context: Context) -> list[Finding]:
+    """An agent binds only its own identity (the account or role this stack creates for it) or the one the
+    operator allow-listed for it (pack config allowedIdentities), from its own namespace and ServiceAccount:
+    GCP workload identity members, KMS and storage grants, ServiceAccount annotations, EKS Pod Identity
+    associations, and the subjects of its role's trust policy."""
+    agents = _Agents.of(resources, context.stack)
+    findings = []
+    for agent, allowed in sorted(context.allowed_identities.items()):
+        for other, email in agents.emails.items():
+            if allowed == email and other != agent:
+                findings.append(
+                    Finding(None, f"allowedIdentities gives {agent} {email}, which this stack creates for {other}")
+                )
+
+    def own_or_allowed(agent: str, identity: Any, own: bool, what: str) -> list[str]:
+        if own or (identity is not None and context.allowed_identities.get(agent) == identity):
+            return []
+        if context.stack is None:
+            return [STACK_UNKNOWN]
+        return [
+            f"{what} {identity!r} is not {agent}'s own identity (created by this stack) nor allow-listed for it "
+            f"(pack config allowedIdentities {{{agent!r}: ...}})"
+        ]
+
+    def check(resource: Resource) -> list[str]:
+        agent, props = resource.agent, resource.read()
+        if agent is None:
+            return ["an identity binding that belongs to no agent"]
+        email = agents.emails.get(agent)
+        if resource.type == GCP_ACCOUNT_MEMBER:
+            problems = []
+            member = props.get("member")
+            match = WORKLOAD_IDENTITY_MEMBER.fullmatch(member) if isinstance(member, str) else None
+            if match is None:
+                problems.append(f"member {member!r} is not serviceAccount:<project>.svc.id.goog[<namespace>/<ksa>]")
+            else:
+                problem = agents.namespace_problem(match["namespace"], agent, context.stack)
+                problems += [f"member {member!r}: {problem}"] if problem else []
+                if match["account"] != agents.service_account(agent):
+                    problems.append(
+                        f"member {member!r} is not {agent}'s ServiceAccount {agents.service_account(agent)!r}"
+                    )
+            bound, problem = _account_email(props.get("serviceAccountId"))
+            if problem:
+                return [*problems, problem]
+            return problems + own_or_allowed(agent, bound, bound == email, "service account")
+        if resource.type in (GCP_KEY_MEMBER, GCP_PROJECT_MEMBER):
+            problems = []
+            if resource.type == GCP_KEY_MEMBER:
+                key = props.get("cryptoKeyId")
+                ring = gcp_key_ring(context.stack) if context.stack else "?"
+                if not (
+                    isinstance(key, str)
+                    and re.fullmatch(
+                        rf"projects/[^/]+/locations/[^/]+/keyRings/{re.escape(ring)}/cryptoKeys/{re.escape(agent)}", key
+                    )
+                ):
+                    problems.append(f"cryptoKeyId {key!r} is not {agent}'s key in the stack's ring {ring!r}")
+                if props.get("role") != KMS_DECRYPTER:
+                    return problems  # encrypters are the operator's (nuketown:gcpKmsEncrypters)
+            member = props.get("member")
+            if email is None or member != f"serviceAccount:{email}":
+                problems.append(f"member {member!r} is not {agent}'s own service account ({email or 'none created'})")
+            return problems
+        if resource.type == SERVICE_ACCOUNT:
+            annotations = (props.get("metadata") or {}).get("annotations") or {}
+            problems = []
+            if GKE_ACCOUNT_ANNOTATION in annotations:
+                bound = annotations[GKE_ACCOUNT_ANNOTATION]
+                problems += own_or_allowed(agent, bound, bound == email and email is not None, GKE_ACCOUNT_ANNOTATION)
+            if EKS_ROLE_ANNOTATION in annotations:
+                arn = annotations[EKS_ROLE_ANNOTATION]
+                problems += own_or_allowed(agent, arn, agents.role_arn_matches(arn, agent), EKS_ROLE_ANNOTATION)
+            return problems
+        if resource.type == AWS_POD_IDENTITY:
+            problems = []
+            problem = agents.namespace_problem(props.get("namespace"), agent, context.stack)
+            problems += [problem] if problem else []
+            if props.get("serviceAccount") != agents.service_account(agent):
+                problems.append(f"serviceAccount {props.get('serviceAccount')!r} is not {agent}'s")
+            arn = props.get("roleArn")
+            return problems + own_or_allowed(agent, arn, agents.role_arn_matches(arn, agent), "roleArn")
+        if resource.type == AWS_ROLE:
+            subject = iam.trusted_subject(props.get("assumeRolePolicy"))
+            if subject is None:
+                return []  # trust_document_problems reports a document it cannot read
+            namespace, account = subject
+            problems = []
+            problem = agents.namespace_problem(namespace, agent, context.stack)
+            problems += [f"trusts {namespace}/{account}: {problem}"] if problem else []
+            if account != agents.service_account(agent):
+                problems.append(f"trusts ServiceAccount {account!r}, not {agent}'s {agents.service_account(agent)!r}")
+            return problems
+        return []
+
+    types = (GCP_ACCOUNT_MEMBER, GCP_KEY_MEMBER, GCP_PROJECT_MEMBER, SERVICE_ACCOUNT, AWS_POD_IDENTITY, AWS_ROLE)
+    return findings + _each(_of_type(resources, *types), check)
+
+
+def scope_ownership_problems(resources: Sequence[Resource], context: Context) -> list[Finding]:
+    """The bucket prefixes an agent's grants reach (GCP storage condition, S3 resources) are its own,
+    `<agent>-`, or allow-listed for it (pack config allowedScopes), and no agent's prefix covers another's."""
+    reached: list[tuple[str, str, Resource]] = []
+
+    def prefixes(resource: Resource) -> list[str]:
+        props = resource.read()
+        if resource.type == GCP_PROJECT_MEMBER:
+            expression = (props.get("condition") or {}).get("expression")
+            match = STORAGE_CONDITION.fullmatch(expression) if isinstance(expression, str) else None
+            return [match["prefix"]] if match else []
+        if resource.type in (AWS_POLICY, AWS_ROLE_POLICY):
+            return iam.s3_prefixes(props.get("policy"), "policy")
+        documents = [inline.get("policy") for inline in props.get("inlinePolicies") or []]
+        return [p for i, d in enumerate(documents) for p in iam.s3_prefixes(d, f"inlinePolicies[{i}].policy")]
+
+    def check(resource: Resource) -> list[str]:
+        problems = []
+        for prefix in dict.fromkeys(prefixes(resource)):
+            if resource.agent is None:
+                problems.append(f"reaches buckets {prefix}* but belongs to no agent")
+                continue
+            reached.append((resource.agent, prefix, resource))
+            if not context.allows_scope(resource.agent, prefix):
+                problems.append(
+                    f"reaches buckets {prefix}*, beyond {resource.agent}'s own '{resource.agent}-'; the operator "
+                    f"allow-lists other scopes in pack config allowedScopes {{{resource.agent!r}: [{prefix + '*'!r}]}}"
+                )
+        return problems
+
+    findings = _each(_of_type(resources, GCP_PROJECT_MEMBER, AWS_POLICY, AWS_ROLE_POLICY, AWS_ROLE), check)
+    return findings + [
+        Finding(resource, f"scope {prefix}* of {agent} also covers {other}'s {other_prefix}*")
+        for agent, prefix, resource in reached
+        for other, other_prefix in sorted({(o, p) for o, p, _ in reached if o != agent and p.startswith(prefix)})
+    ]
+
+
+def permissions_boundary_problems(resources: Sequence[Resource], context: Context) -> list[Finding]:
+    """Each agent role's boundary is the boundary policy this stack declares for that agent, and that policy
+    denies iam:*, organizations:* and sts:AssumeRole* outright."""
+    stack = context.stack
+    roles = _of_type(resources, AWS_ROLE)
+    if stack is None:
+        return [Finding(None, STACK_UNKNOWN)] if roles else []
+    boundaries = {
+        agent: [p for p in owned if _peek(p, "name") == aws_boundary_name(stack, agent)]
+        for agent, owned in _by_agent(resources, AWS_POLICY).items()
     }
-    return [
-        f"agent namespace {namespace} has no NetworkPolicy denying all ingress"
-        for namespace in agent_namespaces
-        if namespace not in isolated
-    ]
+    checked: set[str] = set()
+
+    def check_role(role: Resource) -> list[str]:
+        if role.agent is None:
+            return ["an IAM role that belongs to no agent"]
+        name = aws_boundary_name(stack, role.agent)
+        arn = role.read().get("permissionsBoundary")
+        if not (isinstance(arn, str) and re.fullmatch(rf"{_ARN_PREFIX}:policy/{re.escape(name)}", arn)):
+            return [f"permissionsBoundary {arn!r} is not {role.agent}'s boundary policy {name!r} in this stack"]
+        if not boundaries.get(role.agent):
+            return [f"permissionsBoundary names {name!r}, which this stack does not declare"]
+        checked.add(role.agent)
+        return []
+
+    def check_policy(policy: Resource) -> list[str]:
+        return iam.boundary_denial_problems(policy.read().get("policy"), "boundary policy")
+
+    findings = _each(roles, check_role)
+    return findings + _each([p for agent in sorted(checked) for p in boundaries[agent]], check_policy)
 
 
-def _denies_all_ingress(props: Props) -> bool:
-    spec = props.get("spec", {})
-    return spec.get("podSelector") == {} and "Ingress" in spec.get("policyTypes", []) and not spec.get("ingress")
+STACK_RULES: tuple[StackRule, ...] = (
+    namespace_isolation_problems,
+    namespace_placement_problems,
+    stack_name_problems,
+    identity_binding_problems,
+    scope_ownership_problems,
+    permissions_boundary_problems,
+)
+
+# Pack config each policy takes (JSON schema per property; CrossGuard's config_schema).
+CONFIG_PROPERTIES: dict[str, dict[str, dict[str, Any]]] = {
+    "nuketown-identity-binding": {
+        "allowedIdentities": {
+            "type": "object",
+            "description": "agent -> the existing GCP service account email or AWS role ARN it may bind",
+            "additionalProperties": {"type": "string"},
+            "default": {},
+        }
+    },
+    "nuketown-scope-ownership": {
+        "allowedScopes": {
+            "type": "object",
+            "description": "agent -> scopes beyond '<agent>-*' it may reach, like [\"shared-*\"]",
+            "additionalProperties": {"type": "array", "items": {"type": "string"}},
+            "default": {},
+        }
+    },
+}
+
+
+def policy_name(rule: Callable[..., Any]) -> str:
+    """`nuketown-<rule>`: the CrossGuard policy that runs `rule` (and the key of its pack config)."""
+    return "nuketown-" + rule.__name__.removesuffix("_problems").replace("_", "-")
+
+
+def stack_from_urn(urn: str | None) -> str | None:
+    """`urn:pulumi:<stack>::<project>::<type>::<name>` -> <stack>."""
+    if not urn or not urn.startswith("urn:pulumi:"):
+        return None
+    return urn.removeprefix("urn:pulumi:").split("::", 1)[0] or None
+
+
+def run_all(
+    resources: Sequence[Resource], stack: str | None, config: Mapping[str, Mapping[str, Any]] | None = None
+) -> list[tuple[str, Resource | None, str]]:
+    """Every rule over every resource: (policy name, resource or None for the stack, message)."""
+    config = config or {}
+    found: list[tuple[str, Resource | None, str]] = []
+    for resource in resources:
+        for rule in RESOURCE_RULES:
+            found += [(policy_name(rule), resource, message) for message in rule(resource.type, resource.props)]
+    for stack_rule in STACK_RULES:
+        context = Context.from_config(stack, config.get(policy_name(stack_rule)))
+        found += [(policy_name(stack_rule), f.resource, f.message) for f in stack_rule(resources, context)]
+    return found

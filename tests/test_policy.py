@@ -1,24 +1,59 @@
-"""The policy pack (policy/): each rule on the program's real resources, and on what it must refuse."""
+"""The policy pack (policy/): every rule on the program's real plans (no finding), on crafted plans that
+carry the security review's findings (each reported), with the offending values unknown as at preview
+(still reported), through the plain functions, through pulumi_policy's own analyzer as the Pulumi engine
+drives it, and through policy/offline.py."""
 
 import copy
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+import nuketown_iam
+import nuketown_policy
+import nuketown_values
+import pulumi_policy.proxy
 import pytest
-from conftest import EXAMPLE, FLEET, FLEET_ALLOWED
+from conftest import EXAMPLE, FLEET, FLEET_ALLOWED, ROOT
+from google.protobuf import struct_pb2
 from nuketown_policy import (
+    CONFIG_PROPERTIES,
     RESOURCE_RULES,
+    STACK_RULES,
+    ConfigError,
+    Context,
+    Resource,
     authoritative_gcp_iam_problems,
-    deployment_pod_security_problems,
     namespace_isolation_problems,
+    policy_name,
+    resources_from_plan,
     role_boundary_problems,
+    run_all,
+    stack_from_urn,
     unconditioned_storage_grant_problems,
+    workload_pod_security_problems,
 )
+from nuketown_values import PLAN_UNKNOWN, UnknownValue, is_unknown, plain, view
 from policies import POLICIES
-from pulumi_policy import PolicyResource, ResourceValidationArgs, StackValidationArgs, StackValidationPolicy
+from pulumi.runtime.proto import analyzer_pb2
+from pulumi_policy import (
+    EnforcementLevel,
+    PolicyResource,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+    StackValidationArgs,
+    StackValidationPolicy,
+)
+from pulumi_policy.policy import _PolicyAnalyzerServicer  # the SDK's analyzer: what the engine talks to
 
+from nuketown_stack import naming
 from nuketown_stack.engine import run_program
 from nuketown_stack.program import define_stack
 
+OFFLINE = ROOT / "policy" / "offline.py"
+CRAFTED = sorted((ROOT / "tests" / "data" / "policy").glob("*.json"))
 OIDC = "arn:aws:iam::111122223333:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/ABC"
 STACKS = {
     "kubernetes": {},
@@ -31,36 +66,396 @@ STACKS = {
         "nuketown:awsClusterName": "agents",
     },
 }
+# The pack's own allow-list for the fleet's rio: the same identity the stack settings allow (FLEET_ALLOWED).
+PACK_CONFIG = {
+    "nuketown-identity-binding": {"allowedIdentities": json.loads(FLEET_ALLOWED["nuketown:allowedIdentities"])}
+}
+UNKNOWN_AT_PREVIEW = "unknown at preview"
+_plans: dict[str, dict[str, Any]] = {}
 
 
-def declared(config: dict[str, str], source: Any = EXAMPLE) -> list[tuple[str, dict[str, Any]]]:
-    result = run_program(define_stack, "dev", {"nuketown:source": str(source), **config})
-    return [(r.type, r.inputs) for r in result.resources]
+def plan_of(config: dict[str, Any], source: Path = EXAMPLE, stack: str = "dev") -> dict[str, Any]:
+    """The program's `plan --json` document, as nuketown-stack prints it (cached per configuration)."""
+    key = json.dumps([str(source), stack, config], sort_keys=True)
+    if key not in _plans:
+        _plans[key] = run_program(define_stack, stack, {"nuketown:source": str(source), **config}).to_json()
+    return copy.deepcopy(_plans[key])
 
 
-@pytest.fixture(scope="module")
-def gcp_resources() -> list[tuple[str, dict[str, Any]]]:
-    return declared(STACKS["gcp"])
+def found_by_policy(found: list[tuple[str, Resource | None, str]]) -> dict[str, list[str]]:
+    by_policy: dict[str, list[str]] = {}
+    for policy, _, message in found:
+        by_policy.setdefault(policy, []).append(message)
+    return by_policy
 
 
-@pytest.fixture(scope="module")
-def aws_resources() -> list[tuple[str, dict[str, Any]]]:
-    return declared(STACKS["aws-irsa"])
+def crafted(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text())
 
 
-def first(resources: list[tuple[str, dict[str, Any]]], resource_type: str) -> dict[str, Any]:
-    return copy.deepcopy(next(props for typ, props in resources if typ == resource_type))
+def with_unknowns(plan: dict[str, Any], marker: str) -> dict[str, Any]:
+    """The plan with the values its `preview.unknown` paths name replaced by `marker`."""
+    plan = copy.deepcopy(plan)
+    for resource_type, name, *path in plan["preview"]["unknown"]:
+        resource = next(r for r in plan["resources"] if r["type"] == resource_type and r["name"] == name)
+        node = resource["inputs"]
+        for key in path[:-1]:
+            node = node[key]
+        node[path[-1]] = marker
+    return plan
+
+
+def assert_reported(by_policy: dict[str, list[str]], expect: dict[str, list[str]]) -> None:
+    """Exactly the expected policies fire, and between them their messages name every expected text."""
+    assert set(by_policy) == set(expect), by_policy
+    for policy, texts in expect.items():
+        for text in texts:
+            assert any(text in message for message in by_policy[policy]), (policy, text, by_policy[policy])
+
+
+def assert_reported_unknown(by_policy: dict[str, list[str]], document: dict[str, Any]) -> None:
+    """Each policy the preview variant names reports an unknown value; anything else reported is either an
+    unknown value too or the original finding of a rule that reads no value (a resource's type)."""
+    for policy in document["preview"]["expect"]:
+        assert any(UNKNOWN_AT_PREVIEW in m for m in by_policy.get(policy, [])), (policy, by_policy)
+    for policy, messages in by_policy.items():
+        if policy not in document["expect"]:
+            assert all(UNKNOWN_AT_PREVIEW in m for m in messages), (policy, messages)
+
+
+# --- the pulumi_policy analyzer, driven as the Pulumi engine drives it -------------------------------------
+
+
+def _struct(value: dict[str, Any]) -> struct_pb2.Struct:
+    struct = struct_pb2.Struct()
+    struct.update(value)
+    return struct
+
+
+def _urns(resources: list[dict[str, Any]], stack: str) -> tuple[str, dict[str, str]]:
+    """URNs as the engine makes them: the parent's type chain joined with '$' before the type."""
+    by_ref = {f"{r['type']}::{r['name']}": r for r in resources}
+
+    def chain(resource: dict[str, Any]) -> str:
+        parent = by_ref.get(resource.get("parent") or "")
+        return f"{chain(parent)}${resource['type']}" if parent else resource["type"]
+
+    stack_urn = f"urn:pulumi:{stack}::nuketown::pulumi:pulumi:Stack::nuketown-{stack}"
+    return stack_urn, {ref: f"urn:pulumi:{stack}::nuketown::{chain(r)}::{r['name']}" for ref, r in by_ref.items()}
+
+
+def analyze(
+    plan: dict[str, Any], stack: str = "dev", config: dict[str, Any] | None = None, policies: list[Any] | None = None
+) -> list[Any]:
+    """Diagnostics of pulumi_policy's analyzer: configured as the engine configures it (every policy at its
+    own enforcement level with its schema's defaults, then the --policy-pack-config file), then Analyze on
+    each resource and AnalyzeStack on them all. Unknowns are whatever the plan holds (the engine sends
+    the sentinel strings)."""
+    policies = POLICIES if policies is None else policies
+    servicer = _PolicyAnalyzerServicer("nuketown", "0.0.1", policies, EnforcementLevel.ADVISORY)
+    policy_config = {}
+    for policy in policies:
+        properties = {key: schema["default"] for key, schema in CONFIG_PROPERTIES.get(policy.name, {}).items()}
+        properties.update((config or {}).get(policy.name, {}))
+        policy_config[policy.name] = analyzer_pb2.PolicyConfig(
+            enforcementLevel=analyzer_pb2.MANDATORY, properties=_struct(properties)
+        )
+    servicer.Configure(analyzer_pb2.ConfigureAnalyzerRequest(policyConfig=policy_config), None)
+    stack_urn, urns = _urns(plan["resources"], stack)
+    diagnostics: list[Any] = []
+    stack_resources = [
+        analyzer_pb2.AnalyzerResource(
+            type="pulumi:pulumi:Stack", name=f"nuketown-{stack}", urn=stack_urn, properties=_struct({})
+        )
+    ]
+    for resource in plan["resources"]:
+        ref = f"{resource['type']}::{resource['name']}"
+        parent = urns.get(resource.get("parent") or "", stack_urn)
+        request = analyzer_pb2.AnalyzeRequest(
+            type=resource["type"],
+            name=resource["name"],
+            urn=urns[ref],
+            properties=_struct(resource["inputs"]),
+            options=analyzer_pb2.AnalyzerResourceOptions(parent=parent),
+        )
+        diagnostics += servicer.Analyze(request, None).diagnostics
+        stack_resources.append(
+            analyzer_pb2.AnalyzerResource(
+                type=resource["type"],
+                name=resource["name"],
+                urn=urns[ref],
+                properties=_struct(resource["inputs"]),
+                parent=parent,
+            )
+        )
+    request = analyzer_pb2.AnalyzeStackRequest(resources=stack_resources)
+    return diagnostics + list(servicer.AnalyzeStack(request, None).diagnostics)
+
+
+def diagnostics_by_policy(diagnostics: list[Any]) -> dict[str, list[str]]:
+    by_policy: dict[str, list[str]] = {}
+    for diagnostic in diagnostics:
+        assert diagnostic.enforcementLevel == analyzer_pb2.MANDATORY, diagnostic
+        by_policy.setdefault(diagnostic.policyName, []).append(diagnostic.message)
+    return by_policy
+
+
+def offline(
+    plan: dict[str, Any], tmp_path: Path, *args: str, config: dict[str, Any] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """policy/offline.py as CI runs it (`python policy/offline.py plan.json`), from another directory."""
+    path = tmp_path / "plan.json"
+    path.write_text(json.dumps(plan))
+    extra = list(args)
+    if config is not None:
+        config_path = tmp_path / "policy-config.json"
+        config_path.write_text(json.dumps(config))
+        extra += ["--config", str(config_path)]
+    return subprocess.run(
+        [sys.executable, str(OFFLINE), str(path), *extra], capture_output=True, text=True, cwd=tmp_path
+    )
+
+
+def offline_by_policy(stdout: str) -> dict[str, list[str]]:
+    by_policy: dict[str, list[str]] = {}
+    for line in stdout.splitlines():
+        head, _, rest = line.partition(": ")
+        assert head.count(" ") == 1, line  # `<type> <name>: <message> [<policy>]`
+        message, _, policy = rest.rpartition(" [")
+        by_policy.setdefault(policy.removesuffix("]"), []).append(message)
+    return by_policy
+
+
+# --- the program's own plans pass every rule ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("apply_kubernetes", [True, False], ids=["kubernetes", "identity-only"])
+@pytest.mark.parametrize("stack", list(STACKS))
+@pytest.mark.parametrize("source", [EXAMPLE, FLEET], ids=["example", "fleet"])
+def test_the_program_passes_every_rule(stack: str, source: Path, apply_kubernetes: bool) -> None:
+    config = {**STACKS[stack], "nuketown:storageClass": "standard-rwo"}
+    if not apply_kubernetes:
+        config["nuketown:applyKubernetes"] = "false"
+    plan = plan_of(config, source)
+    assert run_all(resources_from_plan(plan), "dev", PACK_CONFIG) == []
+    assert analyze(plan, config=PACK_CONFIG) == []
 
 
 @pytest.mark.parametrize("stack", list(STACKS))
-@pytest.mark.parametrize("source", [EXAMPLE, FLEET], ids=["example", "fleet"])
-def test_the_program_passes_every_rule(stack: str, source: Any) -> None:
-    resources = declared({**STACKS[stack], "nuketown:storageClass": "standard-rwo"}, source)
-    problems = [p for typ, props in resources for rule in RESOURCE_RULES for p in rule(typ, props)]
-    assert problems + namespace_isolation_problems(resources) == []
+def test_the_program_passes_offline(stack: str, tmp_path: Path) -> None:
+    """No --stack: offline.py reads it from the plan (key ring, key aliases, or the default namespace prefix)."""
+    result = offline(plan_of(STACKS[stack], FLEET), tmp_path, config=PACK_CONFIG)
+    assert (result.returncode, result.stdout) == (0, ""), result.stderr
+    assert result.stderr.startswith("stack: dev (")
 
 
-def test_a_role_without_boundary_is_refused(aws_resources: list[tuple[str, dict[str, Any]]]) -> None:
+def test_the_fleets_existing_account_needs_the_packs_allow_list() -> None:
+    """The stack settings allow rio's account; the pack checks on its own, with its own config."""
+    resources = resources_from_plan(plan_of(STACKS["gcp"], FLEET))
+    found = run_all(resources, "dev")
+    assert [(policy, resource and resource.type) for policy, resource, _ in found] == [
+        ("nuketown-identity-binding", "gcp:serviceaccount/iAMMember:IAMMember"),
+        ("nuketown-identity-binding", "kubernetes:core/v1:ServiceAccount"),
+    ]
+    assert all("'rio-agent@fleet-project.iam.gserviceaccount.com' is not rio's own identity" in m for *_, m in found)
+
+
+# --- the crafted plans: each finding reported, at up and at preview ----------------------------------------
+
+
+def test_every_finding_and_rule_has_crafted_plans() -> None:
+    documents = [crafted(path) for path in CRAFTED]
+    assert {d["finding"] for d in documents} == {"1", "2", "4", "5", "rule"}
+    fired = {policy for d in documents for policy in d["expect"]}
+    assert fired == {policy_name(rule) for rule in (*RESOURCE_RULES, *STACK_RULES)}
+
+
+@pytest.mark.parametrize("path", CRAFTED, ids=lambda p: p.stem)
+def test_a_crafted_plan_is_reported_by_the_rules(path: Path) -> None:
+    document = crafted(path)
+    assert_reported(found_by_policy(run_all(resources_from_plan(document), document["stack"])), document["expect"])
+
+
+@pytest.mark.parametrize("path", CRAFTED, ids=lambda p: p.stem)
+def test_a_crafted_plan_is_reported_by_the_analyzer(path: Path) -> None:
+    document = crafted(path)
+    assert_reported(diagnostics_by_policy(analyze(document, document["stack"])), document["expect"])
+
+
+@pytest.mark.parametrize("path", CRAFTED, ids=lambda p: p.stem)
+def test_a_crafted_plan_is_reported_offline(path: Path, tmp_path: Path) -> None:
+    document = crafted(path)
+    result = offline(document, tmp_path)
+    assert result.returncode == 1, result.stderr
+    assert_reported(offline_by_policy(result.stdout), document["expect"])
+
+
+@pytest.mark.parametrize("path", [p for p in CRAFTED if crafted(p)["preview"]["unknown"]], ids=lambda p: p.stem)
+def test_a_crafted_plan_is_reported_at_preview(path: Path, tmp_path: Path) -> None:
+    """The offending values unknown: as `plan --json` prints them, and as the engine hands them to the pack."""
+    document = crafted(path)
+    printed = with_unknowns(document, PLAN_UNKNOWN)
+    assert_reported_unknown(found_by_policy(run_all(resources_from_plan(printed), "dev")), document)
+    result = offline(printed, tmp_path)
+    assert result.returncode == 1, result.stderr
+    assert_reported_unknown(offline_by_policy(result.stdout), document)
+    sent = with_unknowns(document, pulumi_policy.proxy.UNKNOWN_STRING_VALUE)
+    assert_reported_unknown(diagnostics_by_policy(analyze(sent, "dev")), document)
+
+
+def test_an_allow_listed_identity_and_scope_pass() -> None:
+    document = crafted(ROOT / "tests" / "data" / "policy" / "finding1-gcp-existing-account-not-allow-listed.json")
+    resources = resources_from_plan(document)
+    allowed = {
+        "nuketown-identity-binding": {"allowedIdentities": {"rio": "rio-agent@fleet-project.iam.gserviceaccount.com"}}
+    }
+    assert run_all(resources, "dev", allowed) == []
+    assert analyze(document, config=allowed) == []
+    wrong_agent = {
+        "nuketown-identity-binding": {"allowedIdentities": {"vox": "rio-agent@fleet-project.iam.gserviceaccount.com"}}
+    }
+    assert run_all(resources, "dev", wrong_agent) != []
+
+    document = crafted(ROOT / "tests" / "data" / "policy" / "finding4-gcp-condition-another-prefix.json")
+    scopes = {"nuketown-scope-ownership": {"allowedScopes": {"ada": ["p-*"]}}}
+    assert run_all(resources_from_plan(document), "dev", scopes) == []
+    assert analyze(document, config=scopes) == []
+
+
+def test_an_identity_this_stack_creates_cannot_be_allow_listed_for_another_agent() -> None:
+    resources = resources_from_plan(plan_of(STACKS["gcp"]))
+    config = {
+        "nuketown-identity-binding": {"allowedIdentities": {"ada": "nt-dev-vox@acme-agents.iam.gserviceaccount.com"}}
+    }
+    assert [m for _, r, m in run_all(resources, "dev", config) if r is None] == [
+        "allowedIdentities gives ada nt-dev-vox@acme-agents.iam.gserviceaccount.com, which this stack creates for vox"
+    ]
+
+
+# --- unknown values ----------------------------------------------------------------------------------------
+
+
+def test_the_sentinels_are_pulumi_policys() -> None:
+    sdk = {
+        value
+        for name, value in vars(pulumi_policy.proxy).items()
+        if name.startswith("UNKNOWN_") and name.endswith("_VALUE")
+    }
+    assert sdk == nuketown_values.PULUMI_UNKNOWNS
+    assert all(is_unknown(s) for s in sdk) and is_unknown(PLAN_UNKNOWN) and is_unknown(f'{{"a": "{PLAN_UNKNOWN}"}}')
+    assert not is_unknown("arn:aws:iam::1:role/x") and not is_unknown(None) and not is_unknown(3)
+
+
+def test_reading_an_unknown_raises_with_its_path() -> None:
+    props = view({"spec": {"containers": [{"name": "a", "securityContext": PLAN_UNKNOWN}]}})
+    container = props["spec"]["containers"][0]
+    assert container.get("name") == "a"
+    with pytest.raises(UnknownValue) as raised:
+        container.get("securityContext")
+    assert raised.value.path == "spec.containers[0].securityContext"
+    assert view({"a": []})["a"] == [] and view({"a": {}})["a"] == {}
+
+
+def test_plain_unwraps_the_sdks_proxy_keeping_unknowns() -> None:
+    unknown = pulumi_policy.proxy.UNKNOWN_STRING_VALUE
+    raw = {"a": {"b": [1, {"c": unknown}]}, "d": unknown}
+    proxied = pulumi_policy.proxy.unknown_checking_proxy(copy.deepcopy(raw))
+    with pytest.raises(pulumi_policy.proxy.UnknownValueError):
+        proxied["d"]
+    assert plain(proxied) == raw
+
+
+def test_the_sdk_alone_turns_a_mandatory_policy_advisory_at_preview() -> None:
+    """Why the rules read unwrapped values: a policy that reads an unknown through the SDK's proxy is
+    reported as an advisory "can't run policy during preview", and the preview passes."""
+    role = {
+        "type": nuketown_policy.AWS_ROLE,
+        "name": "ada",
+        "inputs": {"name": "nuketown-dev-ada", "permissionsBoundary": pulumi_policy.proxy.UNKNOWN_STRING_VALUE},
+    }
+
+    def naive(args: ResourceValidationArgs, report_violation: Callable[..., None]) -> None:
+        if not args.props["permissionsBoundary"]:
+            report_violation("no boundary")
+
+    plain_policy = ResourceValidationPolicy(
+        name="naive-role-boundary", description="naive", validate=naive, enforcement_level=EnforcementLevel.MANDATORY
+    )
+    [diagnostic] = [d for d in analyze({"resources": [role]}, policies=[plain_policy]) if d.policyName]
+    assert diagnostic.enforcementLevel == analyzer_pb2.ADVISORY
+    assert "can't run policy 'naive-role-boundary'" in diagnostic.message
+    ours = [d for d in analyze({"resources": [role]}) if d.policyName == "nuketown-role-boundary"]
+    assert [d.enforcementLevel for d in ours] == [analyzer_pb2.MANDATORY]
+    assert "permissionsBoundary is unknown at preview" in ours[0].message
+
+
+def test_a_first_preview_of_a_new_stack_is_refused() -> None:
+    """What mandatory-on-unknown costs: on a stack's first preview every value that comes from a resource
+    not created yet is unknown (an account's email, a key's id, a role's ARN), so the pack refuses it.
+    `pulumi up --skip-preview` runs the same policies on the values as each resource is created."""
+    plan = plan_of(STACKS["aws-irsa"])
+    outputs = {
+        ("aws:iam/role:Role", "permissionsBoundary"),
+        ("aws:iam/policy:Policy", "policy"),
+        ("aws:iam/rolePolicy:RolePolicy", "policy"),
+    }
+    for resource in plan["resources"]:
+        for resource_type, key in outputs:
+            if resource["type"] == resource_type:
+                resource["inputs"][key] = PLAN_UNKNOWN
+    by_policy = found_by_policy(run_all(resources_from_plan(plan), "dev"))
+    assert set(by_policy) == {
+        "nuketown-role-boundary",
+        "nuketown-policy-document",
+        "nuketown-scope-ownership",
+        "nuketown-permissions-boundary",
+    }
+    assert all(UNKNOWN_AT_PREVIEW in m for messages in by_policy.values() for m in messages)
+
+
+# --- names restated from the program -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("stack", "agent"), [("dev", "ada"), ("production-eu-west", "a-very-long-agent-name-that-fills-a-namespace-abcd")]
+)
+def test_the_pack_derives_the_programs_names(stack: str, agent: str) -> None:
+    assert nuketown_policy.gcp_account_id(stack, agent) == naming.gcp_service_account_id(stack, agent)
+    assert nuketown_policy.gcp_key_ring(stack) == naming.gcp_key_ring(stack)
+    assert nuketown_policy.aws_role_name(stack, agent) == naming.aws_role(stack, agent)
+    assert nuketown_policy.aws_boundary_name(stack, agent) == naming.aws_boundary_policy(stack, agent)
+    assert nuketown_policy.aws_key_alias(stack, agent) == naming.aws_kms_alias(stack, agent)
+    assert nuketown_policy.carries_stack(naming.default_namespace_prefix(stack), stack)
+
+
+def test_stack_and_carried_stack() -> None:
+    assert stack_from_urn("urn:pulumi:prod::nuketown::nuketown:index:Agent$aws:iam/role:Role::ada") == "prod"
+    assert stack_from_urn("not-a-urn") is None
+    assert nuketown_policy.carries_stack("team-prod-", "prod")
+    assert not nuketown_policy.carries_stack("agents-", "prod") and not nuketown_policy.carries_stack(
+        "preprod-", "prod"
+    )
+    assert not nuketown_policy.carries_stack("", "prod")
+
+
+# --- each rule on the program's resources, changed ---------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def gcp_resources() -> list[Resource]:
+    return resources_from_plan(plan_of({"nuketown:cloud": "gcp", "gcp:project": "acme-agents"}))
+
+
+@pytest.fixture(scope="module")
+def aws_resources() -> list[Resource]:
+    return resources_from_plan(plan_of(STACKS["aws-irsa"]))
+
+
+def first(resources: list[Resource], resource_type: str) -> dict[str, Any]:
+    return copy.deepcopy(dict(next(r.props for r in resources if r.type == resource_type)))
+
+
+def test_a_role_without_boundary_is_refused(aws_resources: list[Resource]) -> None:
     role = first(aws_resources, "aws:iam/role:Role")
     assert role_boundary_problems("aws:iam/role:Role", role) == []
     del role["permissionsBoundary"]
@@ -89,7 +484,24 @@ def test_additive_gcp_iam_is_allowed() -> None:
         assert authoritative_gcp_iam_problems(member, {}) == []
 
 
-def test_a_storage_grant_without_condition_is_refused(gcp_resources: list[tuple[str, dict[str, Any]]]) -> None:
+@pytest.mark.parametrize(
+    ("resource_type", "role"),
+    [
+        ("gcp:projects/iAMMember:IAMMember", "roles/owner"),
+        ("gcp:projects/iAMMember:IAMMember", "roles/storage.admin"),
+        ("gcp:projects/iAMMember:IAMMember", "roles/iam.serviceAccountTokenCreator"),
+        ("gcp:serviceaccount/iAMMember:IAMMember", "roles/iam.serviceAccountUser"),
+        ("gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember", "roles/cloudkms.admin"),
+        ("gcp:storage/bucketIAMMember:BucketIAMMember", "roles/storage.objectUser"),
+        ("gcp:organizations/iAMMember:IAMMember", "roles/viewer"),
+    ],
+)
+def test_gcp_roles_outside_the_allow_list_are_refused(resource_type: str, role: str) -> None:
+    [problem] = nuketown_policy.gcp_iam_role_problems(resource_type, {"role": role, "member": "user:a@b.c"})
+    assert "not allowed" in problem or "not a grant nuketown makes" in problem
+
+
+def test_a_storage_grant_without_condition_is_refused(gcp_resources: list[Resource]) -> None:
     grant = first(gcp_resources, "gcp:projects/iAMMember:IAMMember")
     assert unconditioned_storage_grant_problems("gcp:projects/iAMMember:IAMMember", grant) == []
     del grant["condition"]
@@ -98,57 +510,476 @@ def test_a_storage_grant_without_condition_is_refused(gcp_resources: list[tuple[
     assert problem.endswith("on the project without a condition")
 
 
-def test_a_privileged_deployment_is_refused(gcp_resources: list[tuple[str, dict[str, Any]]]) -> None:
-    deployment = first(gcp_resources, "kubernetes:apps/v1:Deployment")
-    container = deployment["spec"]["template"]["spec"]["containers"][0]
-    container["securityContext"]["privileged"] = True
-    container["securityContext"]["allowPrivilegeEscalation"] = True
-    problems = deployment_pod_security_problems("kubernetes:apps/v1:Deployment", deployment)
-    assert len(problems) >= 2
-    assert all(p.startswith("Deployment ada: ") for p in problems)
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "true",
+        'resource.name.startsWith("projects/_/buckets/ada")',
+        'resource.name.startsWith("projects/_/buckets/ada-")\n',
+        'resource.name.startsWith("projects/_/buckets/ada-") || true',
+        'resource.name.startsWith("projects/_/buckets/Ada-")',
+        'resource.name.startsWith("projects/_/buckets/")',
+    ],
+)
+def test_storage_conditions_other_than_one_owned_prefix_are_refused(
+    gcp_resources: list[Resource], expression: str
+) -> None:
+    grant = first(gcp_resources, "gcp:projects/iAMMember:IAMMember")
+    grant["condition"]["expression"] = expression
+    assert nuketown_policy.storage_condition_problems("gcp:projects/iAMMember:IAMMember", grant) != []
 
 
-def test_a_namespace_without_isolation_is_refused(gcp_resources: list[tuple[str, dict[str, Any]]]) -> None:
-    opened = copy.deepcopy(gcp_resources)
-    for typ, props in opened:
-        if typ == "kubernetes:networking.k8s.io/v1:NetworkPolicy" and props["metadata"]["namespace"].endswith("ada"):
-            props["spec"]["ingress"] = [{"from": [{"namespaceSelector": {}}]}]
-    assert namespace_isolation_problems(opened) == [
-        "agent namespace nuketown-dev-ada has no NetworkPolicy denying all ingress"
+@pytest.mark.parametrize(
+    ("resource", "refused"),
+    [
+        ("arn:aws:s3:::ada-*", False),
+        ("arn:aws:s3:::ada-*/*", False),
+        ("arn:aws:s3:::ada.data-*", False),
+        ("arn:aws:s3:::ada*", True),
+        ("arn:aws:s3:::ad**", True),
+        ("arn:aws:s3:::ada-**", True),
+        ("arn:aws:s3:::*", True),
+        ("arn:aws:s3:::ada-*/secret*", True),
+        ("arn:aws:s3:::ada-\n*", True),
+        ("arn:aws:s3:::ada-? ", True),
+        ("*", True),
+        ("arn:aws:kms:us-east-1:111122223333:key/*", True),
+    ],
+)
+def test_policy_document_resources(resource: str, refused: bool) -> None:
+    document = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": resource}],
+    }
+    problems = nuketown_policy.policy_document_problems(
+        "aws:iam/rolePolicy:RolePolicy", {"policy": json.dumps(document)}
+    )
+    assert bool(problems) == refused, problems
+
+
+def test_a_deny_may_use_wildcards_but_not_whitespace() -> None:
+    deny = {"Effect": "Deny", "Action": ["iam:*"], "Resource": "*"}
+    document = {"Statement": [deny]}
+    assert nuketown_iam.identity_policy_problems(json.dumps(document), "policy") == []
+    deny["Action"] = ["iam:* "]
+    assert nuketown_iam.identity_policy_problems(json.dumps(document), "policy") != []
+
+
+@pytest.mark.parametrize(
+    ("denied", "complete"),
+    [
+        (["iam:*", "organizations:*", "sts:AssumeRole*"], True),
+        (["*"], True),
+        (
+            ["IAM:*", "organizations:*", "sts:AssumeRole", "sts:AssumeRoleWithSAML", "sts:AssumeRoleWithWebIdentity"],
+            True,
+        ),
+        (["iam:PassRole", "organizations:*", "sts:AssumeRole*"], False),
+        (["iam:*", "organizations:*", "sts:AssumeRole"], False),
+    ],
+)
+def test_a_boundary_denies_escalation(denied: list[str], complete: bool) -> None:
+    document = {"Statement": [{"Effect": "Deny", "Action": denied, "Resource": "*"}]}
+    assert (nuketown_iam.boundary_denial_problems(json.dumps(document), "boundary") == []) == complete
+    conditioned = {"Statement": [{**document["Statement"][0], "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]}
+    assert nuketown_iam.boundary_denial_problems(json.dumps(conditioned), "boundary") != []
+
+
+def _trust(aws_resources: list[Resource]) -> dict[str, Any]:
+    return json.loads(first(aws_resources, "aws:iam/role:Role")["assumeRolePolicy"])
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda d: d["Statement"].append(copy.deepcopy(d["Statement"][0])),
+        lambda d: d["Statement"][0].update(Principal={"Federated": "arn:aws:iam::111122223333:saml-provider/x"}),
+        lambda d: d["Statement"][0].update(Principal={"AWS": "*"}),
+        lambda d: d["Statement"][0].update(Action="sts:AssumeRole"),
+        lambda d: d["Statement"][0]["Condition"]["StringEquals"].popitem(),
+        lambda d: d["Statement"][0]["Condition"].update(StringLike={"x": "y"}),
+        lambda d: d["Statement"][0]["Condition"]["StringEquals"].update(
+            {k: v + "*" for k, v in d["Statement"][0]["Condition"]["StringEquals"].items() if k.endswith(":sub")}
+        ),
+        lambda d: d["Statement"][0]["Condition"]["StringEquals"].update(
+            {k: "other" for k in d["Statement"][0]["Condition"]["StringEquals"] if k.endswith(":aud")}
+        ),
+        lambda d: d["Statement"][0].update(Effect="Deny"),
+    ],
+)
+def test_irsa_trust_documents_are_exact(aws_resources: list[Resource], change: Callable[[dict[str, Any]], Any]) -> None:
+    document = _trust(aws_resources)
+    assert nuketown_iam.trust_policy_problems(json.dumps(document)) == []
+    change(document)
+    assert nuketown_iam.trust_policy_problems(json.dumps(document)) != []
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda d: d["Statement"][0].update(Action=["sts:AssumeRole"]),
+        lambda d: d["Statement"][0].update(Principal={"Service": "ec2.amazonaws.com"}),
+        lambda d: d["Statement"][0]["Condition"]["StringEquals"].pop("aws:SourceAccount"),
+        lambda d: d["Statement"][0]["Condition"]["StringEquals"].update({"aws:SourceAccount": "1234"}),
+        lambda d: d["Statement"][0]["Condition"]["StringEquals"].pop("aws:RequestTag/kubernetes-service-account"),
+        lambda d: d["Statement"][0]["Condition"]["StringEquals"].update({"aws:RequestTag/kubernetes-namespace": "n*"}),
+    ],
+)
+def test_pod_identity_trust_documents_are_exact(change: Callable[[dict[str, Any]], Any]) -> None:
+    role = first(resources_from_plan(plan_of(STACKS["aws-pod-identity"])), "aws:iam/role:Role")
+    document = json.loads(role["assumeRolePolicy"])
+    assert nuketown_iam.trust_policy_problems(json.dumps(document)) == []
+    change(document)
+    assert nuketown_iam.trust_policy_problems(json.dumps(document)) != []
+
+
+# --- Pod Security `restricted` on every workload kind ------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def template(gcp_resources: list[Resource]) -> dict[str, Any]:
+    return copy.deepcopy(first(gcp_resources, "kubernetes:apps/v1:Deployment")["spec"]["template"])
+
+
+def _container(template: dict[str, Any]) -> dict[str, Any]:
+    return template["spec"]["containers"][0]
+
+
+def _context(template: dict[str, Any]) -> dict[str, Any]:
+    return _container(template)["securityContext"]
+
+
+RESTRICTED_VIOLATIONS: dict[str, tuple[Callable[[dict[str, Any]], Any], str]] = {
+    "host network": (lambda t: t["spec"].update(hostNetwork=True), "hostNetwork must not be true"),
+    "host PID": (lambda t: t["spec"].update(hostPID=True), "hostPID must not be true"),
+    "host IPC": (lambda t: t["spec"].update(hostIPC=True), "hostIPC must not be true"),
+    "privileged": (lambda t: _context(t).update(privileged=True), "privileged must not be true"),
+    "capability added": (lambda t: _context(t)["capabilities"].update(add=["NET_RAW"]), "adds ['NET_RAW']"),
+    "capabilities kept": (lambda t: _context(t)["capabilities"].update(drop=[]), "capabilities must drop ALL"),
+    "hostPath volume": (lambda t: t["spec"]["volumes"].append({"name": "h", "hostPath": {"path": "/"}}), "hostPath"),
+    "nfs volume": (lambda t: t["spec"]["volumes"].append({"name": "n", "nfs": {"server": "s", "path": "/"}}), "nfs"),
+    "image volume": (lambda t: t["spec"]["volumes"].append({"name": "i", "image": {"reference": "x"}}), "image"),
+    "host port": (lambda t: _container(t).update(ports=[{"containerPort": 80, "hostPort": 80}]), "hostPort"),
+    "pod AppArmor": (
+        lambda t: t["spec"]["securityContext"].update(appArmorProfile={"type": "Unconfined"}),
+        "pod appArmorProfile.type 'Unconfined'",
+    ),
+    "container AppArmor": (
+        lambda t: _context(t).update(appArmorProfile={"type": "Unconfined"}),
+        "appArmorProfile.type 'Unconfined'",
+    ),
+    "AppArmor annotation": (
+        lambda t: t["metadata"]["annotations"].update(
+            {"container.apparmor.security.beta.kubernetes.io/agent": "unconfined"}
+        ),
+        "AppArmor profile must be runtime/default or localhost/*",
+    ),
+    "SELinux type": (lambda t: _context(t).update(seLinuxOptions={"type": "spc_t"}), "seLinuxOptions.type 'spc_t'"),
+    "SELinux engine type": (
+        lambda t: _context(t).update(seLinuxOptions={"type": "container_engine_t"}),
+        "seLinuxOptions.type 'container_engine_t'",
+    ),
+    "SELinux user": (lambda t: _context(t).update(seLinuxOptions={"user": "system_u"}), "seLinuxOptions.user"),
+    "SELinux role": (
+        lambda t: t["spec"]["securityContext"].update(seLinuxOptions={"role": "r"}),
+        "seLinuxOptions.role",
+    ),
+    "proc mount": (lambda t: _context(t).update(procMount="Unmasked"), "procMount must be Default"),
+    "pod seccomp": (
+        lambda t: t["spec"]["securityContext"].update(seccompProfile={"type": "Unconfined"}),
+        "pod seccompProfile Unconfined",
+    ),
+    "container seccomp": (lambda t: _context(t).update(seccompProfile={"type": "Unconfined"}), "is Unconfined"),
+    "no seccomp": (
+        lambda t: (t["spec"]["securityContext"].pop("seccompProfile"), _context(t).pop("seccompProfile")),
+        "seccompProfile must be RuntimeDefault or Localhost, is None",
+    ),
+    "unsafe sysctl": (
+        lambda t: t["spec"]["securityContext"].update(sysctls=[{"name": "net.ipv4.tcp_rmem", "value": "1"}]),
+        "sysctl 'net.ipv4.tcp_rmem'",
+    ),
+    "pod host process": (
+        lambda t: t["spec"]["securityContext"].update(windowsOptions={"hostProcess": True}),
+        "pod windowsOptions.hostProcess",
+    ),
+    "container host process": (lambda t: _context(t).update(windowsOptions={"hostProcess": True}), "hostProcess"),
+    "privilege escalation": (lambda t: _context(t).pop("allowPrivilegeEscalation"), "allowPrivilegeEscalation"),
+    "root container": (lambda t: _context(t).update(runAsNonRoot=False), "runAsNonRoot must be true"),
+    "root pod": (
+        lambda t: t["spec"]["securityContext"].update(runAsNonRoot=False),
+        "pod runAsNonRoot must not be false",
+    ),
+    "uid 0 pod": (lambda t: t["spec"]["securityContext"].update(runAsUser=0), "pod runAsUser must not be 0"),
+    "uid 0 container": (lambda t: _context(t).update(runAsUser=0), "runAsUser must not be 0"),
+    "probe host": (
+        lambda t: _container(t).update(livenessProbe={"httpGet": {"host": "10.0.0.1", "port": 80}}),
+        "livenessProbe.httpGet.host",
+    ),
+    "lifecycle host": (
+        lambda t: _container(t).update(lifecycle={"preStop": {"tcpSocket": {"host": "10.0.0.1", "port": 80}}}),
+        "lifecycle.preStop.tcpSocket.host",
+    ),
+    "privileged init container": (
+        lambda t: t["spec"].update(
+            initContainers=[{**copy.deepcopy(_container(t)), "name": "init", "securityContext": {"privileged": True}}]
+        ),
+        "container init: privileged must not be true",
+    ),
+    "ephemeral container": (
+        lambda t: t["spec"].update(ephemeralContainers=[{"name": "debug", "image": "busybox"}]),
+        "container debug: allowPrivilegeEscalation must be false",
+    ),
+    "unknown security context": (
+        lambda t: _container(t).update(securityContext=PLAN_UNKNOWN),
+        "spec.containers[0].securityContext is unknown at preview",
+    ),
+}
+RESTRICTED_ALLOWED: dict[str, Callable[[dict[str, Any]], Any]] = {
+    "Localhost seccomp": lambda t: _context(t).update(seccompProfile={"type": "Localhost", "localhostProfile": "p"}),
+    "localhost AppArmor annotation": lambda t: t["metadata"]["annotations"].update(
+        {"container.apparmor.security.beta.kubernetes.io/agent": "localhost/agent"}
+    ),
+    "RuntimeDefault AppArmor": lambda t: _context(t).update(appArmorProfile={"type": "RuntimeDefault"}),
+    "SELinux container_t": lambda t: _context(t).update(seLinuxOptions={"type": "container_t", "level": "s0:c1"}),
+    "NET_BIND_SERVICE": lambda t: _context(t)["capabilities"].update(add=["NET_BIND_SERVICE"]),
+    "safe sysctl": lambda t: t["spec"]["securityContext"].update(
+        sysctls=[{"name": "net.ipv4.tcp_syncookies", "value": "1"}]
+    ),
+    "hostPort 0": lambda t: _container(t).update(ports=[{"containerPort": 80, "hostPort": 0}]),
+    "probe without host": lambda t: _container(t).update(readinessProbe={"httpGet": {"path": "/", "port": 80}}),
+}
+WORKLOAD_KINDS = {
+    "Pod": "kubernetes:core/v1:Pod",
+    "PodTemplate": "kubernetes:core/v1:PodTemplate",
+    "ReplicationController": "kubernetes:core/v1:ReplicationController",
+    "ReplicaSet": "kubernetes:apps/v1:ReplicaSet",
+    "Deployment": "kubernetes:apps/v1:Deployment",
+    "StatefulSet": "kubernetes:apps/v1:StatefulSet",
+    "DaemonSet": "kubernetes:apps/v1:DaemonSet",
+    "Job": "kubernetes:batch/v1:Job",
+    "CronJob": "kubernetes:batch/v1:CronJob",
+}
+
+
+def workload(kind: str, template: dict[str, Any]) -> dict[str, Any]:
+    metadata = {"name": "ada", "namespace": "nuketown-dev-ada"}
+    if kind == "Pod":
+        return {**template, "metadata": {**template["metadata"], **metadata}}
+    if kind == "PodTemplate":
+        return {"metadata": metadata, "template": template}
+    if kind == "CronJob":
+        return {"metadata": metadata, "spec": {"schedule": "@daily", "jobTemplate": {"spec": {"template": template}}}}
+    return {"metadata": metadata, "spec": {"template": template}}
+
+
+@pytest.mark.parametrize("name", list(RESTRICTED_VIOLATIONS))
+def test_each_restricted_control_can_fail(template: dict[str, Any], name: str) -> None:
+    change, text = RESTRICTED_VIOLATIONS[name]
+    changed = copy.deepcopy(template)
+    change(changed)
+    problems = workload_pod_security_problems("kubernetes:apps/v1:Deployment", workload("Deployment", changed))
+    assert any(text in problem for problem in problems), problems
+
+
+@pytest.mark.parametrize("name", list(RESTRICTED_ALLOWED))
+def test_what_restricted_allows_passes(template: dict[str, Any], name: str) -> None:
+    changed = copy.deepcopy(template)
+    RESTRICTED_ALLOWED[name](changed)
+    assert workload_pod_security_problems("kubernetes:apps/v1:Deployment", workload("Deployment", changed)) == []
+
+
+@pytest.mark.parametrize("kind", list(WORKLOAD_KINDS))
+def test_every_workload_kind_is_checked(template: dict[str, Any], kind: str) -> None:
+    resource_type = WORKLOAD_KINDS[kind]
+    assert workload_pod_security_problems(resource_type, workload(kind, template)) == []
+    changed = copy.deepcopy(template)
+    _context(changed)["privileged"] = True
+    assert workload_pod_security_problems(resource_type, workload(kind, changed)) == [
+        f"{kind} ada: container agent: privileged must not be true"
     ]
-    without = [(t, p) for t, p in gcp_resources if t != "kubernetes:networking.k8s.io/v1:NetworkPolicy"]
-    assert len(namespace_isolation_problems(without)) == 2
 
 
-# --- the CrossGuard wiring --------------------------------------------------------------------------------
+@pytest.mark.parametrize("resource_type", ["kubernetes:apps/v1:DeploymentPatch", "kubernetes:core/v1:PodList"])
+def test_partial_and_listed_workloads_are_refused(resource_type: str) -> None:
+    [problem] = workload_pod_security_problems(resource_type, {"metadata": {"name": "ada"}})
+    assert "not allowed" in problem
 
 
-def test_policies_report_through_crossguard(aws_resources: list[tuple[str, dict[str, Any]]]) -> None:
-    """Each rule's problems reach report_violation; names and enforcement are what the pack publishes."""
-    assert [p.name for p in POLICIES] == [
+# --- namespaces and network policies -----------------------------------------------------------------------
+
+
+def _stack_findings(rule: Callable[..., list[Any]], resources: list[Resource], stack: str | None = "dev") -> list[str]:
+    return [f"{f.resource.type if f.resource else 'stack'} {f.message}" for f in rule(resources, Context(stack))]
+
+
+def _edited(
+    resources: list[Resource], resource_type: str, name: str, change: Callable[[dict[str, Any]], Any]
+) -> list[Resource]:
+    edited = []
+    for resource in resources:
+        if resource.type == resource_type and resource.name == name:
+            props = copy.deepcopy(dict(resource.props))
+            change(props)
+            resource = Resource(resource.type, resource.name, props, resource.agent)
+        edited.append(resource)
+    return edited
+
+
+def test_a_namespace_without_isolation_is_refused(gcp_resources: list[Resource]) -> None:
+    opened = _edited(
+        gcp_resources,
+        nuketown_policy.NETWORK_POLICY,
+        "ada",
+        lambda p: p["spec"].update(ingress=[{"from": [{"namespaceSelector": {}}]}]),
+    )
+    assert _stack_findings(namespace_isolation_problems, opened) == [
+        "kubernetes:networking.k8s.io/v1:NetworkPolicy NetworkPolicy ada in nuketown-dev-ada "
+        "admits ingress (1 rule(s))",
+        "kubernetes:core/v1:Namespace agent namespace nuketown-dev-ada has no NetworkPolicy denying all ingress",
+    ]
+    without = [r for r in gcp_resources if r.type != nuketown_policy.NETWORK_POLICY]
+    assert len(_stack_findings(namespace_isolation_problems, without)) == 2
+
+
+def test_a_network_policy_patch_admitting_ingress_is_refused(gcp_resources: list[Resource]) -> None:
+    patch = Resource(
+        nuketown_policy.NETWORK_POLICY_PATCH,
+        "ada-patch",
+        {"metadata": {"name": "ada", "namespace": "nuketown-dev-ada"}, "spec": {"ingress": [{}]}},
+    )
+    [finding] = _stack_findings(namespace_isolation_problems, [*gcp_resources, patch])
+    assert "admits ingress" in finding
+
+
+def test_namespaces_must_carry_the_stack_and_stay_the_agents(gcp_resources: list[Resource]) -> None:
+    assert _stack_findings(nuketown_policy.namespace_placement_problems, gcp_resources, "prod") == [
+        f"kubernetes:core/v1:Namespace namespace 'nuketown-dev-{agent}' does not carry the stack name 'prod' in its "
+        f"prefix (like nuketown-prod-{agent}); two stacks would derive the same name"
+        for agent in ("ada", "vox")
+    ]
+    assert (
+        _stack_findings(nuketown_policy.namespace_placement_problems, gcp_resources, None)
+        == [f"kubernetes:core/v1:Namespace {nuketown_policy.STACK_UNKNOWN}"] * 2
+    )
+    relabelled = _edited(
+        gcp_resources,
+        nuketown_policy.NAMESPACE,
+        "ada",
+        lambda p: p["metadata"]["labels"].update({"nuketown.io/agent": "vox"}),
+    )
+    assert any(
+        "label nuketown.io/agent is 'vox'" in f
+        for f in _stack_findings(nuketown_policy.namespace_placement_problems, relabelled)
+    )
+    stray = Resource("kubernetes:core/v1:ConfigMap", "stray", {"metadata": {"name": "stray"}})
+    assert _stack_findings(nuketown_policy.namespace_placement_problems, [*gcp_resources, stray]) == [
+        "kubernetes:core/v1:ConfigMap no metadata.namespace: it would land in the provider's default namespace"
+    ]
+
+
+# --- the CrossGuard wiring ---------------------------------------------------------------------------------
+
+
+def test_the_pack_publishes_mandatory_policies_with_their_config_schema() -> None:
+    servicer = _PolicyAnalyzerServicer("nuketown", "0.0.1", POLICIES, EnforcementLevel.ADVISORY)
+    info = servicer.GetAnalyzerInfo(None, None)
+    assert [p.name for p in info.policies] == [
+        "nuketown-resource-type",
         "nuketown-role-boundary",
         "nuketown-authoritative-gcp-iam",
+        "nuketown-gcp-iam-role",
         "nuketown-unconditioned-storage-grant",
-        "nuketown-deployment-pod-security",
+        "nuketown-storage-condition",
+        "nuketown-policy-document",
+        "nuketown-trust-document",
+        "nuketown-workload-pod-security",
         "nuketown-namespace-isolation",
+        "nuketown-namespace-placement",
+        "nuketown-stack-name",
+        "nuketown-identity-binding",
+        "nuketown-scope-ownership",
+        "nuketown-permissions-boundary",
     ]
-    assert {p.enforcement_level.value for p in POLICIES} == {"mandatory"}
+    assert {p.enforcementLevel for p in info.policies} == {analyzer_pb2.MANDATORY}
+    schemas = {p.name: set(p.configSchema.properties) for p in info.policies if p.configSchema.properties}
+    assert schemas == {
+        "nuketown-identity-binding": {"allowedIdentities"},
+        "nuketown-scope-ownership": {"allowedScopes"},
+    }
+
+
+def test_policies_report_through_the_validation_objects(aws_resources: list[Resource]) -> None:
+    """As the older tests did: the policy objects' validate, with args built by hand."""
     role = first(aws_resources, "aws:iam/role:Role")
     del role["permissionsBoundary"]
     reported: list[str] = []
     args = ResourceValidationArgs(
         "aws:iam/role:Role", role, "urn:pulumi:dev::nuketown::aws:iam/role:Role::ada", "ada", None, None
     )
-    POLICIES[0].validate(args, lambda message, urn=None: reported.append(message))
+    policy = next(p for p in POLICIES if p.name == "nuketown-role-boundary")
+    policy.validate(args, lambda message, urn=None: reported.append(message))
     assert reported == ["IAM role nuketown-dev-ada has no permissions boundary"]
 
-    stack_policy = POLICIES[-1]
+    stack_policy = next(p for p in POLICIES if p.name == "nuketown-namespace-isolation")
     assert isinstance(stack_policy, StackValidationPolicy)
     namespaces = [
-        PolicyResource(typ, props, f"urn:{typ}::{i}", str(i), None, None, None, [], {})
-        for i, (typ, props) in enumerate(aws_resources)
-        if typ == "kubernetes:core/v1:Namespace"
+        PolicyResource(
+            r.type, dict(r.props), f"urn:pulumi:dev::nuketown::{r.type}::{r.name}", r.name, None, None, None, [], {}
+        )
+        for r in aws_resources
+        if r.type == "kubernetes:core/v1:Namespace"
     ]
-    reported.clear()
-    stack_policy.validate(StackValidationArgs(namespaces), lambda message, urn=None: reported.append(message))
-    assert len(reported) == 2
+    urns: list[str | None] = []
+    stack_policy.validate(StackValidationArgs(namespaces), lambda message, urn=None: urns.append(urn))
+    assert urns == [n.urn for n in namespaces]
+
+
+def test_a_malformed_pack_config_is_an_error() -> None:
+    with pytest.raises(ConfigError):
+        Context.from_config("dev", {"allowedIdentities": ["ada"]})
+    with pytest.raises(ConfigError):
+        Context.from_config("dev", {"allowedScopes": {"ada": "shared-*"}})
+
+
+# --- the offline runner ------------------------------------------------------------------------------------
+
+
+def test_offline_usage_errors_exit_2(tmp_path: Path) -> None:
+    run = lambda *args: subprocess.run([sys.executable, str(OFFLINE), *args], capture_output=True, text=True)  # noqa: E731
+    assert run().returncode == 2
+    assert run(str(tmp_path / "missing.json")).returncode == 2
+    (tmp_path / "bad.json").write_text("{")
+    assert run(str(tmp_path / "bad.json")).returncode == 2
+    (tmp_path / "list.json").write_text("[]")
+    assert run(str(tmp_path / "list.json")).returncode == 2
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps({"resources": [], "outputs": {}}))
+    assert run(str(plan)).returncode == 0
+    (tmp_path / "config.json").write_text(json.dumps({"nuketown-scope-ownership": {"allowedScopes": {"ada": "x"}}}))
+    result = run(str(plan), "--config", str(tmp_path / "config.json"))
+    assert result.returncode == 2 and "allowedScopes" in result.stderr
+
+
+def test_offline_stack_from_the_plan_or_the_command_line(tmp_path: Path) -> None:
+    plan = plan_of({"nuketown:namespacePrefix": "team-prod-"}, stack="prod")
+    result = offline(plan, tmp_path)
+    assert result.returncode == 1 and nuketown_policy.STACK_UNKNOWN in result.stdout
+    assert result.stderr.startswith("stack: ? (not found in the plan (pass --stack))")
+    assert offline(plan, tmp_path, "--stack", "prod").returncode == 0
+    assert "does not carry the stack name 'dev'" in offline(plan, tmp_path, "--stack", "dev").stdout
+    assert offline({**plan, "stack": "prod"}, tmp_path).returncode == 0
+    gcp = plan_of({"nuketown:cloud": "gcp", "gcp:project": "acme-agents"}, stack="prod")
+    assert offline(gcp, tmp_path).stderr.startswith("stack: prod (the GCP key ring)")
+    aws = plan_of(STACKS["aws-pod-identity"], stack="prod")
+    assert offline(aws, tmp_path).stderr.startswith("stack: prod (the AWS key aliases)")
+
+
+def test_offline_prints_one_line_per_violation(tmp_path: Path) -> None:
+    document = crafted(ROOT / "tests" / "data" / "policy" / "finding2-gcp-condition-trailing-newline.json")
+    result = offline(document, tmp_path)
+    assert result.stdout == (
+        "gcp:projects/iAMMember:IAMMember ada-storage: condition "
+        "'resource.name.startsWith(\"projects/_/buckets/ada-\\n\")' is not "
+        "resource.name.startsWith(\"projects/_/buckets/<prefix>\") with a lowercase prefix ending in '-' "
+        "[nuketown-storage-condition]\n"
+    )
