@@ -1,4 +1,8 @@
-"""The nix side, evaluated for real: the builtins-only spec function, and the module with nixpkgs lib."""
+"""The nix side, evaluated for real: the builtins-only spec function, and the module with nixpkgs lib.
+
+Evaluations are batched: one nix-instantiate call evaluates many cases and returns them all as JSON.
+Every call runs with --readonly-mode, so derivations get their store paths and nothing is written or built.
+"""
 
 import json
 import os
@@ -11,23 +15,28 @@ from conftest import ROOT
 from nuketown_stack.spec import load_spec
 
 SPEC_NIX = ROOT / "nix" / "spec.nix"
-EVAL_MODULE = ROOT / "tests" / "nix" / "eval-module.nix"
+HARNESS = ROOT / "tests" / "nix" / "harness.nix"
+EXAMPLE_DIR = ROOT / "examples" / "cloud-ada"
 NIXPKGS_LIB = os.environ.get("NIXPKGS_LIB")
 
 
-def nix_json(expression: str, *args: str) -> Any:
-    result = subprocess.run(
-        ["nix-instantiate", "--eval", "--strict", "--json", "--expr", expression, *args], capture_output=True, text=True
+def nix(expression: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["nix-instantiate", "--readonly-mode", "--eval", "--strict", "--json", "--expr", expression, *args],
+        capture_output=True,
+        text=True,
     )
+
+
+def nix_json(expression: str, *args: str) -> Any:
+    result = nix(expression, *args)
     if result.returncode != 0:
         raise AssertionError(result.stderr)
     return json.loads(result.stdout)
 
 
 def nix_error(expression: str, *args: str) -> str:
-    result = subprocess.run(
-        ["nix-instantiate", "--eval", "--strict", "--json", "--expr", expression, *args], capture_output=True, text=True
-    )
+    result = nix(expression, *args)
     assert result.returncode != 0, result.stdout
     return result.stderr
 
@@ -134,50 +143,51 @@ needs_lib = pytest.mark.skipif(
 )
 
 
-def module_eval(configuration: str, attr: str = "spec") -> Any:
-    return nix_json(
-        f"import {EVAL_MODULE}",
-        "--arg",
-        "lib",
-        f"import {NIXPKGS_LIB}",
-        "--arg",
-        "configuration",
-        configuration,
-        "--argstr",
-        "attr",
-        attr,
-    )
+def harness(body: str) -> Any:
+    """Evaluate `body` with `h` bound to tests/nix/harness.nix (stand-ins for NixOS and upstream nuketown)."""
+    return nix_json(f"let lib = import {NIXPKGS_LIB}; h = import {HARNESS} {{ inherit lib; }}; in {body}")
 
 
-def module_error(configuration: str) -> str:
-    return nix_error(
-        f"import {EVAL_MODULE}", "--arg", "lib", f"import {NIXPKGS_LIB}", "--arg", "configuration", configuration
-    )
+def harness_error(body: str) -> str:
+    return nix_error(f"let lib = import {NIXPKGS_LIB}; h = import {HARNESS} {{ inherit lib; }}; in {body}")
+
+
+def module_spec(configuration: str) -> Any:
+    return harness(f"(h.module ({configuration})).spec")
 
 
 @needs_lib
 def test_module_seed_one_liner_on_an_existing_agent() -> None:
-    spec = module_eval(
+    spec = module_spec(
         "{ nuketown.enable = true; nuketown.agents.ada = { enable = true; uid = 1100; }; "
         "nuketown.cloud.enable = true; }"
     )
-    # The stand-in's domain default is upstream's `<hostname>.local`; with it, both paths agree.
+    # Upstream's domain default is `<hostname>.local` (NixOS' hostname defaults to nixos); with it, both paths agree.
     # (Compared as CloudSpecs: the module spells unset toleration fields as null.)
-    plain = spec_of(SEED_MINIMAL.replace("enable = true;", 'enable = true; domain = "localhost.local";', 1))
+    plain = spec_of(SEED_MINIMAL.replace("enable = true;", 'enable = true; domain = "nixos.local";', 1))
     assert load_spec(spec) == load_spec(plain)
-    assert spec["agents"]["ada"]["git"]["email"] == "ada@localhost.local"
+    assert spec["agents"]["ada"]["git"]["email"] == "ada@nixos.local"
 
 
 @needs_lib
-def test_module_and_plain_function_agree_on_the_example() -> None:
-    module_spec = module_eval(f"{{ nuketown = import {ROOT / 'examples' / 'cloud-ada' / 'nuketown.nix'}; }}")
-    plain_spec = nix_json(f"import {ROOT / 'examples' / 'cloud-ada.nix'}")
-    assert load_spec(module_spec) == load_spec(plain_spec)
+def test_module_and_plain_function_agree() -> None:
+    """Each nuketown attrset, as the NixOS module evaluates it and as the spec function does: one spec."""
+    cases = {
+        "example": f"import {EXAMPLE_DIR / 'nuketown.nix'}",
+    }
+    body = " ".join(
+        f"{json.dumps(name)} = {{ module = (h.module {{ nuketown = {settings}; }}).spec; "
+        f"plain = (import {SPEC_NIX}).spec ({settings}); }};"
+        for name, settings in cases.items()
+    )
+    results = harness(f"{{ {body} }}")
+    for name, result in results.items():
+        assert load_spec(result["module"]) == load_spec(result["plain"]), name
 
 
 @needs_lib
 def test_module_tiers_merge_field_by_field() -> None:
-    spec = module_eval('{ nuketown.cloud.tiers = { gpu.memory = "32Gi"; xl = { cpu = "16"; memory = "64Gi"; }; }; }')
+    spec = module_spec('{ nuketown.cloud.tiers = { gpu.memory = "32Gi"; xl = { cpu = "16"; memory = "64Gi"; }; }; }')
     assert spec["tiers"]["gpu"]["memory"] == "32Gi"
     assert spec["tiers"]["gpu"]["extendedResources"] == {"nvidia.com/gpu": "1"}
     assert spec["tiers"]["xl"]["cpu"] == "16"
@@ -185,24 +195,24 @@ def test_module_tiers_merge_field_by_field() -> None:
 
 
 @needs_lib
-def test_module_undefined_tier_is_an_assertion_and_stops_the_spec() -> None:
+def test_module_undefined_tiers_are_assertions_and_stop_the_spec() -> None:
     configuration = (
         "{ nuketown.enable = true; nuketown.cloud.enable = true; "
         'nuketown.agents.ada = { enable = true; uid = 1100; cloud.resources = "huge"; }; }'
     )
-    failed = module_eval(configuration, attr="failedAssertions")
+    failed = harness(f"(h.module {configuration}).failedAssertions")
     assert failed == [
         "nuketown.agents.ada.cloud.resources: 'huge' is not a tier (gpu, large, small, standard); "
         "define it in nuketown.cloud.tiers or pick one of those."
     ]
-    assert "is not a tier" in module_error(configuration)
+    assert "is not a tier" in harness_error(f"(h.module {configuration}).spec")
 
 
 @needs_lib
 def test_module_rejects_bad_option_values() -> None:
-    error = module_error(
-        '{ nuketown.cloud.storage.defaultSize = "ten gigs"; nuketown.enable = true; '
-        "nuketown.cloud.enable = true; nuketown.agents.ada = { enable = true; uid = 1; }; }"
+    error = harness_error(
+        '(h.module { nuketown.cloud.storage.defaultSize = "ten gigs"; nuketown.enable = true; '
+        "nuketown.cloud.enable = true; nuketown.agents.ada = { enable = true; uid = 1; }; }).spec"
     )
     assert "nuketown.cloud.storage.defaultSize" in error
 
@@ -224,4 +234,9 @@ def test_module_adds_only_cloud_options_and_documents_them() -> None:
         untyped = map (o: o.loc) (builtins.filter (o: !(o ? type)) cloudOptions);
       }}"""
     result = nix_json(expression)
-    assert result == {"top": ["agents", "cloud"], "agent": ["cloud"], "undocumented": [], "untyped": []}
+    assert result == {
+        "top": ["agents", "cloud"],
+        "agent": ["cloud"],
+        "undocumented": [],
+        "untyped": [],
+    }
