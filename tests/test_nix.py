@@ -240,3 +240,37 @@ def test_module_adds_only_cloud_options_and_documents_them() -> None:
         "undocumented": [],
         "untyped": [],
     }
+
+
+# --- the NixOS example evaluates ------------------------------------------------------------------
+
+
+@needs_lib
+def test_the_example_flake_evaluates_to_the_plain_spec() -> None:
+    """The flake's outputs, with stand-ins for its inputs: upstream's module needs home-manager and impermanence."""
+    result = harness(f"""let
+        f = h.flake {EXAMPLE_DIR / "flake.nix"};
+        config = f.outputs.nixosConfigurations.cloud-ada.config;
+      in {{
+        inherit (f) takes declares;
+        spec = config.nuketown.cloud.spec;
+        plain = import {ROOT / "examples" / "cloud-ada.nix"};
+        homes = builtins.attrNames config.home-manager.users;
+        persisted = lib.mapAttrs (_: u: u.directories) config.environment.persistence."/persist".users;
+      }}""")
+    assert set(result["takes"]) <= set(result["declares"])
+    assert {"home-manager", "impermanence", "sops-nix", "nuketown", "nixpkgs"} <= set(result["takes"])
+    assert load_spec(result["spec"]) == load_spec(result["plain"])
+    assert result["homes"] == ["ada", "vox"]
+    assert result["persisted"] == {"ada": ["projects", ".config/claude"], "vox": ["projects", "datasets"]}
+
+
+@needs_lib
+def test_the_stand_ins_fail_like_nixos_without_home_manager() -> None:
+    """What the flake fixes: upstream's module alone sets options nothing declares."""
+    error = harness_error(
+        f"""(lib.evalModules {{ modules = [ h.standins.nixos h.standins.impermanence
+              {ROOT / "tests" / "nix" / "upstream-standin.nix"} {EXAMPLE_DIR / "configuration.nix"} ]; }})
+            .config.nuketown.cloud.spec"""
+    )
+    assert "The option `home-manager' does not exist" in error
