@@ -11,7 +11,9 @@ let
   defaults = specLib.defaults;
   t = lib.types;
 
-  quantity = t.strMatching "^[+]?([0-9]+(\\.[0-9]*)?|\\.[0-9]+)([eE][-+]?[0-9]+|[numkMGTPE]i?|Ki)?$";
+  quantity = t.strMatching specLib.grammar.quantity.pattern // {
+    description = specLib.grammar.quantity.description;
+  };
 
   tolerationType = t.submodule {
     options = {

@@ -6,6 +6,7 @@
 # `or`, so a partial attrset and a fully evaluated NixOS config give one spec.
 let
   defaults = import ./defaults.nix;
+  grammar = builtins.fromJSON (builtins.readFile ./grammar.json);
 
   agentDefaults = {
     enable = false;
@@ -21,18 +22,30 @@ let
     if builtins.isFunction template then template name
     else builtins.replaceStrings [ "@agent@" ] [ name ] template;
 
-  resolve = nuketown:
+  resolve =
+    nuketown:
     let
       cloud = nuketown.cloud or { };
       domain = nuketown.domain or "localhost";
       agentsDir = nuketown.agentsDir or "/agents";
-      tiers = cloud.tiers or defaults.tiers;
+      # As in the module: the default tiers, each field replaced where given, and new tiers.
+      tiers = builtins.mapAttrs (
+        name: tier:
+        {
+          extendedResources = { };
+          nodeSelector = { };
+          tolerations = [ ];
+        }
+        // (defaults.tiers.${name} or { })
+        // tier
+      ) (defaults.tiers // (cloud.tiers or { }));
       storage = cloud.storage or { };
       sizes = storage.sizes or { };
       defaultSize = storage.defaultSize or defaults.storageDefaultSize;
       cloudScaling = cloud.scaling or { };
 
-      agentCloud = name: agent:
+      agentCloud =
+        name: agent:
         let
           c = agent.cloud or { };
           resources = c.resources or (cloud.resources or defaults.resources);
@@ -58,7 +71,8 @@ let
           env = c.env or { };
         };
 
-      agentSpec = name: agent0:
+      agentSpec =
+        name: agent0:
         let
           agent = agentDefaults // agent0;
           c = agentCloud name agent;
@@ -71,50 +85,108 @@ let
             name = git.name or name;
             email = git.email or "${name}@${domain}";
           };
-          inherit (c) resources scaling image identity network spot env;
-          persist = map (path: { inherit path; size = sizes.${path} or defaultSize; }) agent.persist;
+          inherit (c)
+            resources
+            scaling
+            image
+            identity
+            network
+            spot
+            env
+            ;
+          persist = map (path: {
+            inherit path;
+            size = sizes.${path} or defaultSize;
+          }) agent.persist;
         };
 
-      isCloudAgent = name: agent:
-        (agent.enable or agentDefaults.enable) && (agentCloud name agent).enable;
+      isCloudAgent = name: agent: (agent.enable or agentDefaults.enable) && (agentCloud name agent).enable;
 
       allAgents = if nuketown.enable or false then nuketown.agents or { } else { };
       cloudAgentNames = builtins.filter (n: isCloudAgent n allAgents.${n}) (builtins.attrNames allAgents);
     in
     {
       inherit domain tiers;
-      agents = builtins.listToAttrs (map (n: { name = n; value = agentSpec n allAgents.${n}; }) cloudAgentNames);
+      storage = { inherit defaultSize sizes; };
+      agents = builtins.listToAttrs (
+        map (n: {
+          name = n;
+          value = agentSpec n allAgents.${n};
+        }) cloudAgentNames
+      );
     };
 
+  isQuantity = value: builtins.isString value && builtins.match grammar.quantity.pattern value != null;
+
   # Invariants the module turns into `assertions`; each message says what to change.
-  checks = nuketown:
+  checks =
+    nuketown:
     let
       r = resolve nuketown;
       tierNames = builtins.attrNames r.tiers;
       known = t: builtins.elem t tierNames;
       tierList = builtins.concatStringsSep ", " tierNames;
+      notATier =
+        option: tier:
+        "${option}: '${tier}' is not a tier (${tierList}); define it in nuketown.cloud.tiers or pick one of those.";
       # maxResources defaults to resources: report an unknown name once.
       agentChecks = name: a: [
         {
           assertion = known a.resources;
-          message = "nuketown.agents.${name}.cloud.resources: '${a.resources}' is not a tier (${tierList}); define it in nuketown.cloud.tiers or pick one of those.";
+          message = notATier "nuketown.agents.${name}.cloud.resources" a.resources;
         }
         {
           assertion = known a.scaling.maxResources || a.scaling.maxResources == a.resources;
-          message = "nuketown.agents.${name}.cloud.scaling.maxResources: '${a.scaling.maxResources}' is not a tier (${tierList}); define it in nuketown.cloud.tiers or pick one of those.";
+          message = notATier "nuketown.agents.${name}.cloud.scaling.maxResources" a.scaling.maxResources;
         }
       ];
+      # The module's types check these; a plain attrset is checked here.
+      quantityCheck = option: value: {
+        assertion = isQuantity value;
+        message = "${option}: ${builtins.toJSON value} is not ${grammar.quantity.description}.";
+      };
+      tierChecks =
+        name: tier:
+        [
+          (quantityCheck "nuketown.cloud.tiers.${name}.cpu" (tier.cpu or null))
+          (quantityCheck "nuketown.cloud.tiers.${name}.memory" (tier.memory or null))
+        ]
+        ++ builtins.attrValues (
+          builtins.mapAttrs (
+            resource: quantityCheck "nuketown.cloud.tiers.${name}.extendedResources.\"${resource}\""
+          ) (tier.extendedResources or { })
+        );
+      storageChecks =
+        [ (quantityCheck "nuketown.cloud.storage.defaultSize" r.storage.defaultSize) ]
+        ++ builtins.attrValues (
+          builtins.mapAttrs (path: quantityCheck "nuketown.cloud.storage.sizes.\"${path}\"") r.storage.sizes
+        );
     in
-    builtins.concatLists (builtins.attrValues (builtins.mapAttrs agentChecks r.agents));
+    builtins.concatLists (builtins.attrValues (builtins.mapAttrs agentChecks r.agents))
+    ++ builtins.concatLists (builtins.attrValues (builtins.mapAttrs tierChecks r.tiers))
+    ++ storageChecks;
 
-  failedMessages = nuketown:
-    map (c: c.message) (builtins.filter (c: !c.assertion) (checks nuketown));
+  failedMessages = nuketown: map (c: c.message) (builtins.filter (c: !c.assertion) (checks nuketown));
 
-  spec = nuketown:
-    let failed = failedMessages nuketown; in
-    if failed != [ ] then throw ("nuketown.cloud:\n- " + builtins.concatStringsSep "\n- " failed)
-    else { schemaVersion = 1; } // resolve nuketown;
+  spec =
+    nuketown:
+    let
+      failed = failedMessages nuketown;
+    in
+    if failed != [ ] then
+      throw ("nuketown.cloud:\n- " + builtins.concatStringsSep "\n- " failed)
+    else
+      let r = resolve nuketown; in
+      {
+        schemaVersion = 1;
+        inherit (r) domain tiers agents;
+      };
 in
 {
-  inherit defaults checks spec;
+  inherit
+    defaults
+    grammar
+    checks
+    spec
+    ;
 }

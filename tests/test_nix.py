@@ -6,15 +6,18 @@ Every call runs with --readonly-mode, so derivations get their store paths and n
 
 import json
 import os
+import re
 import subprocess
 from typing import Any
 
 import pytest
 from conftest import ROOT
 
+from nuketown_stack.quantity import parse_quantity
 from nuketown_stack.spec import load_spec
 
 SPEC_NIX = ROOT / "nix" / "spec.nix"
+GRAMMAR = ROOT / "nix" / "grammar.json"
 HARNESS = ROOT / "tests" / "nix" / "harness.nix"
 EXAMPLE_DIR = ROOT / "examples" / "cloud-ada"
 NIXPKGS_LIB = os.environ.get("NIXPKGS_LIB")
@@ -45,7 +48,24 @@ def spec_of(settings: str) -> Any:
     return nix_json(f"(import {SPEC_NIX}).spec ({settings})")
 
 
+def problems_of(cases: dict[str, str]) -> dict[str, list[str]]:
+    """The spec function's failed checks with each nuketown attrset, in one evaluation."""
+    body = " ".join(f"{json.dumps(name)} = problems ({settings});" for name, settings in cases.items())
+    return nix_json(
+        f"let problems = n: map (c: c.message) (builtins.filter (c: !c.assertion) ((import {SPEC_NIX}).checks n)); "
+        f"in {{ {body} }}"
+    )
+
+
 SEED_MINIMAL = "{ enable = true; agents.ada = { enable = true; uid = 1100; }; cloud.enable = true; }"
+
+
+def with_ada(cloud: str = "", agent_cloud: str = "", agent: str = "") -> str:
+    """A one-agent nuketown attrset with extra settings."""
+    return (
+        f"{{ enable = true; agents.ada = {{ enable = true; uid = 1100; {agent} cloud = {{ {agent_cloud} }}; }}; "
+        f"cloud = {{ enable = true; {cloud} }}; }}"
+    )
 
 
 def test_seed_one_line_config_gives_a_valid_spec() -> None:
@@ -115,6 +135,20 @@ def test_defaults_flow_from_nuketown_cloud() -> None:
     assert ada["image"] == "ghcr.io/me/ada:v1"
 
 
+def test_tiers_merge_field_by_field_as_in_the_module() -> None:
+    spec = spec_of(with_ada(cloud='tiers = { gpu.memory = "32Gi"; xl = { cpu = "16"; memory = "64Gi"; }; };'))
+    assert spec["tiers"]["gpu"]["memory"] == "32Gi"
+    assert spec["tiers"]["gpu"]["extendedResources"] == {"nvidia.com/gpu": "1"}
+    assert spec["tiers"]["xl"] == {
+        "cpu": "16",
+        "memory": "64Gi",
+        "extendedResources": {},
+        "nodeSelector": {},
+        "tolerations": [],
+    }
+    assert sorted(spec["tiers"]) == ["gpu", "large", "small", "standard", "xl"]
+
+
 def test_image_may_be_a_function() -> None:
     spec = spec_of(
         "{ enable = true; agents.ada = { enable = true; uid = 1; }; "
@@ -132,6 +166,89 @@ def test_undefined_tier_fails_evaluation_with_an_actionable_message() -> None:
         "nuketown.agents.ada.cloud.scaling.maxResources: 'xl' is not a tier (gpu, large, small, standard); "
         "define it in nuketown.cloud.tiers or pick one of those."
     ) in error
+
+
+# --- one grammar for quantities ------------------------------------------------------------------
+
+QUANTITIES = {
+    "1": True,
+    "500m": True,
+    "4Gi": True,
+    "0.5": True,
+    ".5": True,
+    "1.": True,
+    "1e3": True,
+    "1E3": True,
+    "1E": True,  # exa
+    "1.5e-3": True,
+    "007": True,
+    "10mi": False,  # milli is m; Mi is binary mega
+    "1K": False,
+    "1ki": False,
+    "-1": False,  # sizes are positive: no sign at all
+    "+1": False,
+    "0": False,  # nor zero
+    "0Gi": False,
+    "0.000": False,
+    "0e3": False,
+    "": False,
+    ".": False,
+    "1e": False,
+    "1.5.2": False,
+    " 1": False,
+    "1\n": False,
+    "1KiB": False,
+}
+
+
+def grammar() -> dict[str, str]:
+    return json.loads(GRAMMAR.read_text())["quantity"]
+
+
+def test_nix_and_python_regex_engines_read_the_grammar_alike() -> None:
+    pattern = grammar()["pattern"]
+    body = " ".join(f"{json.dumps(q)} = match {json.dumps(q)};" for q in QUANTITIES)
+    in_nix = nix_json(
+        f"let g = builtins.fromJSON (builtins.readFile {GRAMMAR}); "
+        f"match = q: builtins.match g.quantity.pattern q != null; in {{ {body} }}"
+    )
+    in_python = {q: re.fullmatch(pattern, q) is not None for q in QUANTITIES}
+    assert in_nix == in_python == QUANTITIES
+
+
+def test_spec_function_checks_quantities_with_the_grammar() -> None:
+    cases = {
+        "10mi": with_ada(cloud='tiers.xl = { cpu = "10mi"; memory = "1Gi"; extendedResources.gpu = "0"; };'),
+        "-1": with_ada(cloud='storage = { defaultSize = "-1"; sizes.projects = "0Gi"; };'),
+    }
+    described = grammar()["description"]
+    assert problems_of(cases) == {
+        "10mi": [
+            f'nuketown.cloud.tiers.xl.cpu: "10mi" is not {described}.',
+            f'nuketown.cloud.tiers.xl.extendedResources."gpu": "0" is not {described}.',
+        ],
+        "-1": [
+            f'nuketown.cloud.storage.defaultSize: "-1" is not {described}.',
+            f'nuketown.cloud.storage.sizes."projects": "0Gi" is not {described}.',
+        ],
+    }
+
+
+def python_accepts(quantity: str) -> bool:
+    try:
+        parse_quantity(quantity)
+    except ValueError:
+        return False
+    return True
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="nuketown_stack/quantity.py still has its own grammar (signs and zero allowed); "
+    "it is to read nix/grammar.json, then this marker goes",
+)
+def test_python_quantities_follow_the_grammar() -> None:
+    assert {q: python_accepts(q) for q in QUANTITIES} == QUANTITIES
 
 
 # --- the NixOS module, with nixpkgs lib ------------------------------------------------------------
@@ -174,6 +291,10 @@ def test_module_and_plain_function_agree() -> None:
     """Each nuketown attrset, as the NixOS module evaluates it and as the spec function does: one spec."""
     cases = {
         "example": f"import {EXAMPLE_DIR / 'nuketown.nix'}",
+        "tiers": with_ada(
+            cloud='tiers = { gpu.tolerations = [ { key = "k"; operator = "Equal"; value = "v"; '
+            'effect = "NoExecute"; } ]; xl = { cpu = "8"; memory = "32Gi"; }; small.memory = "3Gi"; };'
+        ).replace("enable = true;", 'enable = true; domain = "d.example";', 1),
     }
     body = " ".join(
         f"{json.dumps(name)} = {{ module = (h.module {{ nuketown = {settings}; }}).spec; "
@@ -206,6 +327,19 @@ def test_module_undefined_tiers_are_assertions_and_stop_the_spec() -> None:
         "define it in nuketown.cloud.tiers or pick one of those."
     ]
     assert "is not a tier" in harness_error(f"(h.module {configuration}).spec")
+
+
+@needs_lib
+def test_module_quantities_follow_the_grammar() -> None:
+    body = " ".join(
+        f"{json.dumps(q)} = (builtins.tryEval (builtins.deepSeq (h.module "
+        f"{{ nuketown.cloud.storage.defaultSize = {json.dumps(q)}; }}).spec true)).success;"
+        for q in QUANTITIES
+    )
+    assert harness(f"{{ {body} }}") == QUANTITIES
+    error = harness_error('(h.module { nuketown.cloud.tiers.small.cpu = "10mi"; }).spec')
+    assert "nuketown.cloud.tiers.small.cpu" in error
+    assert grammar()["description"] in error
 
 
 @needs_lib
