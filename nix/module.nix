@@ -21,6 +21,7 @@ let
       operator = lib.mkOption { type = t.enum [ "Exists" "Equal" ]; default = "Equal"; description = "How key and value are matched."; };
       value = lib.mkOption { type = t.nullOr t.str; default = null; description = "Taint value (with operator Equal)."; };
       effect = lib.mkOption { type = t.nullOr (t.enum [ "NoSchedule" "PreferNoSchedule" "NoExecute" ]); default = null; description = "Taint effect matched; null matches all."; };
+      tolerationSeconds = lib.mkOption { type = t.nullOr t.ints.unsigned; default = null; example = 300; description = "With effect NoExecute: seconds the pod stays bound after the taint appears; null forever."; };
     };
   };
 
@@ -58,6 +59,39 @@ let
     };
   };
 
+  rightSizingType = t.enum [ "Off" "Initial" "Recreate" "InPlaceOrRecreate" ];
+  rightSizingText = "How the Vertical Pod Autoscaler resizes the agent between minResources and maxResources: Off only records its recommendation, Initial applies it when a pod starts, Recreate evicts a running pod to apply it, InPlaceOrRecreate resizes in place; null creates no autoscaler.";
+
+  pullPolicyType = t.enum [ "Always" "IfNotPresent" "Never" ];
+  pullPolicyText = "Kubernetes imagePullPolicy of the agent's container; null leaves Kubernetes' default (Always for :latest and untagged references), except for nix-snapshotter references.";
+
+  authenticationRefType = t.submodule {
+    options = {
+      name = lib.mkOption { type = t.str; example = "redis-auth"; description = "Name of the KEDA TriggerAuthentication (in the agent's namespace) or ClusterTriggerAuthentication."; };
+      kind = lib.mkOption { type = t.enum [ "TriggerAuthentication" "ClusterTriggerAuthentication" ]; default = "TriggerAuthentication"; description = "Kind of the authentication object."; };
+    };
+  };
+
+  wakeTriggerType = t.submodule {
+    options = {
+      type = lib.mkOption { type = t.str; example = "redis"; description = "KEDA scaler type (redis, cron, rabbitmq, ...)."; };
+      metadata = lib.mkOption {
+        type = t.attrsOf t.str;
+        default = { };
+        example = { listName = "nuketown:ada:inbox"; listLength = "1"; };
+        description = "The scaler's metadata, as KEDA documents it for that type.";
+      };
+      name = lib.mkOption { type = t.nullOr t.str; default = null; description = "Name of the trigger (KEDA scaling modifiers refer to it); null leaves it unnamed."; };
+      authenticationRef = lib.mkOption {
+        type = t.nullOr authenticationRefType;
+        default = null;
+        description = "Credentials of the scaler; null when it needs none.";
+      };
+    };
+  };
+  wakeExample = name: [ { type = "redis"; metadata = { address = "redis.nuketown:6379"; listName = "nuketown:${name}:inbox"; listLength = "1"; }; } ];
+  wakeText = "KEDA triggers that bring an idled agent back: a message in its inbox queue, a cron window; empty for none.";
+
   agentCloudModule = { name, ... }: {
     options.cloud = {
       enable = lib.mkOption {
@@ -78,13 +112,36 @@ let
           type = t.nullOr tierName;
           default = cfg.scaling.maxResources;
           defaultText = lib.literalExpression "config.nuketown.cloud.scaling.maxResources";
+          example = "large";
           description = "Largest tier the agent may be scaled to; null means its resources tier.";
+        };
+        minResources = lib.mkOption {
+          type = t.nullOr tierName;
+          default = cfg.scaling.minResources;
+          defaultText = lib.literalExpression "config.nuketown.cloud.scaling.minResources";
+          example = "small";
+          description = "Smallest tier right-sizing may shrink the agent to; null means each resource's smallest tier value.";
         };
         idleTimeout = lib.mkOption {
           type = t.nullOr t.ints.unsigned;
           default = cfg.scaling.idleTimeout;
           defaultText = lib.literalExpression "config.nuketown.cloud.scaling.idleTimeout";
+          example = 3600;
           description = "Seconds of idleness before the agent is scaled down; null never.";
+        };
+        rightSizing = lib.mkOption {
+          type = t.nullOr rightSizingType;
+          default = cfg.scaling.rightSizing;
+          defaultText = lib.literalExpression "config.nuketown.cloud.scaling.rightSizing";
+          example = "Initial";
+          description = rightSizingText;
+        };
+        wake = lib.mkOption {
+          type = t.listOf wakeTriggerType;
+          default = specLib.forAgent cfg.scaling.wake name;
+          defaultText = lib.literalMD "`nuketown.cloud.scaling.wake` (called with the agent's name when it is a function)";
+          example = wakeExample "ada";
+          description = wakeText;
         };
       };
       identity = {
@@ -118,6 +175,13 @@ let
         defaultText = lib.literalMD "derived from `nuketown.cloud.image`";
         example = "nix:0/nix/store/...-nix-image-nuketown-ada.tar";
         description = "Image reference: a nix-snapshotter `nix:0/nix/store/...tar` or an OCI reference.";
+      };
+      imagePullPolicy = lib.mkOption {
+        type = t.nullOr pullPolicyType;
+        default = cfg.imagePullPolicy;
+        defaultText = lib.literalExpression "config.nuketown.cloud.imagePullPolicy";
+        example = "IfNotPresent";
+        description = pullPolicyText;
       };
       network.egress = lib.mkOption {
         type = t.either (t.enum [ "all" "none" ]) (t.listOf egressRuleType);
@@ -159,11 +223,30 @@ in
         example = "large";
         description = "Default largest tier an agent may be scaled to; null means its own tier.";
       };
+      minResources = lib.mkOption {
+        type = t.nullOr tierName;
+        default = null;
+        example = "small";
+        description = "Default smallest tier right-sizing may shrink an agent to; null means each resource's smallest tier value.";
+      };
       idleTimeout = lib.mkOption {
         type = t.nullOr t.ints.unsigned;
         default = null;
         example = 3600;
         description = "Default seconds of idleness before scale-down; null never.";
+      };
+      rightSizing = lib.mkOption {
+        type = t.nullOr rightSizingType;
+        default = null;
+        example = "Initial";
+        description = "Default for every agent. " + rightSizingText;
+      };
+      wake = lib.mkOption {
+        type = t.either (t.listOf wakeTriggerType) (t.functionTo (t.listOf wakeTriggerType));
+        default = [ ];
+        example = lib.literalExpression ''
+          name: [ { type = "redis"; metadata = { address = "redis.nuketown:6379"; listName = "nuketown:''${name}:inbox"; listLength = "1"; }; } ]'';
+        description = "Default for every agent, as a list or a function of the agent's name returning one. " + wakeText;
       };
     };
     tiers = lib.mkOption {
@@ -189,6 +272,12 @@ in
       default = defaults.image;
       example = lib.literalExpression ''name: "ghcr.io/me/nuketown-''${name}:latest"'';
       description = "How an agent's image is chosen: a template where @agent@ is the agent's name, or a function of the name.";
+    };
+    imagePullPolicy = lib.mkOption {
+      type = t.nullOr pullPolicyType;
+      default = null;
+      example = "IfNotPresent";
+      description = "Default for every agent. " + pullPolicyText;
     };
     spec = lib.mkOption {
       type = t.attrs;

@@ -18,9 +18,31 @@ let
   # First of the values that is not null (null is "not set" in the options).
   firstSet = builtins.foldl' (found: v: if found == null then v else found) null;
 
+  # A function, or what the module system makes of one (an attrset with __functor).
+  isCallable = v: builtins.isFunction v || (builtins.isAttrs v && v ? __functor);
+
+  # A fleet-wide setting given as a value or as a function of the agent name.
+  forAgent = setting: name: if isCallable setting then setting name else setting;
+
   imageFor = template: name:
     if builtins.isFunction template then template name
     else builtins.replaceStrings [ "@agent@" ] [ name ] template;
+
+  # A KEDA trigger with the model's defaults filled in, as the module's submodule gives it.
+  wakeTrigger =
+    trigger:
+    let
+      withDefaults = {
+        metadata = { };
+        name = null;
+        authenticationRef = null;
+      } // trigger;
+      ref = withDefaults.authenticationRef;
+    in
+    withDefaults
+    // {
+      authenticationRef = if ref == null then null else { kind = "TriggerAuthentication"; } // ref;
+    };
 
   resolve =
     nuketown:
@@ -51,15 +73,20 @@ let
           resources = c.resources or (cloud.resources or defaults.resources);
           scaling = c.scaling or { };
           identity = c.identity or { };
+          fleet = setting: firstSet [ (scaling.${setting} or null) (cloudScaling.${setting} or null) ];
         in
         {
           enable = c.enable or (cloud.enable or false);
           inherit resources;
           scaling = {
-            maxResources = firstSet [ (scaling.maxResources or null) (cloudScaling.maxResources or null) resources ];
-            idleTimeout = firstSet [ (scaling.idleTimeout or null) (cloudScaling.idleTimeout or null) ];
+            maxResources = firstSet [ (fleet "maxResources") resources ];
+            minResources = fleet "minResources";
+            idleTimeout = fleet "idleTimeout";
+            rightSizing = fleet "rightSizing";
+            wake = map wakeTrigger (scaling.wake or (forAgent (cloudScaling.wake or [ ]) name));
           };
           image = c.image or (imageFor (cloud.image or defaults.image) name);
+          imagePullPolicy = c.imagePullPolicy or (cloud.imagePullPolicy or null);
           identity = {
             gcpServiceAccount = identity.gcpServiceAccount or null;
             awsRoleArn = identity.awsRoleArn or null;
@@ -89,6 +116,7 @@ let
             resources
             scaling
             image
+            imagePullPolicy
             identity
             network
             spot
@@ -139,6 +167,10 @@ let
           assertion = known a.scaling.maxResources || a.scaling.maxResources == a.resources;
           message = notATier "nuketown.agents.${name}.cloud.scaling.maxResources" a.scaling.maxResources;
         }
+        {
+          assertion = a.scaling.minResources == null || known a.scaling.minResources;
+          message = notATier "nuketown.agents.${name}.cloud.scaling.minResources" a.scaling.minResources;
+        }
       ];
       # The module's types check these; a plain attrset is checked here.
       quantityCheck = option: value: {
@@ -188,5 +220,6 @@ in
     grammar
     checks
     spec
+    forAgent
     ;
 }

@@ -80,8 +80,15 @@ def test_seed_one_line_config_gives_a_valid_spec() -> None:
         "home": "/agents/ada",
         "git": {"name": "ada", "email": "ada@localhost"},
         "resources": "standard",
-        "scaling": {"maxResources": "standard", "idleTimeout": None},
+        "scaling": {
+            "maxResources": "standard",
+            "minResources": None,
+            "idleTimeout": None,
+            "rightSizing": None,
+            "wake": [],
+        },
         "image": "nuketown-ada:latest",
+        "imagePullPolicy": None,
         "persist": [{"path": "projects", "size": "10Gi"}],
         "identity": {"gcpServiceAccount": None, "awsRoleArn": None, "azureClientId": None, "scope": "ada-*"},
         "network": {"egress": "all"},
@@ -130,7 +137,13 @@ def test_defaults_flow_from_nuketown_cloud() -> None:
     assert ada["home"] == "/home/agents/ada"
     assert ada["git"]["email"] == "ada@d.example"
     assert ada["resources"] == "small"
-    assert ada["scaling"] == {"maxResources": "large", "idleTimeout": 60}
+    assert ada["scaling"] == {
+        "maxResources": "large",
+        "minResources": None,
+        "idleTimeout": 60,
+        "rightSizing": None,
+        "wake": [],
+    }
     assert ada["persist"] == [{"path": "projects", "size": "5Gi"}, {"path": ".config/claude", "size": "1Gi"}]
     assert ada["image"] == "ghcr.io/me/ada:v1"
 
@@ -251,6 +264,68 @@ def test_python_quantities_follow_the_grammar() -> None:
     assert {q: python_accepts(q) for q in QUANTITIES} == QUANTITIES
 
 
+# --- scaling.minResources, rightSizing, wake; imagePullPolicy --------------------------------------
+
+WAKE_FLEET = """scaling = { minResources = "small"; rightSizing = "Initial";
+    wake = name: [ { type = "redis"; metadata = { address = "redis:6379"; listName = "nuketown:${name}:inbox"; }; } ];
+  };
+  imagePullPolicy = "IfNotPresent";"""
+WAKE_VOX = """scaling = { rightSizing = "Off"; minResources = "standard";
+    wake = [ { type = "cron"; name = "workday"; authenticationRef.name = "none";
+               metadata = { start = "0 8 * * *"; end = "0 18 * * *"; timezone = "UTC"; }; } ];
+  };
+  imagePullPolicy = "Always";"""
+NEW_FIELDS = (
+    f'{{ enable = true; domain = "d.example"; cloud = {{ enable = true; {WAKE_FLEET} }}; agents = {{ '
+    "ada = { enable = true; uid = 1100; }; "
+    f"vox = {{ enable = true; uid = 1101; cloud = {{ {WAKE_VOX} }}; }}; }}; }}"
+)
+
+
+def test_new_scaling_fields_and_pull_policy_flow_from_the_fleet() -> None:
+    spec = spec_of(NEW_FIELDS)
+    ada, vox = spec["agents"]["ada"], spec["agents"]["vox"]
+    assert ada["scaling"] == {
+        "maxResources": "standard",
+        "minResources": "small",
+        "idleTimeout": None,
+        "rightSizing": "Initial",
+        "wake": [
+            {
+                "type": "redis",
+                "metadata": {"address": "redis:6379", "listName": "nuketown:ada:inbox"},
+                "name": None,
+                "authenticationRef": None,
+            }
+        ],
+    }
+    assert ada["imagePullPolicy"] == "IfNotPresent"
+    assert vox["scaling"]["rightSizing"] == "Off"
+    assert vox["scaling"]["minResources"] == "standard"
+    assert vox["scaling"]["wake"] == [
+        {
+            "type": "cron",
+            "name": "workday",
+            "metadata": {"start": "0 8 * * *", "end": "0 18 * * *", "timezone": "UTC"},
+            "authenticationRef": {"name": "none", "kind": "TriggerAuthentication"},
+        }
+    ]
+    assert vox["imagePullPolicy"] == "Always"
+    loaded = load_spec(spec)
+    assert loaded.agents["ada"].scaling.wake[0].metadata["listName"] == "nuketown:ada:inbox"
+    assert loaded.agents["vox"].scaling.wake[0].authentication_ref.kind == "TriggerAuthentication"
+
+
+def test_min_resources_must_be_a_tier() -> None:
+    found = problems_of({"xs": with_ada(agent_cloud='scaling.minResources = "xs";')})
+    assert found == {
+        "xs": [
+            "nuketown.agents.ada.cloud.scaling.minResources: 'xs' is not a tier (gpu, large, small, standard); "
+            "define it in nuketown.cloud.tiers or pick one of those."
+        ]
+    }
+
+
 # --- the NixOS module, with nixpkgs lib ------------------------------------------------------------
 
 needs_lib = pytest.mark.skipif(
@@ -291,9 +366,10 @@ def test_module_and_plain_function_agree() -> None:
     """Each nuketown attrset, as the NixOS module evaluates it and as the spec function does: one spec."""
     cases = {
         "example": f"import {EXAMPLE_DIR / 'nuketown.nix'}",
+        "new fields": NEW_FIELDS,
         "tiers": with_ada(
-            cloud='tiers = { gpu.tolerations = [ { key = "k"; operator = "Equal"; value = "v"; '
-            'effect = "NoExecute"; } ]; xl = { cpu = "8"; memory = "32Gi"; }; small.memory = "3Gi"; };'
+            cloud='tiers = { gpu.tolerations = [ { key = "k"; operator = "Equal"; value = "v"; effect = "NoExecute"; '
+            'tolerationSeconds = 30; } ]; xl = { cpu = "8"; memory = "32Gi"; }; small.memory = "3Gi"; };'
         ).replace("enable = true;", 'enable = true; domain = "d.example";', 1),
     }
     body = " ".join(
@@ -304,6 +380,7 @@ def test_module_and_plain_function_agree() -> None:
     results = harness(f"{{ {body} }}")
     for name, result in results.items():
         assert load_spec(result["module"]) == load_spec(result["plain"]), name
+    assert results["new fields"]["module"]["agents"] == results["new fields"]["plain"]["agents"]
 
 
 @needs_lib
@@ -319,12 +396,15 @@ def test_module_tiers_merge_field_by_field() -> None:
 def test_module_undefined_tiers_are_assertions_and_stop_the_spec() -> None:
     configuration = (
         "{ nuketown.enable = true; nuketown.cloud.enable = true; "
-        'nuketown.agents.ada = { enable = true; uid = 1100; cloud.resources = "huge"; }; }'
+        'nuketown.agents.ada = { enable = true; uid = 1100; cloud.resources = "huge"; '
+        'cloud.scaling.minResources = "tiny"; }; }'
     )
     failed = harness(f"(h.module {configuration}).failedAssertions")
     assert failed == [
         "nuketown.agents.ada.cloud.resources: 'huge' is not a tier (gpu, large, small, standard); "
-        "define it in nuketown.cloud.tiers or pick one of those."
+        "define it in nuketown.cloud.tiers or pick one of those.",
+        "nuketown.agents.ada.cloud.scaling.minResources: 'tiny' is not a tier (gpu, large, small, standard); "
+        "define it in nuketown.cloud.tiers or pick one of those.",
     ]
     assert "is not a tier" in harness_error(f"(h.module {configuration}).spec")
 
@@ -345,10 +425,10 @@ def test_module_quantities_follow_the_grammar() -> None:
 @needs_lib
 def test_module_rejects_bad_option_values() -> None:
     error = harness_error(
-        '(h.module { nuketown.cloud.storage.defaultSize = "ten gigs"; nuketown.enable = true; '
+        '(h.module { nuketown.cloud.scaling.rightSizing = "Sometimes"; nuketown.enable = true; '
         "nuketown.cloud.enable = true; nuketown.agents.ada = { enable = true; uid = 1; }; }).spec"
     )
-    assert "nuketown.cloud.storage.defaultSize" in error
+    assert "nuketown.cloud.scaling.rightSizing" in error
 
 
 @needs_lib
@@ -366,6 +446,9 @@ def test_module_adds_only_cloud_options_and_documents_them() -> None:
         agent = builtins.filter (n: n != "_module") (builtins.attrNames agentOptions);
         undocumented = map (o: o.loc) (builtins.filter (o: (o.description or null) == null) cloudOptions);
         untyped = map (o: o.loc) (builtins.filter (o: !(o ? type)) cloudOptions);
+        # Each option a user sets shows a value: its default or an example.
+        noExample = map (o: o.loc)
+          (builtins.filter (o: !(o ? example) && !(o ? default) && !(o.readOnly or false)) cloudOptions);
       }}"""
     result = nix_json(expression)
     assert result == {
@@ -373,6 +456,7 @@ def test_module_adds_only_cloud_options_and_documents_them() -> None:
         "agent": ["cloud"],
         "undocumented": [],
         "untyped": [],
+        "noExample": [],
     }
 
 
