@@ -1,10 +1,11 @@
 # Nuketown Cloud: cloud options on top of the upstream nuketown module.
 #
 # Reads (never redeclares) what upstream owns: nuketown.{enable, domain,
-# agentsDir} and nuketown.agents.<n>.{enable, uid, role, description, git,
-# persist}. Adds nuketown.cloud.* and nuketown.agents.<n>.cloud.*, and the
-# read-only nuketown.cloud.spec that the Pulumi program consumes.
-{ config, lib, ... }:
+# agentsDir, basePackages} and nuketown.agents.<n>.{enable, uid, role,
+# description, git, persist, packages}. Adds nuketown.cloud.* and
+# nuketown.agents.<n>.cloud.*, and the read-only nuketown.cloud.spec that the
+# Pulumi program consumes.
+{ config, lib, pkgs, ... }:
 let
   cfg = config.nuketown.cloud;
   specLib = import ./spec.nix;
@@ -14,6 +15,37 @@ let
   quantity = t.strMatching specLib.grammar.quantity.pattern // {
     description = specLib.grammar.quantity.description;
   };
+
+  # An image is a reference string, or a derivation or store path built by nix
+  # (the spec then names it nix:0/nix/store/...).
+  imageType = t.either t.str t.pathInStore;
+
+  # With nuketown.cloud.nixSnapshotter.enable: each agent's image, built from
+  # its packages by nix-snapshotter (nixpkgs' pkgs.nix-snapshotter, or the
+  # nix-snapshotter flake's overlay).
+  nixSnapshotterImage =
+    name:
+    let
+      agent = config.nuketown.agents.${name};
+      home = "${config.nuketown.agentsDir}/${name}";
+      daemon = agent.daemon or { enable = false; };
+    in
+    if !(pkgs ? nix-snapshotter && pkgs.nix-snapshotter ? buildImage) then
+      throw "nuketown.cloud.nixSnapshotter.enable: pkgs.nix-snapshotter.buildImage is missing; use a nixpkgs that has nix-snapshotter, or add the nix-snapshotter flake's overlay"
+    else
+      pkgs.nix-snapshotter.buildImage {
+        name = "nuketown-${name}";
+        resolvedByNix = true;
+        copyToRoot =
+          (config.nuketown.basePackages or [ ])
+          ++ (agent.packages or [ ])
+          ++ lib.optional daemon.enable daemon.package;
+        config = {
+          Env = [ "PATH=/bin" ];
+          WorkingDir = home;
+        }
+        // lib.optionalAttrs daemon.enable { Entrypoint = [ "/bin/nuketown-daemon" ]; };
+      };
 
   tolerationType = t.submodule {
     options = {
@@ -164,17 +196,17 @@ let
         };
         scope = lib.mkOption {
           type = t.str;
-          default = "${name}-*";
+          default = defaults.scope name;
           defaultText = lib.literalExpression ''"''${name}-*"'';
           description = "Prefix of the cloud resource names the agent owns (buckets, keys).";
         };
       };
       image = lib.mkOption {
-        type = t.str;
-        default = if builtins.isFunction cfg.image then cfg.image name else builtins.replaceStrings [ "@agent@" ] [ name ] cfg.image;
+        type = imageType;
+        default = specLib.imageFor cfg.image name;
         defaultText = lib.literalMD "derived from `nuketown.cloud.image`";
-        example = "nix:0/nix/store/...-nix-image-nuketown-ada.tar";
-        description = "Image reference: a nix-snapshotter `nix:0/nix/store/...tar` or an OCI reference.";
+        example = lib.literalExpression "pkgs.nix-snapshotter.buildImage { name = \"ada\"; resolvedByNix = true; copyToRoot = [ pkgs.git ]; }";
+        description = "The agent's image: an OCI reference (`ghcr.io/me/ada:v1`), or a derivation or store path built by nix, which the spec names `nix:0/nix/store/...tar` for nix-snapshotter.";
       };
       imagePullPolicy = lib.mkOption {
         type = t.nullOr pullPolicyType;
@@ -268,10 +300,11 @@ in
       };
     };
     image = lib.mkOption {
-      type = t.either t.str (t.functionTo t.str);
-      default = defaults.image;
+      type = t.oneOf [ t.str t.pathInStore (t.functionTo imageType) ];
+      default = if cfg.nixSnapshotter.enable then nixSnapshotterImage else defaults.image;
+      defaultText = lib.literalMD ''`"${defaults.image}"`; with `nuketown.cloud.nixSnapshotter.enable`, each agent's packages built into a nix-snapshotter image'';
       example = lib.literalExpression ''name: "ghcr.io/me/nuketown-''${name}:latest"'';
-      description = "How an agent's image is chosen: a template where @agent@ is the agent's name, or a function of the name.";
+      description = "How an agent's image is chosen: a template where @agent@ is the agent's name, a derivation or store path built by nix (referenced as `nix:0/nix/store/...`), or a function of the name returning either.";
     };
     imagePullPolicy = lib.mkOption {
       type = t.nullOr pullPolicyType;
@@ -279,6 +312,12 @@ in
       example = "IfNotPresent";
       description = "Default for every agent. " + pullPolicyText;
     };
+    nixSnapshotter.enable = lib.mkEnableOption ''
+      images built by nix: each agent's image holds nuketown.basePackages and
+      its packages (and runs upstream's daemon when the agent enables it),
+      built with pkgs.nix-snapshotter.buildImage and referenced as
+      nix:0/nix/store/...tar. The cluster's nodes must run nix-snapshotter and
+      substitute the image from a binary cache'';
     spec = lib.mkOption {
       type = t.attrs;
       readOnly = true;

@@ -24,9 +24,35 @@ let
   # A fleet-wide setting given as a value or as a function of the agent name.
   forAgent = setting: name: if isCallable setting then setting name else setting;
 
-  imageFor = template: name:
-    if builtins.isFunction template then template name
-    else builtins.replaceStrings [ "@agent@" ] [ name ] template;
+  # The image an agent gets from nuketown.cloud.image: a template string
+  # (@agent@ is the agent's name), or what a function of the name returns.
+  imageFor =
+    template: name:
+    if builtins.isString template then builtins.replaceStrings [ "@agent@" ] [ name ] template
+    else forAgent template name;
+
+  storePrefix = builtins.storeDir + "/";
+  inStore = s: builtins.substring 0 (builtins.stringLength storePrefix) s == storePrefix;
+
+  # The reference the Pod spec names. An image built by nix (a derivation or a
+  # store path) is the nix-snapshotter reference nix:0/nix/store/...: nodes
+  # running nix-snapshotter fetch it from a binary cache. A string not in the
+  # store is an OCI reference, unchanged.
+  imageRef =
+    name: image:
+    let
+      where = "the image of agent ${name}";
+    in
+    if builtins.isAttrs image then
+      if image ? outPath then "nix:0${image.outPath}"
+      else throw "${where} is an attribute set that is not a derivation (no outPath)"
+    else if builtins.isPath image then
+      if inStore (toString image) then "nix:0${toString image}"
+      else throw "${where}, ${toString image}, is a path outside the nix store; give a derivation, a store path or an image reference"
+    else if inStore image then
+      "nix:0${image}"
+    else
+      image;
 
   # A KEDA trigger with the model's defaults filled in, as the module's submodule gives it.
   wakeTrigger =
@@ -85,13 +111,13 @@ let
             rightSizing = fleet "rightSizing";
             wake = map wakeTrigger (scaling.wake or (forAgent (cloudScaling.wake or [ ]) name));
           };
-          image = c.image or (imageFor (cloud.image or defaults.image) name);
+          image = imageRef name (c.image or (imageFor (cloud.image or defaults.image) name));
           imagePullPolicy = c.imagePullPolicy or (cloud.imagePullPolicy or null);
           identity = {
             gcpServiceAccount = identity.gcpServiceAccount or null;
             awsRoleArn = identity.awsRoleArn or null;
             azureClientId = identity.azureClientId or null;
-            scope = identity.scope or "${name}-*";
+            scope = identity.scope or (defaults.scope name);
           };
           network.egress = (c.network or { }).egress or defaults.egress;
           spot = c.spot or false;
@@ -220,6 +246,7 @@ in
     grammar
     checks
     spec
+    imageFor
     forAgent
     ;
 }

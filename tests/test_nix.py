@@ -21,6 +21,8 @@ GRAMMAR = ROOT / "nix" / "grammar.json"
 HARNESS = ROOT / "tests" / "nix" / "harness.nix"
 EXAMPLE_DIR = ROOT / "examples" / "cloud-ada"
 NIXPKGS_LIB = os.environ.get("NIXPKGS_LIB")
+# nix-snapshotter's reference to an image archive in the store (nix base32 has no e, o, t, u).
+NIX_IMAGE = re.compile(r"nix:0/nix/store/[0-9a-df-np-sv-z]{32}-nix-image-(?P<name>[^/]+)\.tar")
 
 
 def nix(expression: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -55,6 +57,11 @@ def problems_of(cases: dict[str, str]) -> dict[str, list[str]]:
         f"let problems = n: map (c: c.message) (builtins.filter (c: !c.assertion) ((import {SPEC_NIX}).checks n)); "
         f"in {{ {body} }}"
     )
+
+
+def drv(name: str) -> str:
+    """A derivation nix gives a store path without building it."""
+    return f'(builtins.derivation {{ name = "{name}"; system = "x86_64-linux"; builder = "/bin/sh"; }})'
 
 
 SEED_MINIMAL = "{ enable = true; agents.ada = { enable = true; uid = 1100; }; cloud.enable = true; }"
@@ -264,6 +271,43 @@ def test_python_quantities_follow_the_grammar() -> None:
     assert {q: python_accepts(q) for q in QUANTITIES} == QUANTITIES
 
 
+# --- images built by nix -------------------------------------------------------------------------
+
+
+def test_images_built_by_nix_are_nix_snapshotter_references() -> None:
+    image = drv("nix-image-ada.tar")
+    result = nix_json(f"""
+      let
+        spec = (import {SPEC_NIX}).spec;
+        image = {image};
+        ada = {{ enable = true; uid = 1; }};
+        one = settings: (spec ({{ enable = true; agents.ada = ada; }} // settings)).agents.ada.image;
+      in {{
+        archive = image.outPath;  # (an attrset with outPath would print as that path)
+        derivation = one {{ cloud = {{ enable = true; image = image; }}; }};
+        function = one {{ cloud = {{ enable = true; image = name: {drv("nix-image-fn-${name}.tar")}; }}; }};
+        storePath = one {{ cloud.enable = true; agents.ada = ada // {{ cloud.image = "${{image}}"; }}; }};
+        plainString = one {{
+          cloud.enable = true;
+          agents.ada = ada // {{ cloud.image = "/nix/store/00000000000000000000000000000000-nix-image-ada.tar"; }};
+        }};
+        template = one {{ cloud = {{ enable = true; image = "reg/@agent@:v1"; }}; }};
+      }}""")
+    assert result["derivation"] == "nix:0" + result["archive"]
+    assert NIX_IMAGE.fullmatch(result["derivation"])["name"] == "ada"
+    assert NIX_IMAGE.fullmatch(result["function"])["name"] == "fn-ada"
+    assert result["storePath"] == result["derivation"]
+    assert result["plainString"] == "nix:0/nix/store/00000000000000000000000000000000-nix-image-ada.tar"
+    assert result["template"] == "reg/ada:v1"
+    spec = spec_of(with_ada(cloud=f"image = {image};"))
+    assert load_spec(spec).agents["ada"].image == result["derivation"]
+
+
+def test_an_image_path_outside_the_store_is_refused() -> None:
+    error = nix_error(f"(import {SPEC_NIX}).spec ({with_ada(agent_cloud='image = /tmp/ada.tar;')})")
+    assert "the image of agent ada, /tmp/ada.tar, is a path outside the nix store" in error
+
+
 # --- scaling.minResources, rightSizing, wake; imagePullPolicy --------------------------------------
 
 WAKE_FLEET = """scaling = { minResources = "small"; rightSizing = "Initial";
@@ -335,13 +379,19 @@ needs_lib = pytest.mark.skipif(
 )
 
 
-def harness(body: str) -> Any:
+def harness(body: str, nix_snapshotter: bool = False) -> Any:
     """Evaluate `body` with `h` bound to tests/nix/harness.nix (stand-ins for NixOS and upstream nuketown)."""
-    return nix_json(f"let lib = import {NIXPKGS_LIB}; h = import {HARNESS} {{ inherit lib; }}; in {body}")
+    flag = "true" if nix_snapshotter else "false"
+    return nix_json(
+        f"let lib = import {NIXPKGS_LIB}; h = import {HARNESS} {{ inherit lib; nixSnapshotter = {flag}; }}; in {body}"
+    )
 
 
-def harness_error(body: str) -> str:
-    return nix_error(f"let lib = import {NIXPKGS_LIB}; h = import {HARNESS} {{ inherit lib; }}; in {body}")
+def harness_error(body: str, nix_snapshotter: bool = False) -> str:
+    flag = "true" if nix_snapshotter else "false"
+    return nix_error(
+        f"let lib = import {NIXPKGS_LIB}; h = import {HARNESS} {{ inherit lib; nixSnapshotter = {flag}; }}; in {body}"
+    )
 
 
 def module_spec(configuration: str) -> Any:
@@ -367,6 +417,12 @@ def test_module_and_plain_function_agree() -> None:
     cases = {
         "example": f"import {EXAMPLE_DIR / 'nuketown.nix'}",
         "new fields": NEW_FIELDS,
+        "images": (
+            '{ enable = true; domain = "d.example"; '
+            f"cloud = {{ enable = true; image = name: {drv('nix-image-${name}.tar')}; }}; "
+            "agents.ada = { enable = true; uid = 1; }; "
+            f'agents.vox = {{ enable = true; uid = 2; cloud.image = "${{{drv("nix-image-vox.tar")}}}"; }}; }}'
+        ),
         "tiers": with_ada(
             cloud='tiers = { gpu.tolerations = [ { key = "k"; operator = "Equal"; value = "v"; effect = "NoExecute"; '
             'tolerationSeconds = 30; } ]; xl = { cpu = "8"; memory = "32Gi"; }; small.memory = "3Gi"; };'
@@ -380,6 +436,9 @@ def test_module_and_plain_function_agree() -> None:
     results = harness(f"{{ {body} }}")
     for name, result in results.items():
         assert load_spec(result["module"]) == load_spec(result["plain"]), name
+    images = results["images"]["module"]["agents"]
+    assert NIX_IMAGE.fullmatch(images["ada"]["image"])["name"] == "ada"
+    assert NIX_IMAGE.fullmatch(images["vox"]["image"])["name"] == "vox"
     assert results["new fields"]["module"]["agents"] == results["new fields"]["plain"]["agents"]
 
 
@@ -429,6 +488,46 @@ def test_module_rejects_bad_option_values() -> None:
         "nuketown.cloud.enable = true; nuketown.agents.ada = { enable = true; uid = 1; }; }).spec"
     )
     assert "nuketown.cloud.scaling.rightSizing" in error
+    error = harness_error(
+        "(h.module { nuketown.enable = true; nuketown.cloud.enable = true; "
+        "nuketown.agents.ada = { enable = true; uid = 1; cloud.image = /tmp/ada.tar; }; }).spec"
+    )
+    assert "nuketown.agents.ada.cloud.image" in error
+
+
+@needs_lib
+def test_module_nix_snapshotter_images() -> None:
+    on = (
+        "{ nuketown = { enable = true; cloud = { enable = true; nixSnapshotter.enable = true; }; "
+        "agents.ada = { enable = true; uid = 1; packages = [ h.pkgs.hello ]; }; "
+        "agents.vox = { enable = true; uid = 2; daemon.enable = true; }; }; }"
+    )
+    result = harness(
+        f"""let evaluated = h.module {on}; image = evaluated.config.nuketown.agents.ada.cloud.image; in {{
+          spec = evaluated.spec;
+          archive = image.outPath;
+          inherit (image.args) name resolvedByNix;
+          packages = map (p: p.name) image.args.copyToRoot;
+          ada = image.args.config;
+          vox = evaluated.config.nuketown.agents.vox.cloud.image.args.config;
+          voxPackages = map (p: p.name) evaluated.config.nuketown.agents.vox.cloud.image.args.copyToRoot;
+          off = (h.module {{ nuketown = {{ enable = true; cloud.enable = true;
+                  agents.ada = {{ enable = true; uid = 1; }}; }}; }}).spec.agents.ada.image;
+        }}""",
+        nix_snapshotter=True,
+    )
+    ada = result["spec"]["agents"]["ada"]["image"]
+    assert ada == "nix:0" + result["archive"]
+    assert NIX_IMAGE.fullmatch(ada)["name"] == "nuketown-ada"
+    assert (result["name"], result["resolvedByNix"]) == ("nuketown-ada", True)
+    assert result["packages"] == ["git", "ripgrep", "fd", "jq", "curl", "tree", "tmux", "hello"]
+    assert result["ada"] == {"Env": ["PATH=/bin"], "WorkingDir": "/agents/ada"}
+    assert result["vox"]["Entrypoint"] == ["/bin/nuketown-daemon"]
+    assert result["voxPackages"][-1] == "nuketown-daemon"
+    assert result["off"] == "nuketown-ada:latest"  # nix-snapshotter in pkgs alone changes nothing
+    load_spec(result["spec"])
+    error = harness_error(f"(h.module {on}).spec")  # a pkgs without nix-snapshotter
+    assert "nuketown.cloud.nixSnapshotter.enable: pkgs.nix-snapshotter.buildImage is missing" in error
 
 
 @needs_lib

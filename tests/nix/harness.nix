@@ -1,9 +1,9 @@
 # Evaluations of the NixOS side with nixpkgs `lib` and the stand-ins, for
 # tests/test_nix.py. One nix-instantiate call can evaluate many of them:
 #   let h = import tests/nix/harness.nix { lib = import <lib>; }; in { a = (h.module { ... }).spec; ... }
-{ lib }:
+{ lib, nixSnapshotter ? false }:
 let
-  pkgs = import ./pkgs-standin.nix { };
+  pkgs = import ./pkgs-standin.nix { inherit nixSnapshotter; };
   standins = import ./nixos-standins.nix { inherit lib pkgs; };
   # What a NixOS configuration with upstream nuketown and the modules upstream needs has.
   system = [
