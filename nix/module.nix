@@ -328,7 +328,7 @@ in
   config = {
     nuketown.cloud.tiers = lib.mapAttrs (_: lib.mapAttrs (_: lib.mkDefault)) defaults.tiers;
     # Assertions only fire on a system build; `nix eval` of the spec must fail too.
-    nuketown.cloud.spec = specLib.spec config.nuketown;
+    nuketown.cloud.spec = specLib.fromOptions config.nuketown;
     assertions = specLib.checks config.nuketown;
   };
 }

@@ -1,12 +1,93 @@
-# The spec function: `nuketown` settings (as in config.nuketown, possibly
-# partial) -> the schemaVersion 1 spec of DESIGN.md section 3.
+# The spec function: `nuketown` settings -> the schemaVersion 1 spec the
+# Pulumi program reads.
 #
 # builtins only (no nixpkgs lib, no pkgs) so it evaluates with a bare
-# `nix-instantiate --eval --strict --json`. Every default is applied here with
-# `or`, so a partial attrset and a fully evaluated NixOS config give one spec.
+# `nix-instantiate --eval --strict --json`. Two entry points:
+#   spec         a plain, possibly partial attrset in the shape of
+#                config.nuketown (examples/cloud-ada.nix). Strict: a name that
+#                neither the cloud options nor upstream nuketown has fails
+#                with its option path, as the NixOS module system would.
+#   fromOptions  config.nuketown of an evaluated NixOS configuration
+#                (./module.nix): the module system has checked the names.
+# Every default is applied here with `or`, so both give one spec.
 let
   defaults = import ./defaults.nix;
+  strict = import ./strict.nix;
+  upstreamNames = import ./upstream-options.nix;
   grammar = builtins.fromJSON (builtins.readFile ./grammar.json);
+
+  # Names the spec function accepts (notation of ./upstream-options.nix):
+  # upstream nuketown's options, and the cloud options of ./module.nix.
+  tolerationNames = {
+    key = true;
+    operator = true;
+    value = true;
+    effect = true;
+    tolerationSeconds = true;
+  };
+  tierNames = {
+    cpu = true;
+    memory = true;
+    extendedResources = true;
+    nodeSelector = true;
+    tolerations = [ tolerationNames ];
+  };
+  wakeTriggerNames = {
+    type = true;
+    metadata = true;
+    name = true;
+    authenticationRef = {
+      name = true;
+      kind = true;
+    };
+  };
+  scalingNames = {
+    maxResources = true;
+    minResources = true;
+    idleTimeout = true;
+    rightSizing = true;
+    # At the fleet level also a function of the agent name returning the list.
+    wake = [ wakeTriggerNames ];
+  };
+  agentCloudNames = {
+    enable = true;
+    resources = true;
+    scaling = scalingNames;
+    image = true;
+    imagePullPolicy = true;
+    identity = {
+      gcpServiceAccount = true;
+      awsRoleArn = true;
+      azureClientId = true;
+      scope = true;
+    };
+    network.egress = [
+      {
+        cidr = true;
+        except = true;
+        ports = true;
+      }
+    ];
+    spot = true;
+    env = true;
+  };
+  cloudNames = {
+    enable = true;
+    resources = true;
+    scaling = scalingNames;
+    tiers."<name>" = tierNames;
+    storage = {
+      defaultSize = true;
+      sizes = true;
+    };
+    image = true;
+    imagePullPolicy = true;
+    nixSnapshotter.enable = true;
+  };
+  names = upstreamNames // {
+    agents."<name>" = upstreamNames.agents."<name>" // { cloud = agentCloudNames; };
+    cloud = cloudNames;
+  };
 
   agentDefaults = {
     enable = false;
@@ -226,11 +307,31 @@ let
 
   failedMessages = nuketown: map (c: c.message) (builtins.filter (c: !c.assertion) (checks nuketown));
 
-  spec =
+  # What the NixOS module can do and a plain attrset cannot.
+  offlineMessages =
     nuketown:
     let
-      failed = failedMessages nuketown;
+      cloud = nuketown.cloud or { };
     in
+    if (cloud.nixSnapshotter or { }).enable or false then
+      [
+        "nuketown.cloud.nixSnapshotter.enable: images are built from the agents' packages by the NixOS module, which needs nixpkgs; evaluate config.nuketown.cloud.spec of the NixOS configuration, or set nuketown.cloud.image"
+      ]
+    else
+      [ ];
+
+  # Everything wrong with a plain nuketown attrset, one message each: unknown
+  # names first (the rest would read a misspelt setting as unset).
+  problems =
+    nuketown:
+    let
+      unknown = strict.unknownOptions names nuketown;
+      offline = offlineMessages nuketown;
+    in
+    if unknown != [ ] then unknown else if offline != [ ] then offline else failedMessages nuketown;
+
+  build =
+    failed: nuketown:
     if failed != [ ] then
       throw ("nuketown.cloud:\n- " + builtins.concatStringsSep "\n- " failed)
     else
@@ -239,13 +340,19 @@ let
         schemaVersion = 1;
         inherit (r) domain tiers agents;
       };
+
+  spec = nuketown: build (problems nuketown) nuketown;
+  fromOptions = nuketown: build (failedMessages nuketown) nuketown;
 in
 {
   inherit
     defaults
     grammar
+    names
     checks
+    problems
     spec
+    fromOptions
     imageFor
     forAgent
     ;

@@ -17,6 +17,7 @@ from nuketown_stack.quantity import parse_quantity
 from nuketown_stack.spec import load_spec
 
 SPEC_NIX = ROOT / "nix" / "spec.nix"
+STRICT_NIX = ROOT / "nix" / "strict.nix"
 GRAMMAR = ROOT / "nix" / "grammar.json"
 HARNESS = ROOT / "tests" / "nix" / "harness.nix"
 EXAMPLE_DIR = ROOT / "examples" / "cloud-ada"
@@ -51,12 +52,9 @@ def spec_of(settings: str) -> Any:
 
 
 def problems_of(cases: dict[str, str]) -> dict[str, list[str]]:
-    """The spec function's failed checks with each nuketown attrset, in one evaluation."""
+    """The spec function's problems with each nuketown attrset, in one evaluation."""
     body = " ".join(f"{json.dumps(name)} = problems ({settings});" for name, settings in cases.items())
-    return nix_json(
-        f"let problems = n: map (c: c.message) (builtins.filter (c: !c.assertion) ((import {SPEC_NIX}).checks n)); "
-        f"in {{ {body} }}"
-    )
+    return nix_json(f"let inherit (import {SPEC_NIX}) problems; in {{ {body} }}")
 
 
 def drv(name: str) -> str:
@@ -186,6 +184,141 @@ def test_undefined_tier_fails_evaluation_with_an_actionable_message() -> None:
         "nuketown.agents.ada.cloud.scaling.maxResources: 'xl' is not a tier (gpu, large, small, standard); "
         "define it in nuketown.cloud.tiers or pick one of those."
     ) in error
+
+
+# --- strict names: a typo fails with its option path -------------------------------------------
+
+
+def test_edit_distance() -> None:
+    pairs = [
+        ("egres", "egress", 1),
+        ("persits", "persist", 1),  # two neighbours swapped: one edit
+        ("kitten", "sitting", 3),
+        ("", "abc", 3),
+        ("abc", "", 3),
+        ("same", "same", 0),
+        ("idleTimout", "idleTimeout", 1),
+        ("ca", "abc", 3),  # a swap is not edited again (optimal string alignment)
+    ]
+    body = " ".join(f'(distance "{a}" "{b}")' for a, b, _ in pairs)
+    assert nix_json(f"let inherit (import {STRICT_NIX}) distance; in [ {body} ]") == [d for _, _, d in pairs]
+
+
+TYPO_CASES = {
+    # (nuketown attrset, the problems it has)
+    "egress": (
+        with_ada(agent_cloud='network.egres = "none";'),
+        ["nuketown.agents.ada.cloud.network.egres: no such option; did you mean `egress`?"],
+    ),
+    "persist": (
+        with_ada(agent='persits = [ "projects" ];'),
+        ["nuketown.agents.ada.persits: no such option; did you mean `persist`?"],
+    ),
+    "top": ("{ enable = true; clod.enable = true; }", ["nuketown.clod: no such option; did you mean `cloud`?"]),
+    "git": (
+        with_ada(agent='git.emial = "a@b.c";'),
+        ["nuketown.agents.ada.git.emial: no such option; did you mean `email`?"],
+    ),
+    "agent cloud": (
+        with_ada(agent_cloud='resorces = "small";'),
+        ["nuketown.agents.ada.cloud.resorces: no such option; did you mean `resources`?"],
+    ),
+    "agent scaling": (
+        with_ada(agent_cloud='scaling.maxResource = "large";'),
+        ["nuketown.agents.ada.cloud.scaling.maxResource: no such option; did you mean `maxResources`?"],
+    ),
+    "identity": (
+        with_ada(agent_cloud='identity.gcpServiceAcount = "x";'),
+        ["nuketown.agents.ada.cloud.identity.gcpServiceAcount: no such option; did you mean `gcpServiceAccount`?"],
+    ),
+    "egress rule": (
+        with_ada(agent_cloud='network.egress = [ { cidr = "0.0.0.0/0"; port = [ 443 ]; } ];'),
+        ["nuketown.agents.ada.cloud.network.egress[0].port: no such option; did you mean `ports`?"],
+    ),
+    "wake trigger": (
+        with_ada(agent_cloud='scaling.wake = [ { type = "cron"; metdata = { }; authenticationRef.knd = "x"; } ];'),
+        [
+            "nuketown.agents.ada.cloud.scaling.wake[0].authenticationRef.knd: no such option; did you mean `kind`?",
+            "nuketown.agents.ada.cloud.scaling.wake[0].metdata: no such option; did you mean `metadata`?",
+        ],
+    ),
+    "fleet wake function": (
+        with_ada(cloud='scaling.wake = name: [ { type = "redis"; metadata.listName = name; nmae = name; } ];'),
+        ['nuketown.cloud.scaling.wake("ada")[0].nmae: no such option; did you mean `name`?'],
+    ),
+    "cloud": (
+        with_ada(cloud='imagePulPolicy = "Always";'),
+        ["nuketown.cloud.imagePulPolicy: no such option; did you mean `imagePullPolicy`?"],
+    ),
+    "cloud scaling": (
+        with_ada(cloud="scaling.idleTimout = 60;"),
+        ["nuketown.cloud.scaling.idleTimout: no such option; did you mean `idleTimeout`?"],
+    ),
+    "storage": (
+        with_ada(cloud='storage.defaultsize = "1Gi";'),
+        ["nuketown.cloud.storage.defaultsize: no such option; did you mean `defaultSize`?"],
+    ),
+    "tier": (
+        with_ada(cloud='tiers.xl = { cpu = "8"; memroy = "32Gi"; };'),
+        ["nuketown.cloud.tiers.xl.memroy: no such option; did you mean `memory`?"],
+    ),
+    "toleration": (
+        with_ada(
+            cloud='tiers.xl = { cpu = "8"; memory = "1Gi"; tolerations = [ { key = "k"; efect = "NoSchedule"; } ]; };'
+        ),
+        ["nuketown.cloud.tiers.xl.tolerations[0].efect: no such option; did you mean `effect`?"],
+    ),
+    "nothing close": (
+        with_ada(cloud="scaling.foo = 1;"),
+        [
+            "nuketown.cloud.scaling.foo: no such option; the options here are "
+            "idleTimeout, maxResources, minResources, rightSizing, wake"
+        ],
+    ),
+    "upstream typo": (
+        with_ada(agent="sudo.enabel = true;"),
+        ["nuketown.agents.ada.sudo.enabel: no such option; did you mean `enable`?"],
+    ),
+    "several at once": (
+        "{ enable = true; domian = 1; agents.ada = { enable = true; uid = 1; rol = 2; }; }",
+        [
+            "nuketown.agents.ada.rol: no such option; did you mean `role`?",
+            "nuketown.domian: no such option; did you mean `domain`?",
+        ],
+    ),
+    # Upstream options the spec passes over (nix/upstream-options.nix), as a nuketown.nix for both paths sets them.
+    "upstream options": (
+        '{ enable = true; humanUser = "josh"; basePackages = [ ]; sopsFile = ./x; agents.ada = { enable = true; '
+        "uid = 1; packages = [ ]; sudo = { enable = true; commands = [ ]; }; portal.enable = true; "
+        "claudeCode = { enable = true; settings.anything.goes = 1; }; git.signing = false; "
+        'daemon = { enable = true; repos.hello.url = "u"; mail.port = 1; }; xmpp.rooms = [ ]; '
+        'devices = [ { subsystem = "tty"; attrs = { }; } ]; secrets.extraSecrets.a = "b"; '
+        "extraHomeConfig.programs.whatever = true; }; }",
+        [],
+    ),
+    "offline cannot build images": (
+        with_ada(cloud="nixSnapshotter.enable = true;"),
+        [
+            "nuketown.cloud.nixSnapshotter.enable: images are built from the agents' packages by the NixOS module, "
+            "which needs nixpkgs; evaluate config.nuketown.cloud.spec of the NixOS configuration, "
+            "or set nuketown.cloud.image"
+        ],
+    ),
+    "the fleet and the example": (f"import {ROOT / 'examples' / 'cloud-ada' / 'nuketown.nix'}", []),
+}
+
+
+def test_every_unknown_name_fails_with_its_path_and_a_suggestion() -> None:
+    found = problems_of({name: settings for name, (settings, _) in TYPO_CASES.items()})
+    assert found == {name: expected for name, (_, expected) in TYPO_CASES.items()}
+
+
+def test_a_typo_stops_the_spec() -> None:
+    """`egres = "none"` used to validate and leave egress open; `persits` dropped every volume."""
+    error = nix_error(f"(import {SPEC_NIX}).spec ({TYPO_CASES['egress'][0]})")
+    assert "nuketown.agents.ada.cloud.network.egres: no such option; did you mean `egress`?" in error
+    error = nix_error(f"(import {SPEC_NIX}).spec ({TYPO_CASES['persist'][0]})")
+    assert "nuketown.agents.ada.persits: no such option; did you mean `persist`?" in error
 
 
 # --- one grammar for quantities ------------------------------------------------------------------
