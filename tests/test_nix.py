@@ -8,13 +8,16 @@ import json
 import os
 import re
 import subprocess
+import types
+import typing
 from typing import Any
 
 import pytest
 from conftest import ROOT
+from pydantic import BaseModel
 
 from nuketown_stack.quantity import parse_quantity
-from nuketown_stack.spec import load_spec
+from nuketown_stack.spec import Agent, CloudSpec, Scaling, load_spec
 
 SPEC_NIX = ROOT / "nix" / "spec.nix"
 STRICT_NIX = ROOT / "nix" / "strict.nix"
@@ -503,6 +506,73 @@ def test_min_resources_must_be_a_tier() -> None:
     }
 
 
+# --- the names the spec function knows are the model's -------------------------------------------
+
+UPSTREAM_OWNED = {"uid", "role", "description", "home", "git", "persist"}  # set by upstream nuketown options
+FLEET_DEFAULTS = {"resources", "scaling", "image", "imagePullPolicy"}  # nuketown.cloud.* defaults of agents' options
+MODULE_ONLY_AGENT = {"enable": True}
+MODULE_ONLY_FLEET = {
+    "enable": True,
+    "storage": {"defaultSize": True, "sizes": True},
+    "nixSnapshotter": {"enable": True},
+}
+
+
+def model_tree(model: type[BaseModel]) -> dict[str, Any]:
+    """Field names (as the spec spells them) of a model; a field holding models is their tree."""
+    tree: dict[str, Any] = {}
+    for name, field in model.model_fields.items():
+        inner = _model_in(field.annotation)
+        tree[field.alias or name] = model_tree(inner) if inner else True
+    return tree
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is not None:
+        for arg in typing.get_args(annotation):
+            found = _model_in(arg)
+            if found:
+                return found
+    return None
+
+
+def expected_agent_cloud() -> dict[str, Any]:
+    agent = model_tree(Agent)
+    assert agent.keys() >= UPSTREAM_OWNED
+    return {k: v for k, v in agent.items() if k not in UPSTREAM_OWNED} | MODULE_ONLY_AGENT
+
+
+def expected_fleet_cloud() -> dict[str, Any]:
+    agent = model_tree(Agent)
+    return {k: agent[k] for k in FLEET_DEFAULTS} | {"tiers": model_tree(CloudSpec)["tiers"]} | MODULE_ONLY_FLEET
+
+
+def flatten(names: Any) -> Any:
+    """nix/upstream-options.nix notation to a plain tree: lists and "<name>" attribute sets are their element."""
+    if isinstance(names, list):
+        return flatten(names[0])
+    if isinstance(names, dict):
+        return flatten(names["<name>"]) if "<name>" in names else {k: flatten(v) for k, v in names.items()}
+    return names
+
+
+def test_spec_function_knows_the_models_names() -> None:
+    names = flatten(nix_json(f"(import {SPEC_NIX}).names"))
+    assert model_tree(Scaling)["wake"] == {
+        "type": True,
+        "metadata": True,
+        "name": True,
+        "authenticationRef": {"name": True, "kind": True},
+    }
+    assert names["agents"]["cloud"] == expected_agent_cloud()
+    assert names["cloud"] == expected_fleet_cloud()
+    upstream_read = {k: names["agents"][k] for k in UPSTREAM_OWNED - {"home"}}
+    assert upstream_read["git"].keys() >= model_tree(Agent)["git"].keys()
+    assert {"enable", "domain", "agentsDir", "agents", "cloud"} <= names.keys()
+
+
 # --- the NixOS module, with nixpkgs lib ------------------------------------------------------------
 
 needs_lib = pytest.mark.skipif(
@@ -661,6 +731,27 @@ def test_module_nix_snapshotter_images() -> None:
     load_spec(result["spec"])
     error = harness_error(f"(h.module {on}).spec")  # a pkgs without nix-snapshotter
     assert "nuketown.cloud.nixSnapshotter.enable: pkgs.nix-snapshotter.buildImage is missing" in error
+
+
+@needs_lib
+def test_module_options_are_the_models_fields() -> None:
+    """nuketown.agents.<n>.cloud and nuketown.cloud declare exactly the spec's fields; upstream's are upstream's."""
+    trees = harness("""let evaluated = h.evalModule { }; in {
+        agent = h.optionTree ((evaluated.options.nuketown.agents.type.getSubOptions [ ]).cloud);
+        fleet = h.optionTree evaluated.options.nuketown.cloud;
+        upstream = h.optionTree (lib.evalModules { modules = h.system; }).options.nuketown;
+      }""")
+    assert trees["agent"] == expected_agent_cloud()
+    assert trees["fleet"] == expected_fleet_cloud() | {"spec": True}
+    names = flatten(nix_json(f"import {ROOT / 'nix' / 'upstream-options.nix'}"))
+    assert trees["upstream"] == names
+    assert {k: v for k, v in trees["upstream"]["agents"].items() if k in UPSTREAM_OWNED} == {
+        "uid": True,
+        "role": True,
+        "description": True,
+        "git": {"name": True, "email": True, "signing": True},
+        "persist": True,
+    }
 
 
 @needs_lib

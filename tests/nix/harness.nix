@@ -53,4 +53,23 @@ rec {
       takes = builtins.filter (n: n != "self") (builtins.attrNames (builtins.functionArgs f.outputs));
       declares = builtins.attrNames f.inputs;
     };
+
+  # Names of the options declared under `options` (a tree: leaves are true;
+  # a submodule, list or attribute set of submodules is its options' tree).
+  optionTree =
+    options:
+    lib.mapAttrs (
+      _: o:
+      if lib.isOption o then
+        let sub = subOptionsOf o.type; in if sub == { } then true else optionTree sub
+      else
+        optionTree o
+    ) (builtins.removeAttrs options [ "_module" ]);
+  subOptionsOf =
+    type:
+    let
+      own = builtins.removeAttrs (type.getSubOptions [ ]) [ "_module" ];
+      nested = builtins.filter (s: s != { }) (map subOptionsOf (builtins.attrValues (type.nestedTypes or { })));
+    in
+    if own != { } then own else if nested != [ ] then builtins.head nested else { };
 }
