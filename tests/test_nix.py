@@ -573,12 +573,39 @@ def test_spec_function_knows_the_models_names() -> None:
     assert {"enable", "domain", "agentsDir", "agents", "cloud"} <= names.keys()
 
 
+# --- CI -----------------------------------------------------------------------------------------
+
+
+def test_test_script_finds_nixpkgs_lib_next_to_the_checkout(tmp_path: Any) -> None:
+    """CI runs the module tests: scripts/test.sh points NIXPKGS_LIB at ../shared/nixpkgs-lib/lib when it is there."""
+    checkout = tmp_path / "checkout"
+    (checkout / "scripts").mkdir(parents=True)
+    script = (ROOT / "scripts" / "test.sh").read_text()
+    probe = script.split("# NIXPKGS_LIB:", 1)[1].split("\n\n", 1)[0]  # the block that sets it
+    (checkout / "probe.sh").write_text("set -eu\n" + "# NIXPKGS_LIB:" + probe + '\necho "${NIXPKGS_LIB:-}"\n')
+
+    def run() -> subprocess.CompletedProcess[str]:
+        env = {k: v for k, v in os.environ.items() if k != "NIXPKGS_LIB"}
+        return subprocess.run(["bash", "probe.sh"], cwd=checkout, env=env, capture_output=True, text=True)
+
+    missing = run()
+    assert missing.stdout.strip() == ""
+    assert "NIXPKGS_LIB" in missing.stderr and "nix flake metadata" in missing.stderr
+    lib = tmp_path / "shared" / "nixpkgs-lib" / "lib"
+    lib.mkdir(parents=True)
+    found = run()
+    assert found.stdout.strip() == str(lib)
+    assert found.stderr == ""
+    assert "../shared/nixpkgs-lib/lib" in (ROOT / ".ci" / "run").read_text()
+
+
 # --- the NixOS module, with nixpkgs lib ------------------------------------------------------------
 
 needs_lib = pytest.mark.skipif(
     not NIXPKGS_LIB,
-    reason="NIXPKGS_LIB is not set: module option tests need nixpkgs lib (check out nix-community/nixpkgs.lib "
-    "outside the project and export NIXPKGS_LIB=<checkout>/lib)",
+    reason="NIXPKGS_LIB is not set: the NixOS module tests need nixpkgs' lib; "
+    'export NIXPKGS_LIB="$(nix flake metadata --json nixpkgs | jq -r .path)/lib", '
+    "or the lib directory of a checkout of nix-community/nixpkgs.lib",
 )
 
 
