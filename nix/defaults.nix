@@ -6,6 +6,8 @@
   # Local image name; CI pushing to a registry sets nuketown.cloud.image.
   image = "nuketown-@agent@:latest";
   egress = "all";
+  # The prefix of cloud resource names an agent owns.
+  scope = name: "${name}-*";
   tiers = {
     small = {
       cpu = "1";

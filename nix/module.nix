@@ -1,17 +1,51 @@
 # Nuketown Cloud: cloud options on top of the upstream nuketown module.
 #
 # Reads (never redeclares) what upstream owns: nuketown.{enable, domain,
-# agentsDir} and nuketown.agents.<n>.{enable, uid, role, description, git,
-# persist}. Adds nuketown.cloud.* and nuketown.agents.<n>.cloud.*, and the
-# read-only nuketown.cloud.spec that the Pulumi program consumes.
-{ config, lib, ... }:
+# agentsDir, basePackages} and nuketown.agents.<n>.{enable, uid, role,
+# description, git, persist, packages}. Adds nuketown.cloud.* and
+# nuketown.agents.<n>.cloud.*, and the read-only nuketown.cloud.spec that the
+# Pulumi program consumes.
+{ config, lib, pkgs, ... }:
 let
   cfg = config.nuketown.cloud;
   specLib = import ./spec.nix;
   defaults = specLib.defaults;
   t = lib.types;
 
-  quantity = t.strMatching "^[+]?([0-9]+(\\.[0-9]*)?|\\.[0-9]+)([eE][-+]?[0-9]+|[numkMGTPE]i?|Ki)?$";
+  quantity = t.strMatching specLib.grammar.quantity.pattern // {
+    description = specLib.grammar.quantity.description;
+  };
+
+  # An image is a reference string, or a derivation or store path built by nix
+  # (the spec then names it nix:0/nix/store/...).
+  imageType = t.either t.str t.pathInStore;
+
+  # With nuketown.cloud.nixSnapshotter.enable: each agent's image, built from
+  # its packages by nix-snapshotter (nixpkgs' pkgs.nix-snapshotter, or the
+  # nix-snapshotter flake's overlay).
+  nixSnapshotterImage =
+    name:
+    let
+      agent = config.nuketown.agents.${name};
+      home = "${config.nuketown.agentsDir}/${name}";
+      daemon = agent.daemon or { enable = false; };
+    in
+    if !(pkgs ? nix-snapshotter && pkgs.nix-snapshotter ? buildImage) then
+      throw "nuketown.cloud.nixSnapshotter.enable: pkgs.nix-snapshotter.buildImage is missing; use a nixpkgs that has nix-snapshotter, or add the nix-snapshotter flake's overlay"
+    else
+      pkgs.nix-snapshotter.buildImage {
+        name = "nuketown-${name}";
+        resolvedByNix = true;
+        copyToRoot =
+          (config.nuketown.basePackages or [ ])
+          ++ (agent.packages or [ ])
+          ++ lib.optional daemon.enable daemon.package;
+        config = {
+          Env = [ "PATH=/bin" ];
+          WorkingDir = home;
+        }
+        // lib.optionalAttrs daemon.enable { Entrypoint = [ "/bin/nuketown-daemon" ]; };
+      };
 
   tolerationType = t.submodule {
     options = {
@@ -19,6 +53,7 @@ let
       operator = lib.mkOption { type = t.enum [ "Exists" "Equal" ]; default = "Equal"; description = "How key and value are matched."; };
       value = lib.mkOption { type = t.nullOr t.str; default = null; description = "Taint value (with operator Equal)."; };
       effect = lib.mkOption { type = t.nullOr (t.enum [ "NoSchedule" "PreferNoSchedule" "NoExecute" ]); default = null; description = "Taint effect matched; null matches all."; };
+      tolerationSeconds = lib.mkOption { type = t.nullOr t.ints.unsigned; default = null; example = 300; description = "With effect NoExecute: seconds the pod stays bound after the taint appears; null forever."; };
     };
   };
 
@@ -56,6 +91,39 @@ let
     };
   };
 
+  rightSizingType = t.enum [ "Off" "Initial" "Recreate" "InPlaceOrRecreate" ];
+  rightSizingText = "How the Vertical Pod Autoscaler resizes the agent between minResources and maxResources: Off only records its recommendation, Initial applies it when a pod starts, Recreate evicts a running pod to apply it, InPlaceOrRecreate resizes in place; null creates no autoscaler.";
+
+  pullPolicyType = t.enum [ "Always" "IfNotPresent" "Never" ];
+  pullPolicyText = "Kubernetes imagePullPolicy of the agent's container; null leaves Kubernetes' default (Always for :latest and untagged references), except for nix-snapshotter references.";
+
+  authenticationRefType = t.submodule {
+    options = {
+      name = lib.mkOption { type = t.str; example = "redis-auth"; description = "Name of the KEDA TriggerAuthentication (in the agent's namespace) or ClusterTriggerAuthentication."; };
+      kind = lib.mkOption { type = t.enum [ "TriggerAuthentication" "ClusterTriggerAuthentication" ]; default = "TriggerAuthentication"; description = "Kind of the authentication object."; };
+    };
+  };
+
+  wakeTriggerType = t.submodule {
+    options = {
+      type = lib.mkOption { type = t.str; example = "redis"; description = "KEDA scaler type (redis, cron, rabbitmq, ...)."; };
+      metadata = lib.mkOption {
+        type = t.attrsOf t.str;
+        default = { };
+        example = { listName = "nuketown:ada:inbox"; listLength = "1"; };
+        description = "The scaler's metadata, as KEDA documents it for that type.";
+      };
+      name = lib.mkOption { type = t.nullOr t.str; default = null; description = "Name of the trigger (KEDA scaling modifiers refer to it); null leaves it unnamed."; };
+      authenticationRef = lib.mkOption {
+        type = t.nullOr authenticationRefType;
+        default = null;
+        description = "Credentials of the scaler; null when it needs none.";
+      };
+    };
+  };
+  wakeExample = name: [ { type = "redis"; metadata = { address = "redis.nuketown:6379"; listName = "nuketown:${name}:inbox"; listLength = "1"; }; } ];
+  wakeText = "KEDA triggers that bring an idled agent back: a message in its inbox queue, a cron window; empty for none.";
+
   agentCloudModule = { name, ... }: {
     options.cloud = {
       enable = lib.mkOption {
@@ -76,13 +144,36 @@ let
           type = t.nullOr tierName;
           default = cfg.scaling.maxResources;
           defaultText = lib.literalExpression "config.nuketown.cloud.scaling.maxResources";
+          example = "large";
           description = "Largest tier the agent may be scaled to; null means its resources tier.";
+        };
+        minResources = lib.mkOption {
+          type = t.nullOr tierName;
+          default = cfg.scaling.minResources;
+          defaultText = lib.literalExpression "config.nuketown.cloud.scaling.minResources";
+          example = "small";
+          description = "Smallest tier right-sizing may shrink the agent to; null means each resource's smallest tier value.";
         };
         idleTimeout = lib.mkOption {
           type = t.nullOr t.ints.unsigned;
           default = cfg.scaling.idleTimeout;
           defaultText = lib.literalExpression "config.nuketown.cloud.scaling.idleTimeout";
+          example = 3600;
           description = "Seconds of idleness before the agent is scaled down; null never.";
+        };
+        rightSizing = lib.mkOption {
+          type = t.nullOr rightSizingType;
+          default = cfg.scaling.rightSizing;
+          defaultText = lib.literalExpression "config.nuketown.cloud.scaling.rightSizing";
+          example = "Initial";
+          description = rightSizingText;
+        };
+        wake = lib.mkOption {
+          type = t.listOf wakeTriggerType;
+          default = specLib.forAgent cfg.scaling.wake name;
+          defaultText = lib.literalMD "`nuketown.cloud.scaling.wake` (called with the agent's name when it is a function)";
+          example = wakeExample "ada";
+          description = wakeText;
         };
       };
       identity = {
@@ -105,17 +196,24 @@ let
         };
         scope = lib.mkOption {
           type = t.str;
-          default = "${name}-*";
+          default = defaults.scope name;
           defaultText = lib.literalExpression ''"''${name}-*"'';
           description = "Prefix of the cloud resource names the agent owns (buckets, keys).";
         };
       };
       image = lib.mkOption {
-        type = t.str;
-        default = if builtins.isFunction cfg.image then cfg.image name else builtins.replaceStrings [ "@agent@" ] [ name ] cfg.image;
+        type = imageType;
+        default = specLib.imageFor cfg.image name;
         defaultText = lib.literalMD "derived from `nuketown.cloud.image`";
-        example = "nix:0/nix/store/...-nix-image-nuketown-ada.tar";
-        description = "Image reference: a nix-snapshotter `nix:0/nix/store/...tar` or an OCI reference.";
+        example = lib.literalExpression "pkgs.nix-snapshotter.buildImage { name = \"ada\"; resolvedByNix = true; copyToRoot = [ pkgs.git ]; }";
+        description = "The agent's image: an OCI reference (`ghcr.io/me/ada:v1`), or a derivation or store path built by nix, which the spec names `nix:0/nix/store/...tar` for nix-snapshotter.";
+      };
+      imagePullPolicy = lib.mkOption {
+        type = t.nullOr pullPolicyType;
+        default = cfg.imagePullPolicy;
+        defaultText = lib.literalExpression "config.nuketown.cloud.imagePullPolicy";
+        example = "IfNotPresent";
+        description = pullPolicyText;
       };
       network.egress = lib.mkOption {
         type = t.either (t.enum [ "all" "none" ]) (t.listOf egressRuleType);
@@ -157,11 +255,30 @@ in
         example = "large";
         description = "Default largest tier an agent may be scaled to; null means its own tier.";
       };
+      minResources = lib.mkOption {
+        type = t.nullOr tierName;
+        default = null;
+        example = "small";
+        description = "Default smallest tier right-sizing may shrink an agent to; null means each resource's smallest tier value.";
+      };
       idleTimeout = lib.mkOption {
         type = t.nullOr t.ints.unsigned;
         default = null;
         example = 3600;
         description = "Default seconds of idleness before scale-down; null never.";
+      };
+      rightSizing = lib.mkOption {
+        type = t.nullOr rightSizingType;
+        default = null;
+        example = "Initial";
+        description = "Default for every agent. " + rightSizingText;
+      };
+      wake = lib.mkOption {
+        type = t.either (t.listOf wakeTriggerType) (t.functionTo (t.listOf wakeTriggerType));
+        default = [ ];
+        example = lib.literalExpression ''
+          name: [ { type = "redis"; metadata = { address = "redis.nuketown:6379"; listName = "nuketown:''${name}:inbox"; listLength = "1"; }; } ]'';
+        description = "Default for every agent, as a list or a function of the agent's name returning one. " + wakeText;
       };
     };
     tiers = lib.mkOption {
@@ -183,11 +300,24 @@ in
       };
     };
     image = lib.mkOption {
-      type = t.either t.str (t.functionTo t.str);
-      default = defaults.image;
+      type = t.oneOf [ t.str t.pathInStore (t.functionTo imageType) ];
+      default = if cfg.nixSnapshotter.enable then nixSnapshotterImage else defaults.image;
+      defaultText = lib.literalMD ''`"${defaults.image}"`; with `nuketown.cloud.nixSnapshotter.enable`, each agent's packages built into a nix-snapshotter image'';
       example = lib.literalExpression ''name: "ghcr.io/me/nuketown-''${name}:latest"'';
-      description = "How an agent's image is chosen: a template where @agent@ is the agent's name, or a function of the name.";
+      description = "How an agent's image is chosen: a template where @agent@ is the agent's name, a derivation or store path built by nix (referenced as `nix:0/nix/store/...`), or a function of the name returning either.";
     };
+    imagePullPolicy = lib.mkOption {
+      type = t.nullOr pullPolicyType;
+      default = null;
+      example = "IfNotPresent";
+      description = "Default for every agent. " + pullPolicyText;
+    };
+    nixSnapshotter.enable = lib.mkEnableOption ''
+      images built by nix: each agent's image holds nuketown.basePackages and
+      its packages (and runs upstream's daemon when the agent enables it),
+      built with pkgs.nix-snapshotter.buildImage and referenced as
+      nix:0/nix/store/...tar. The cluster's nodes must run nix-snapshotter and
+      substitute the image from a binary cache'';
     spec = lib.mkOption {
       type = t.attrs;
       readOnly = true;
@@ -198,7 +328,7 @@ in
   config = {
     nuketown.cloud.tiers = lib.mapAttrs (_: lib.mapAttrs (_: lib.mkDefault)) defaults.tiers;
     # Assertions only fire on a system build; `nix eval` of the spec must fail too.
-    nuketown.cloud.spec = specLib.spec config.nuketown;
+    nuketown.cloud.spec = specLib.fromOptions config.nuketown;
     assertions = specLib.checks config.nuketown;
   };
 }

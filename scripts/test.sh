@@ -6,9 +6,17 @@ cd "$(dirname "$0")/.."
 ./scripts/bootstrap.sh
 export PATH="$PWD/.venv/bin:$PATH"
 
+# NIXPKGS_LIB: the NixOS module tests evaluate with nixpkgs' lib. CI machines keep one next to the checkout.
+if [ -z "${NIXPKGS_LIB:-}" ] && [ -d "$(dirname "$PWD")/shared/nixpkgs-lib/lib" ]; then
+  NIXPKGS_LIB="$(dirname "$PWD")/shared/nixpkgs-lib/lib"
+  export NIXPKGS_LIB
+fi
+if [ -z "${NIXPKGS_LIB:-}" ]; then
+  echo "note: NIXPKGS_LIB is not set, so the NixOS module tests are skipped. Point it at a nixpkgs lib directory:" >&2
+  # shellcheck disable=SC2016 # printed for the user to run
+  echo '  export NIXPKGS_LIB="$(nix flake metadata --json nixpkgs | jq -r .path)/lib"   # or <a nix-community/nixpkgs.lib checkout>/lib' >&2
+fi
+
 ruff check .
 ruff format --check .
-if [ -z "${NIXPKGS_LIB:-}" ]; then
-  echo "note: NIXPKGS_LIB is not set, so the NixOS module option tests are skipped (see README, Tests)" >&2
-fi
 python -m pytest "$@"
