@@ -14,7 +14,8 @@ let
   defaults = import ./defaults.nix;
   strict = import ./strict.nix;
   upstreamNames = import ./upstream-options.nix;
-  grammar = builtins.fromJSON (builtins.readFile ./grammar.json);
+  # One grammar for nix and Python; the Python package ships it.
+  grammar = builtins.fromJSON (builtins.readFile ../nuketown_stack/grammar.json);
 
   # Names the spec function accepts (notation of ./upstream-options.nix):
   # upstream nuketown's options, and the cloud options of ./module.nix.

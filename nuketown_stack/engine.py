@@ -16,6 +16,7 @@ from pulumi.runtime import mocks, rpc
 from pulumi.runtime import settings as runtime_settings
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
+from pydantic.alias_generators import to_camel
 
 from nuketown_stack.declared import UNKNOWN_TEXT
 from nuketown_stack.mock_cloud import Kept, MockCloud, call_result, computed_outputs
@@ -33,6 +34,9 @@ class DeclaredResource:
     retain_on_delete: bool = False
     provider: str | None = None  # logical name of the explicit provider, when one is used
     import_id: str | None = None  # set when the resource adopts an existing one (`import_`)
+    # Input property -> the resources ("type::name") its value comes from, as the engine records them
+    # (propertyDependencies): what tells a value a new resource will assign from any other unknown.
+    dependencies: dict[str, list[str]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -42,17 +46,19 @@ class DeclaredResource:
             "inputs": self.inputs,
             "protect": self.protect,
             "retainOnDelete": self.retain_on_delete,
+            "dependencies": self.dependencies,
         }
 
 
 @dataclass
 class EngineResult:
+    stack: str
     resources: list[DeclaredResource]
     outputs: dict[str, Any]
     registrations: list[tuple[str, str]]  # every (type, name) in registration order, duplicates kept
 
     def to_json(self) -> dict[str, Any]:
-        return {"resources": [r.to_json() for r in self.resources], "outputs": self.outputs}
+        return {"stack": self.stack, "resources": [r.to_json() for r in self.resources], "outputs": self.outputs}
 
 
 SECRET_TEXT = "[secret]"  # how `pulumi preview` shows a secret value, and all plan and diff ever show of one
@@ -156,9 +162,14 @@ def run_program(
         if args.provider:  # a reference "<provider urn>::<id>"; the urn ends in "::<name>"
             declared.provider = args.provider.split("::")[-2]
 
+    pending_dependencies: list[tuple[DeclaredResource, str, list[pulumi.Output[Any]]]] = []
+
     def record_options(args: pulumi.ResourceTransformationArgs) -> None:
         refuse_duplicate_urn(args)
         declared = entry(args.type_, args.name)
+        for prop, value in (args.props or {}).items():
+            if found := _outputs_in(value):
+                pending_dependencies.append((declared, to_camel(prop), found))
         parent = args.opts.parent
         if parent is not None and parent.pulumi_resource_type != "pulumi:pulumi:Stack":
             declared.parent = f"{parent.pulumi_resource_type}::{parent.pulumi_resource_name}"
@@ -168,8 +179,16 @@ def run_program(
 
     outputs: dict[str, Any] = {}
 
+    async def resolve_dependencies() -> None:
+        for declared, prop, found in pending_dependencies:
+            sources = {r for output in found for r in await output.resources()}
+            names = sorted(f"{r.pulumi_resource_type}::{r.pulumi_resource_name}" for r in sources)
+            if names:
+                declared.dependencies[prop] = names
+
     def body() -> None:
         outputs.update(_sync_await(_resolved(program())))
+        _sync_await(resolve_dependencies())
 
     previous_policy = asyncio.get_event_loop_policy()
     policy = _ClosingLoopPolicy()
@@ -188,7 +207,19 @@ def run_program(
     finally:
         policy.close_all()
         asyncio.set_event_loop_policy(previous_policy)
-    return EngineResult(resources=list(by_key.values()), outputs=_plain(outputs), registrations=registrations)
+    return EngineResult(
+        stack=stack, resources=list(by_key.values()), outputs=_plain(outputs), registrations=registrations
+    )
+
+
+def _outputs_in(value: Any) -> list[pulumi.Output[Any]]:
+    if isinstance(value, pulumi.Output):
+        return [value]
+    if isinstance(value, dict):
+        return [o for v in value.values() for o in _outputs_in(v)]
+    if isinstance(value, list | tuple):
+        return [o for v in value for o in _outputs_in(v)]
+    return []
 
 
 class DuplicateUrnError(RuntimeError):

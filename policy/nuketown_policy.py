@@ -729,9 +729,15 @@ def identity_binding_problems(resources: Sequence[Resource], context: Context) -
                 if props.get("role") != KMS_DECRYPTER:
                     return problems  # encrypters are the operator's (nuketown:gcpKmsEncrypters)
             member = props.get("member")
-            if email is None or member != f"serviceAccount:{email}":
-                problems.append(f"member {member!r} is not {agent}'s own service account ({email or 'none created'})")
-            return problems
+            granted = member.removeprefix("serviceAccount:") if isinstance(member, str) else None
+            own = email is not None and member == f"serviceAccount:{email}"
+            if own or (granted is not None and context.allowed_identities.get(agent) == granted):
+                return problems
+            return [
+                *problems,
+                f"member {member!r} is not {agent}'s own service account ({email or 'none created'}) "
+                f"nor allow-listed for it (pack config allowedIdentities {{{agent!r}: ...}})",
+            ]
         if resource.type == SERVICE_ACCOUNT:
             annotations = (props.get("metadata") or {}).get("annotations") or {}
             problems = []

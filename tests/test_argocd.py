@@ -68,6 +68,8 @@ def checkout_with_stack(tmp_path: Path, stack: str, config: dict[str, str]) -> P
     checkout = tmp_path / "repo"
     shutil.copytree(ROOT / "examples", checkout / "examples")
     shutil.copytree(ROOT / "nix", checkout / "nix")
+    (checkout / "nuketown_stack").mkdir()
+    shutil.copy(ROOT / "nuketown_stack" / "grammar.json", checkout / "nuketown_stack")  # nix/spec.nix reads it
     shutil.copy(ROOT / "Pulumi.yaml", checkout)
     settings = {"nuketown:source": "examples/cloud-ada.nix", "nuketown:applyKubernetes": False, **config}
     (checkout / f"Pulumi.{stack}.yaml").write_text(yaml.safe_dump({"config": settings}))

@@ -71,9 +71,9 @@ def test_plan_json_matches_render() -> None:
     result = nuketown_stack("plan", str(FLEET), "--json", "-c", "nuketown:storageClass=standard-rwo")
     assert result.returncode == 0, result.stderr
     planned = json.loads(result.stdout)
-    assert set(planned) == {"resources", "outputs"}
+    assert set(planned) == {"stack", "resources", "outputs"}
     for resource in planned["resources"]:
-        assert set(resource) == {"type", "name", "parent", "inputs", "protect", "retainOnDelete"}
+        assert set(resource) == {"type", "name", "parent", "inputs", "protect", "retainOnDelete", "dependencies"}
     kube = [r["inputs"] for r in planned["resources"] if r["type"].startswith("kubernetes:")]
     rendered = list(
         yaml.safe_load_all(nuketown_stack("render", str(FLEET), "-c", "nuketown:storageClass=standard-rwo").stdout)

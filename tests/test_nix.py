@@ -21,7 +21,7 @@ from nuketown_stack.spec import Agent, CloudSpec, Scaling, load_spec
 
 SPEC_NIX = ROOT / "nix" / "spec.nix"
 STRICT_NIX = ROOT / "nix" / "strict.nix"
-GRAMMAR = ROOT / "nix" / "grammar.json"
+GRAMMAR = ROOT / "nuketown_stack" / "grammar.json"
 HARNESS = ROOT / "tests" / "nix" / "harness.nix"
 EXAMPLE_DIR = ROOT / "examples" / "cloud-ada"
 NIXPKGS_LIB = os.environ.get("NIXPKGS_LIB")
@@ -398,11 +398,6 @@ def python_accepts(quantity: str) -> bool:
     return True
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="nuketown_stack/quantity.py still has its own grammar (signs and zero allowed); "
-    "it is to read nix/grammar.json, then this marker goes",
-)
 def test_python_quantities_follow_the_grammar() -> None:
     assert {q: python_accepts(q) for q in QUANTITIES} == QUANTITIES
 

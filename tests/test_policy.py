@@ -255,9 +255,11 @@ def test_the_fleets_existing_account_needs_the_packs_allow_list() -> None:
     found = run_all(resources, "dev")
     assert [(policy, resource and resource.type) for policy, resource, _ in found] == [
         ("nuketown-identity-binding", "gcp:serviceaccount/iAMMember:IAMMember"),
+        ("nuketown-identity-binding", "gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember"),
+        ("nuketown-identity-binding", "gcp:projects/iAMMember:IAMMember"),
         ("nuketown-identity-binding", "kubernetes:core/v1:ServiceAccount"),
     ]
-    assert all("'rio-agent@fleet-project.iam.gserviceaccount.com' is not rio's own identity" in m for *_, m in found)
+    assert all("rio-agent@fleet-project.iam.gserviceaccount.com' is not rio's own" in m for *_, m in found)
 
 
 # --- the crafted plans: each finding reported, at up and at preview ----------------------------------------
@@ -960,17 +962,23 @@ def test_offline_usage_errors_exit_2(tmp_path: Path) -> None:
     assert result.returncode == 2 and "allowedScopes" in result.stderr
 
 
+def without_stack(plan: dict[str, Any]) -> dict[str, Any]:
+    """A plan as one without its `stack` field (an older nuketown-stack), to show what offline.py derives."""
+    return {key: value for key, value in plan.items() if key != "stack"}
+
+
 def test_offline_stack_from_the_plan_or_the_command_line(tmp_path: Path) -> None:
-    plan = plan_of({"nuketown:namespacePrefix": "team-prod-"}, stack="prod")
+    assert offline(plan_of({}, stack="prod"), tmp_path).stderr.startswith("stack: prod (the plan's stack field)")
+    plan = without_stack(plan_of({"nuketown:namespacePrefix": "team-prod-"}, stack="prod"))
     result = offline(plan, tmp_path)
     assert result.returncode == 1 and nuketown_policy.STACK_UNKNOWN in result.stdout
     assert result.stderr.startswith("stack: ? (not found in the plan (pass --stack))")
     assert offline(plan, tmp_path, "--stack", "prod").returncode == 0
     assert "does not carry the stack name 'dev'" in offline(plan, tmp_path, "--stack", "dev").stdout
     assert offline({**plan, "stack": "prod"}, tmp_path).returncode == 0
-    gcp = plan_of({"nuketown:cloud": "gcp", "gcp:project": "acme-agents"}, stack="prod")
+    gcp = without_stack(plan_of({"nuketown:cloud": "gcp", "gcp:project": "acme-agents"}, stack="prod"))
     assert offline(gcp, tmp_path).stderr.startswith("stack: prod (the GCP key ring)")
-    aws = plan_of(STACKS["aws-pod-identity"], stack="prod")
+    aws = without_stack(plan_of(STACKS["aws-pod-identity"], stack="prod"))
     assert offline(aws, tmp_path).stderr.startswith("stack: prod (the AWS key aliases)")
 
 

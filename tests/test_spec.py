@@ -121,12 +121,12 @@ BAD_INPUTS = [
     (
         "size not a quantity",
         _set("agents.ada.persist.0.size", "10GB"),
-        "agents.ada.persist[0].size: '10GB' is not a Kubernetes quantity (like 500m, 2, 4Gi)",
+        "agents.ada.persist[0].size: '10GB' is not a positive Kubernetes quantity (like 500m, 2, 4Gi)",
     ),
     (
         "tier cpu not a quantity",
         _set("tiers.small.cpu", "one"),
-        "cloud.tiers.small.cpu: 'one' is not a Kubernetes quantity (like 500m, 2, 4Gi)",
+        "cloud.tiers.small.cpu: 'one' is not a positive Kubernetes quantity (like 500m, 2, 4Gi)",
     ),
     ("typo in a field", _set("agents.ada.resorces", "large"), "agents.ada.resorces: unknown field (a typo?)"),
     (
