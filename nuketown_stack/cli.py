@@ -119,8 +119,14 @@ def _settings_and_plan(args: argparse.Namespace) -> tuple[Settings, StackPlan]:
     return settings, build_plan(_load(args.source), settings)
 
 
+def _warn(warnings: Sequence[str]) -> None:
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+
+
 def cmd_render(args: argparse.Namespace) -> int:
     _, plan = _settings_and_plan(args)
+    _warn(plan.warnings)
     if args.out is None:
         sys.stdout.write(to_yaml(plan.objects()))
         return 0
@@ -135,6 +141,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     project = project_name(find_project_dir(Path.cwd()))
     # As a first `pulumi preview` sees it: what the clouds assign on creation is not known yet.
     declared = _declared(args, args.source, project, known=frozenset())
+    _warn(declared.pop("warnings"))
     if args.json:
         json.dump(declared, sys.stdout, indent=2, sort_keys=False)
         sys.stdout.write("\n")
@@ -156,7 +163,9 @@ def cmd_diff(args: argparse.Namespace) -> int:
     # (everything known); the head is a preview from there: only new resources' cloud-assigned values are unknown.
     base = _declared(args, args.base, project, known=None)["resources"]
     in_state = frozenset((r["type"], r["name"]) for r in base)
-    head = _declared(args, args.head, project, known=in_state)["resources"]
+    head_run = _declared(args, args.head, project, known=in_state)
+    _warn(head_run["warnings"])
+    head = head_run["resources"]
     diff = diff_plans(base, head)
     if args.json:
         json.dump(diff.to_json(), sys.stdout, indent=2)
@@ -175,7 +184,7 @@ def _declared(
 
     config, secret_keys = stack_config(args.stack, args.config, source)
     result = run_program(define_stack, args.stack, config, project=project, secret_keys=secret_keys, known=known)
-    return result.to_json()
+    return {**result.to_json(), "warnings": result.warnings}
 
 
 COMMANDS = {"validate": cmd_validate, "render": cmd_render, "plan": cmd_plan, "diff": cmd_diff}

@@ -6,6 +6,7 @@ the mocks, so a stack transformation reads them as each resource is built.
 """
 
 import asyncio
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -56,6 +57,7 @@ class EngineResult:
     resources: list[DeclaredResource]
     outputs: dict[str, Any]
     registrations: list[tuple[str, str]]  # every (type, name) in registration order, duplicates kept
+    warnings: list[str] = field(default_factory=list)  # what the program logged as warnings (pulumi.log.warn)
 
     def to_json(self) -> dict[str, Any]:
         return {"stack": self.stack, "resources": [r.to_json() for r in self.resources], "outputs": self.outputs}
@@ -178,6 +180,7 @@ def run_program(
         return None
 
     outputs: dict[str, Any] = {}
+    log = _WarningLog()
 
     async def resolve_dependencies() -> None:
         for declared, prop, found in pending_dependencies:
@@ -200,6 +203,7 @@ def run_program(
             project=project,
             stack=stack,
             preview=True,
+            logger=log,
         )
         pulumi.runtime.set_all_config({k: _config_text(v) for k, v in config.items()}, sorted(secret_keys))
         pulumi.runtime.register_stack_transformation(record_options)
@@ -208,8 +212,23 @@ def run_program(
         policy.close_all()
         asyncio.set_event_loop_policy(previous_policy)
     return EngineResult(
-        stack=stack, resources=list(by_key.values()), outputs=_plain(outputs), registrations=registrations
+        stack=stack,
+        resources=list(by_key.values()),
+        outputs=_plain(outputs),
+        registrations=registrations,
+        warnings=log.warnings,
     )
+
+
+class _WarningLog(logging.Logger):
+    """Where the mock engine sends the program's log: warnings are kept, as `pulumi preview` shows them."""
+
+    def __init__(self) -> None:
+        super().__init__("nuketown-mock-engine")
+        self.warnings: list[str] = []
+
+    def warning(self, msg: object, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+        self.warnings.append(str(msg))
 
 
 def _outputs_in(value: Any) -> list[pulumi.Output[Any]]:

@@ -16,6 +16,9 @@ KMS_ENCRYPTER = "roles/cloudkms.cryptoKeyEncrypter"
 # Objects only: read, write, list, delete inside the agent's buckets; no bucket or IAM administration.
 STORAGE_OBJECT_ROLE = "roles/storage.objectUser"
 KEY_ROTATION = "7776000s"  # 90 days
+# Where a pod gets its workload identity tokens: the GKE metadata server. GKE's documentation for strict
+# network policies: allow 169.254.169.252/32 port 988, and on Dataplane V2 169.254.169.254/32 port 80.
+GKE_METADATA_SERVER = (("169.254.169.252/32", 988), ("169.254.169.254/32", 80))
 KEY_PURPOSE = "ENCRYPT_DECRYPT"
 
 

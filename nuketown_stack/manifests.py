@@ -174,7 +174,7 @@ class EgressGuard:
     """What a cloud adds to every agent's egress, whatever the spec allows."""
 
     blocked: tuple[str, ...] = ()  # never reachable (node credentials)
-    required: tuple[tuple[str, int], ...] = ()  # always reachable when egress is a list (credential endpoints)
+    required: tuple[tuple[str, int], ...] = ()  # always reachable unless egress is all (credential endpoints)
 
 
 NO_GUARD = EgressGuard()
@@ -210,16 +210,17 @@ def _dns_rule() -> Manifest:
 
 def egress_rules(agent: Agent, guard: EgressGuard) -> list[Manifest]:
     egress = agent.network.egress
-    if egress == "none":
-        return []
-    if egress == "all":
-        if not guard.blocked:
-            return [{}]
-        return [{"to": [_ip_block("0.0.0.0/0", (), guard), _ip_block("::/0", (), guard)]}]
+    # Where the pod's cloud credentials come from stays reachable however narrow its egress is.
     required = [
         {"to": [{"ipBlock": {"cidr": cidr}}], "ports": [{"protocol": "TCP", "port": port}]}
         for cidr, port in guard.required
     ]
+    if egress == "none":
+        return required
+    if egress == "all":
+        if not guard.blocked:
+            return [{}]
+        return [{"to": [_ip_block("0.0.0.0/0", (), guard), _ip_block("::/0", (), guard)]}]
     return [_egress_rule(rule, guard) for rule in egress] + [_dns_rule()] + required
 
 

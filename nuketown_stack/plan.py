@@ -70,6 +70,8 @@ class StackPlan:
     agents: tuple[AgentPlan, ...]  # sorted by name
     gcp: GcpStackPlan | None = None
     aws: AwsStackPlan | None = None
+    # What is valid but probably not what the user meant, one line each naming its option path.
+    warnings: tuple[str, ...] = ()
 
     def objects(self) -> Iterator[KubeObject]:
         """Every Kubernetes object in render order: namespaces first, then agent by agent."""
@@ -96,7 +98,44 @@ def build_plan(spec: CloudSpec, settings: Settings) -> StackPlan:
     )
     raise_if_any(_guard_problems(spec, cloud.guard))
     agents = tuple(_agent_plan(spec, settings, cloud, name, spec.agents[name]) for name in sorted(spec.agents))
-    return StackPlan(stack=settings.stack, cloud=settings.cloud, agents=agents, gcp=cloud.gcp, aws=cloud.aws)
+    return StackPlan(
+        stack=settings.stack,
+        cloud=settings.cloud,
+        agents=agents,
+        gcp=cloud.gcp,
+        aws=cloud.aws,
+        warnings=tuple(_unreachable_api_warnings(spec, settings)),
+    )
+
+
+# What an agent's pod calls over HTTPS to use its cloud identity, by cloud (and AWS mode).
+_IDENTITY_APIS = {
+    "gcp": "Google APIs (KMS, storage): allow TCP 443 to 0.0.0.0/0, or to restricted.googleapis.com "
+    "(199.36.153.4/30) with Private Google Access",
+    "irsa": "AWS STS, so its IAM role can never be assumed (IRSA calls sts.<region>.amazonaws.com itself): "
+    "allow TCP 443 to 0.0.0.0/0 or to your STS VPC endpoint",
+    "podIdentity": "AWS APIs (KMS, S3): allow TCP 443 to 0.0.0.0/0 or to your VPC endpoints",
+}
+
+
+def _unreachable_api_warnings(spec: CloudSpec, settings: Settings) -> list[str]:
+    """Egress that lets the pod reach its credential endpoint but no cloud API: the identity is then unusable."""
+    if settings.cloud == "none":
+        return []
+    apis = _IDENTITY_APIS[settings.aws_mode if settings.cloud == "aws" else "gcp"]
+    return [
+        f"agents.{name}.cloud.network.egress: allows no HTTPS, so {name} reaches no {apis}"
+        for name, agent in sorted(spec.agents.items())
+        if not _admits_https(agent.network.egress)
+    ]
+
+
+def _admits_https(egress: object) -> bool:
+    if egress == "all":
+        return True
+    if egress == "none" or not isinstance(egress, tuple):
+        return False
+    return any(not rule.ports or 443 in rule.ports for rule in egress)
 
 
 @dataclass(frozen=True)
@@ -106,6 +145,8 @@ class _StackCloud:
 
     @property
     def guard(self) -> EgressGuard:
+        if self.gcp is not None:
+            return EgressGuard(required=gcp_plan.GKE_METADATA_SERVER)
         if self.aws is None:
             return manifests.NO_GUARD
         required = aws_plan.POD_IDENTITY_AGENT if self.aws.mode == "podIdentity" else ()

@@ -23,6 +23,8 @@ def define_stack() -> dict[str, Any]:
     if settings.source is None:
         raise InputError(["nuketown:source: required (pulumi config set nuketown:source examples/cloud-ada.nix)"])
     plan = build_plan(load_spec(load_raw(settings.source)), settings)
+    for warning in plan.warnings:
+        pulumi.log.warn(warning)  # `pulumi preview` shows it beside the changes
     return declare(plan, settings)
 
 

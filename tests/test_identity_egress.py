@@ -1,0 +1,97 @@
+"""Restricted egress keeps the way to the pod's cloud credentials open, and says when the identity is unusable.
+
+Facts from the clouds' documentation:
+- GKE, "About Workload Identity Federation for GKE" (GKE metadata server): with a strict
+  network policy, allow egress to 169.254.169.252/32 on port 988, and on Dataplane V2 to
+  169.254.169.254/32 on port 80; the GKE metadata server intercepts requests to
+  169.254.169.254:80, so node credentials are not behind it.
+- EKS, "Set up the Amazon EKS Pod Identity Agent": pods get credentials from the agent at
+  169.254.170.23 (IPv4) / [fd00:ec2::23] (IPv6), port 80.
+- EKS, "private clusters": IRSA pods call STS AssumeRoleWithWebIdentity themselves, over HTTPS.
+"""
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import make_plan
+
+from nuketown_stack import cli
+
+GCP = {"nuketown:cloud": "gcp", "gcp:project": "acme-agents"}
+OIDC = "arn:aws:iam::111122223333:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/ABC"
+IRSA = {"nuketown:cloud": "aws", "aws:region": "us-east-1", "nuketown:awsOidcProviderArn": OIDC}
+POD_IDENTITY = {
+    "nuketown:cloud": "aws",
+    "aws:region": "us-east-1",
+    "nuketown:awsMode": "podIdentity",
+    "nuketown:awsClusterName": "agents",
+}
+GKE_METADATA = [
+    {"to": [{"ipBlock": {"cidr": "169.254.169.252/32"}}], "ports": [{"protocol": "TCP", "port": 988}]},
+    {"to": [{"ipBlock": {"cidr": "169.254.169.254/32"}}], "ports": [{"protocol": "TCP", "port": 80}]},
+]
+POD_IDENTITY_AGENT = [
+    {"to": [{"ipBlock": {"cidr": "169.254.170.23/32"}}], "ports": [{"protocol": "TCP", "port": 80}]},
+    {"to": [{"ipBlock": {"cidr": "fd00:ec2::23/128"}}], "ports": [{"protocol": "TCP", "port": 80}]},
+]
+HTTPS_ONLY = [{"cidr": "0.0.0.0/0", "ports": [443]}]
+
+
+def egress_of(raw: dict[str, Any], egress: Any, **config: str) -> tuple[list[Any], tuple[str, ...]]:
+    raw["agents"]["ada"]["network"]["egress"] = egress
+    plan = make_plan(raw, **config)
+    ada = next(a for a in plan.agents if a.name == "ada")
+    return ada.object("NetworkPolicy").manifest["spec"]["egress"], plan.warnings
+
+
+def test_egress_none_on_gke_still_reaches_the_metadata_server(example_raw: dict[str, Any]) -> None:
+    rules, warnings = egress_of(example_raw, "none", **GCP)
+    assert rules == GKE_METADATA
+    assert warnings == (
+        "agents.ada.cloud.network.egress: allows no HTTPS, so ada reaches no Google APIs (KMS, storage): allow TCP "
+        "443 to 0.0.0.0/0, or to restricted.googleapis.com (199.36.153.4/30) with Private Google Access",
+    )
+
+
+def test_an_https_list_on_gke_reaches_the_metadata_server_and_the_apis(example_raw: dict[str, Any]) -> None:
+    rules, warnings = egress_of(example_raw, HTTPS_ONLY, **GCP)
+    assert rules[0] == {"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": [{"protocol": "TCP", "port": 443}]}
+    assert rules[-2:] == GKE_METADATA
+    assert warnings == ()
+
+
+def test_egress_none_with_pod_identity_still_reaches_the_agent(example_raw: dict[str, Any]) -> None:
+    rules, warnings = egress_of(example_raw, "none", **POD_IDENTITY)
+    assert rules == POD_IDENTITY_AGENT
+    assert warnings[0].startswith("agents.ada.cloud.network.egress: allows no HTTPS, so ada reaches no AWS APIs")
+
+
+def test_irsa_without_https_cannot_assume_its_role(example_raw: dict[str, Any]) -> None:
+    rules, warnings = egress_of(example_raw, [{"cidr": "10.0.0.0/8", "ports": [5432]}], **IRSA)
+    assert "169.254.170.23/32" not in json.dumps(rules)  # IRSA has no credential agent to allow
+    assert warnings == (
+        "agents.ada.cloud.network.egress: allows no HTTPS, so ada reaches no AWS STS, so its IAM role can never be "
+        "assumed (IRSA calls sts.<region>.amazonaws.com itself): allow TCP 443 to 0.0.0.0/0 or to your STS VPC "
+        "endpoint",
+    )
+
+
+def test_without_a_cloud_identity_none_means_nothing(example_raw: dict[str, Any]) -> None:
+    rules, warnings = egress_of(example_raw, "none")
+    assert (rules, warnings) == ([], ())
+
+
+@pytest.mark.parametrize("command", ["render", "plan"])
+def test_the_warning_reaches_the_user(
+    example_raw: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    """render says it on stderr; the program logs it with pulumi.log.warn, which `pulumi preview` shows."""
+    example_raw["agents"]["ada"]["network"]["egress"] = "none"
+    source = tmp_path / "spec.json"
+    source.write_text(json.dumps(example_raw))
+    code = cli.main([command, str(source), "-c", "nuketown:cloud=gcp", "-c", "gcp:project=acme-agents"])
+    err = capsys.readouterr().err
+    assert code == 0
+    assert "warning: agents.ada.cloud.network.egress: allows no HTTPS, so ada reaches no Google APIs" in err
