@@ -10,6 +10,7 @@ import os
 import sys
 import traceback
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +20,19 @@ from nuketown_stack.errors import InputError
 from nuketown_stack.plan import StackPlan, build_plan
 from nuketown_stack.render import to_yaml
 from nuketown_stack.report import identity_chains, resource_tree, type_counts
-from nuketown_stack.settings import Settings, StackFile, parse_overrides, read_stack_file, settings_from_config
+from nuketown_stack.settings import (
+    Settings,
+    StackFile,
+    load_stack_file,
+    parse_overrides,
+    read_stack_file,
+    settings_from_config,
+)
 from nuketown_stack.source import load_raw
 from nuketown_stack.spec import CloudSpec, load_spec
 
 EXIT_INVALID = 2
 EXIT_INTERNAL = 1
-EXIT_DATA_LOSS = 3
 DEFAULT_STACK = "dev"
 
 
@@ -43,7 +50,11 @@ def _parser() -> argparse.ArgumentParser:
     for name, help_text in (
         ("render", "print every Kubernetes object as YAML"),
         ("plan", "run the Pulumi program under the mock engine and show its resources"),
-        ("diff", "what would change from BASE to HEAD, per agent; exit 3 when data would be lost"),
+        (
+            "diff",
+            "what would change from BASE to HEAD, per agent; exit 3 when data or identity would move or be lost, "
+            "4 when the change can never apply",
+        ),
     ):
         command = commands.add_parser(name, help=help_text)
         if name == "diff":
@@ -72,6 +83,19 @@ def _parser() -> argparse.ArgumentParser:
         "--tree", action="store_true", help="print every resource as `pulumi preview` nests them"
     )
     commands.choices["diff"].add_argument("--json", action="store_true", help="print the changes as JSON")
+    commands.choices["diff"].add_argument(
+        "--base-stack-file",
+        type=Path,
+        metavar="PATH",
+        help="the base side's stack settings (the base branch's Pulumi.<stack>.yaml); default: the same file as HEAD",
+    )
+    commands.choices["diff"].add_argument(
+        "--base-config",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a setting of the base side only (repeatable); -c then applies to HEAD only",
+    )
     return parser
 
 
@@ -92,10 +116,16 @@ def project_name(project_dir: Path | None) -> str:
     return str(document.get("name", PROJECT))
 
 
-def stack_config(stack: str, overrides: list[str], source: str) -> tuple[dict[str, Any], frozenset[str]]:
-    """Pulumi.<stack>.yaml, then -c overrides; SOURCE always wins for nuketown:source. Also the secret keys."""
-    project_dir = find_project_dir(Path.cwd())
-    stack_file = read_stack_file(project_dir, stack) if project_dir else StackFile(path=None, config={})
+def stack_config(
+    stack: str, overrides: list[str], source: str, stack_file_path: Path | None = None
+) -> tuple[dict[str, Any], frozenset[str]]:
+    """Pulumi.<stack>.yaml (or the file given), then -c overrides; SOURCE always wins for nuketown:source.
+    Also the secret keys."""
+    if stack_file_path is not None:
+        stack_file = load_stack_file(stack_file_path)
+    else:
+        project_dir = find_project_dir(Path.cwd())
+        stack_file = read_stack_file(project_dir, stack) if project_dir else StackFile(path=None, config={})
     config = {**stack_file.config, **parse_overrides(overrides), "nuketown:source": source}
     return config, stack_file.secret_keys
 
@@ -140,7 +170,7 @@ def cmd_render(args: argparse.Namespace) -> int:
 def cmd_plan(args: argparse.Namespace) -> int:
     project = project_name(find_project_dir(Path.cwd()))
     # As a first `pulumi preview` sees it: what the clouds assign on creation is not known yet.
-    declared = _declared(args, args.source, project, known=frozenset())
+    declared = _declared(args, _Side(args.source, args.config, None), project, known=frozenset())
     _warn(declared.pop("warnings"))
     if args.json:
         json.dump(declared, sys.stdout, indent=2, sort_keys=False)
@@ -156,33 +186,54 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
-    from nuketown_stack.diff import diff_plans, format_diff
+    from nuketown_stack.diff import diff_plans, format_diff, setting_changes
 
     project = project_name(find_project_dir(Path.cwd()))
-    # Both sides run under the same stack settings; only the spec differs. The base is what `pulumi up` left
-    # (everything known); the head is a preview from there: only new resources' cloud-assigned values are unknown.
-    base = _declared(args, args.base, project, known=None)["resources"]
+    # Each side under its own settings: the base branch's stack file and --base-config for BASE, the
+    # stack file and -c for HEAD. Without base-side settings, both sides share HEAD's.
+    base_own = args.base_stack_file is not None or bool(args.base_config)
+    base_side = _Side(args.base, args.base_config if base_own else args.config, args.base_stack_file)
+    head_side = _Side(args.head, args.config, None)
+    settings = setting_changes(base_side.settings(args.stack), head_side.settings(args.stack))
+    # The base is what `pulumi up` left (everything known); the head is a preview from there: only new
+    # resources' cloud-assigned values are unknown.
+    base = _declared(args, base_side, project, known=None)["resources"]
     in_state = frozenset((r["type"], r["name"]) for r in base)
-    head_run = _declared(args, args.head, project, known=in_state)
+    head_run = _declared(args, head_side, project, known=in_state)
     _warn(head_run["warnings"])
-    head = head_run["resources"]
-    diff = diff_plans(base, head)
+    diff = diff_plans(base, head_run["resources"], settings)
     if args.json:
-        json.dump(diff.to_json(), sys.stdout, indent=2)
+        json.dump(diff.to_json(), sys.stdout, indent=2, sort_keys=True)
         sys.stdout.write("\n")
     else:
-        print(format_diff(diff, bold="ansi" if sys.stdout.isatty() else "markdown"))
-    return EXIT_DATA_LOSS if diff.data_loss else 0
+        print(format_diff(diff, style="ansi" if sys.stdout.isatty() else "markdown"))
+    return diff.exit_code
+
+
+@dataclass(frozen=True)
+class _Side:
+    """One side of a diff: its spec and where its settings come from."""
+
+    source: str
+    overrides: list[str]
+    stack_file: Path | None
+
+    def config(self, stack: str) -> tuple[dict[str, Any], frozenset[str]]:
+        return stack_config(stack, self.overrides, self.source, self.stack_file)
+
+    def settings(self, stack: str) -> Settings:
+        config, secret_keys = self.config(stack)
+        return settings_from_config(stack, config, secret_keys)
 
 
 def _declared(
-    args: argparse.Namespace, source: str, project: str, known: frozenset[tuple[str, str]] | None
+    args: argparse.Namespace, side: "_Side", project: str, known: frozenset[tuple[str, str]] | None
 ) -> dict[str, Any]:
-    """The program's resources and outputs for `source` under the mock engine (the JSON of `plan --json`)."""
+    """The program's resources and outputs for one side under the mock engine (the JSON of `plan --json`)."""
     from nuketown_stack.engine import run_program  # deferred: importing pulumi is the slow part
     from nuketown_stack.program import define_stack
 
-    config, secret_keys = stack_config(args.stack, args.config, source)
+    config, secret_keys = side.config(args.stack)
     result = run_program(define_stack, args.stack, config, project=project, secret_keys=secret_keys, known=known)
     return {**result.to_json(), "warnings": result.warnings}
 

@@ -1,53 +1,40 @@
 """What `pulumi up` would do going from one plan to another, worked out offline.
 
 Both sides are the resources the real program declares under the mock engine
-(the JSON shape of `plan --json`). A resource is the same resource on both
-sides when its (type, name) is the same, as in Pulumi's URNs. A changed input
-is an update, or a replacement when the provider cannot change it in place
-(the provider's own force-new fields, listed below). Deleting or replacing a
-volume, a namespace or a key is flagged as data loss.
+(the JSON shape of `plan --json`), each under its own stack settings. A
+resource is the same resource on both sides when its (type, name) is the same,
+as in Pulumi's URNs. Every verdict comes from the engine's change model
+(change_model.py: which inputs force a replacement, delete-before-replace, the
+Kubernetes API's rules) and from what holds data (keeping.py):
 
-Pure: no pulumi import, no I/O.
+- kept       a volume, namespace, key or identity leaves the stack; it is kept
+             where it is, unused (retainOnDelete: its delete is never called)
+- empty      a new, empty volume or namespace takes over from a kept one
+- identity   a new identity or key takes over: grants and secrets stay with the old
+- blocked    the engine or the API server will refuse it: `pulumi up` fails
+
+`kept`, `empty` and `identity` move data or identity (exit 3, a PR label
+accepts it); `blocked` never applies (exit 4). Pure: no pulumi import, no I/O.
 """
 
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from nuketown_stack.declared import Resource, owning_agents, resource_key
+from nuketown_stack import change_model
+from nuketown_stack.declared import UNKNOWN_TEXT, Resource, owning_agents, resource_key
+from nuketown_stack.egress import egress_in_words, widened
 from nuketown_stack.keeping import KEPT
 
-Action = Literal["create", "update", "replace", "delete"]
+if TYPE_CHECKING:
+    from nuketown_stack.settings import Settings
 
-# Inputs a provider cannot change in place. Kubernetes: pulumi-kubernetes'
-# force-new list (plus metadata.name / namespace for every kind); cloud
-# resources: the upstream provider's ForceNew arguments.
-_KUBERNETES_ALWAYS = ("metadata.name", "metadata.namespace")
-REPLACED_ON: dict[str, tuple[str, ...]] = {
-    "kubernetes:core/v1:PersistentVolumeClaim": (
-        "spec.accessModes",
-        "spec.selector",
-        "spec.storageClassName",
-        "spec.volumeName",
-    ),
-    "kubernetes:apps/v1:Deployment": ("spec.selector",),
-    "kubernetes:core/v1:ConfigMap": ("data", "binaryData"),
-    "kubernetes:core/v1:ResourceQuota": ("spec.scopes",),
-    "gcp:serviceaccount/account:Account": ("accountId", "project"),
-    "gcp:kms/keyRing:KeyRing": ("name", "location", "project"),
-    "gcp:kms/cryptoKey:CryptoKey": ("name", "keyRing", "purpose"),
-    "gcp:serviceaccount/iAMMember:IAMMember": ("serviceAccountId", "role", "member", "condition"),
-    "gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember": ("cryptoKeyId", "role", "member", "condition"),
-    "gcp:projects/iAMMember:IAMMember": ("project", "role", "member", "condition"),
-    "aws:iam/role:Role": ("name", "namePrefix", "path"),
-    "aws:iam/policy:Policy": ("name", "namePrefix", "path"),
-    "aws:iam/rolePolicy:RolePolicy": ("name", "role"),
-    "aws:kms/key:Key": ("customerMasterKeySpec", "keyUsage", "multiRegion", "customKeyStoreId"),
-    "aws:kms/alias:Alias": ("name",),
-    "aws:kms/keyPolicy:KeyPolicy": ("keyId",),
-    "aws:eks/podIdentityAssociation:PodIdentityAssociation": ("clusterName", "namespace", "serviceAccount"),
-}
+Action = Literal["create", "update", "replace", "delete"]
+Effect = Literal["kept", "empty", "identity", "blocked"]
+LIFECYCLE_DOC = "docs/lifecycle.md"
+EXIT_DATA_AT_RISK = 3
+EXIT_CANNOT_APPLY = 4
 
 _ABSENT = object()  # a path present on one side only
 
@@ -75,7 +62,9 @@ class Change:
     name: str
     agent: str | None  # None: stack-wide (providers, key ring)
     fields: tuple[FieldChange, ...] = ()
-    data_loss: str | None = None  # why this change loses data, when it does
+    effect: Effect | None = None  # what the change does to data or identity, when it does something
+    reason: str | None = None  # the effect in words, with what to do about it
+    security: str | None = None  # a change that widens what the agent can reach
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -84,18 +73,42 @@ class Change:
             "type": self.type,
             "name": self.name,
             "fields": [f.to_json() for f in self.fields],
-            "dataLoss": self.data_loss,
+            "effect": self.effect,
+            "reason": self.reason,
+            "security": self.security,
         }
+
+
+@dataclass(frozen=True)
+class SettingChange:
+    """A stack setting whose change moves data or identity as a whole (README: a stack per environment)."""
+
+    key: str
+    old: Any
+    new: Any
+    effect: Effect
+    reason: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"key": self.key, "old": self.old, "new": self.new, "effect": self.effect, "reason": self.reason}
 
 
 @dataclass(frozen=True)
 class PlanDiff:
     changes: tuple[Change, ...]
     unchanged: int
+    settings: tuple[SettingChange, ...] = ()
 
     @property
-    def data_loss(self) -> tuple[Change, ...]:
-        return tuple(c for c in self.changes if c.data_loss is not None)
+    def risky(self) -> tuple[Change | SettingChange, ...]:
+        return (*self.settings, *(c for c in self.changes if c.effect is not None))
+
+    @property
+    def exit_code(self) -> int:
+        effects = {item.effect for item in self.risky}
+        if "blocked" in effects:
+            return EXIT_CANNOT_APPLY
+        return EXIT_DATA_AT_RISK if effects else 0
 
     def counts(self) -> dict[str, int]:
         counts = {action: 0 for action in ("create", "update", "replace", "delete")}
@@ -105,13 +118,14 @@ class PlanDiff:
 
     def to_json(self) -> dict[str, Any]:
         return {
+            "settings": [s.to_json() for s in self.settings],
             "changes": [c.to_json() for c in self.changes],
             "counts": self.counts(),
-            "dataLoss": bool(self.data_loss),
+            "exitCode": self.exit_code,
         }
 
 
-def diff_plans(base: Sequence[Resource], head: Sequence[Resource]) -> PlanDiff:
+def diff_plans(base: Sequence[Resource], head: Sequence[Resource], settings: Sequence[SettingChange] = ()) -> PlanDiff:
     """Every create, update, replace and delete from `base` to `head`, agents in name order."""
     before = {resource_key(r): r for r in base}
     after = {resource_key(r): r for r in head}
@@ -131,54 +145,149 @@ def diff_plans(base: Sequence[Resource], head: Sequence[Resource]) -> PlanDiff:
     for key, old in before.items():
         if key not in after:
             changes.append(_deleted(old, agent_of_before[key]))
+    changes = _with_quota_admission(changes, before, after)
     changes.sort(key=lambda c: (c.agent is None, c.agent or "", _ACTION_ORDER[c.action]))
-    return PlanDiff(tuple(changes), unchanged)
+    return PlanDiff(tuple(changes), unchanged, tuple(settings))
 
 
 _ACTION_ORDER = {"delete": 0, "replace": 1, "update": 2, "create": 3}
 
 
 def _compare(old: Resource, new: Resource, agent: str | None) -> Change | None:
-    replace_paths = REPLACED_ON.get(new["type"], ()) + (
-        _KUBERNETES_ALWAYS if new["type"].startswith("kubernetes:") else ()
-    )
+    typ = new["type"]
     fields = tuple(
-        FieldChange(path, before, after, _under_any(path, replace_paths))
+        FieldChange(path, before, after, change_model.forces_replace(typ, path))
         for path, before, after in changed_paths(old.get("inputs", {}), new.get("inputs", {}))
     )
     if not fields:
         return None
+    security = _security(typ, old, new)
     if any(f.forces_replace for f in fields):
-        return Change("replace", new["type"], new["name"], agent, fields, _loss_on_replace(old))
-    return Change("update", new["type"], new["name"], agent, fields)
+        effect, reason = _on_replace(old, [f.path for f in fields])
+        return Change("replace", typ, new["name"], agent, fields, effect, reason, security)
+    effect, reason = _on_update(old, new)
+    return Change("update", typ, new["name"], agent, fields, effect, reason, security)
+
+
+def _what(resource: Resource) -> str:
+    kept = KEPT.get(resource["type"])
+    return f"{kept.holds if kept else resource['type'].rsplit(':', 1)[-1]} {resource['name']}"
+
+
+def _where(resource: Resource) -> str:
+    return "cluster" if resource["type"].startswith("kubernetes:") else "cloud"
+
+
+def _on_replace(old: Resource, paths: list[str]) -> tuple[Effect | None, str | None]:
+    typ = old["type"]
+    if typ not in KEPT:
+        return None, None
+    what = _what(old)
+    if change_model.same_physical_object(typ, paths):
+        changed = ", ".join(p for p in paths if change_model.forces_replace(typ, p))
+        return "blocked", (
+            f"{what} cannot be replaced in place ({changed}): it is kept (retainOnDelete), so the engine never "
+            f"deletes the old one, and creating the new one under the same name is refused; see "
+            f"{LIFECYCLE_DOC}#{_anchor(typ)}"
+        )
+    if typ.startswith("kubernetes:"):
+        return "empty", (
+            f"{what} moves: a new, empty one is created, the old one is kept in the cluster with its data, "
+            f"unused; see {LIFECYCLE_DOC}#{_anchor(typ)}"
+        )
+    return "identity", (
+        f"{what} is replaced by a new one: the old one is kept in the cloud, and grants made to it or secrets "
+        f"encrypted to it stay with it; see {LIFECYCLE_DOC}#{_anchor(typ)}"
+    )
+
+
+def _on_update(old: Resource, new: Resource) -> tuple[Effect | None, str | None]:
+    if new["type"] == "kubernetes:core/v1:PersistentVolumeClaim" and change_model.shrinks(
+        old.get("inputs", {}), new.get("inputs", {})
+    ):
+        return "blocked", (
+            f"volume {new['name']} cannot shrink: Kubernetes only ever expands a claim, so `pulumi up` fails here; "
+            f"see {LIFECYCLE_DOC}#shrink"
+        )
+    return None, None
 
 
 def _deleted(old: Resource, agent: str | None) -> Change:
-    return Change("delete", old["type"], old["name"], agent, data_loss=_loss_on_delete(old))
+    typ = old["type"]
+    if typ not in KEPT:
+        return Change("delete", typ, old["name"], agent)
+    if not old.get("retainOnDelete"):
+        return Change("delete", typ, old["name"], agent, effect="kept", reason=f"{_what(old)} is deleted with its data")
+    return Change(
+        "delete",
+        typ,
+        old["name"],
+        agent,
+        effect="kept",
+        reason=(
+            f"{_what(old)} leaves the stack: it is kept in the {_where(old)}, unused; declaring it again adopts it, "
+            f"deleting it is yours to do ({LIFECYCLE_DOC}#{_anchor(typ)})"
+        ),
+    )
 
 
-def _loss_on_delete(resource: Resource) -> str | None:
-    kept = KEPT.get(resource["type"])
-    if kept is None:
+def _anchor(type_token: str) -> str:
+    return type_token.rsplit(":", 1)[-1].lower()
+
+
+def _security(typ: str, old: Resource, new: Resource) -> str | None:
+    if typ != "kubernetes:networking.k8s.io/v1:NetworkPolicy":
         return None
-    where = "cluster" if resource["type"].startswith("kubernetes:") else "cloud"
-    if resource.get("retainOnDelete"):
-        return (
-            f"{kept.holds} {resource['name']} leaves the stack: it is kept in the {where}, but nothing uses it "
-            "any more (declaring it again adopts it)"
-        )
-    return f"{kept.holds} {resource['name']} would be deleted with its data"
-
-
-def _loss_on_replace(resource: Resource) -> str | None:
-    kept = KEPT.get(resource["type"])
-    if kept is None:
+    before = old.get("inputs", {}).get("spec", {}).get("egress", [])
+    after = new.get("inputs", {}).get("spec", {}).get("egress", [])
+    if not widened(before, after):
         return None
-    return f"{kept.holds} {resource['name']} would be replaced: the new one starts empty"
+    return f"egress widened: from {egress_in_words(before)} to {egress_in_words(after)}"
 
 
-def _under_any(path: str, prefixes: Iterable[str]) -> bool:
-    return any(path == p or path.startswith((p + ".", p + "[")) for p in prefixes)
+def _with_quota_admission(
+    changes: list[Change], before: Mapping[tuple[str, str], Resource], after: Mapping[tuple[str, str], Resource]
+) -> list[Change]:
+    """A claim created in a namespace whose quota, counting the claims kept there, has no room is refused."""
+    claim = "kubernetes:core/v1:PersistentVolumeClaim"
+    kept_by_namespace: dict[str, list[Resource]] = {}
+    for change in changes:
+        if (
+            change.action == "delete"
+            and change.type == claim
+            and before[(change.type, change.name)].get("retainOnDelete")
+        ):
+            kept = before[(change.type, change.name)]
+            kept_by_namespace.setdefault(_namespace(kept), []).append(kept)
+    quotas = {_namespace(r): r for r in after.values() if r["type"] == "kubernetes:core/v1:ResourceQuota"}
+    result = []
+    for change in changes:
+        if change.action == "create" and change.type == claim:
+            new = after[(change.type, change.name)]
+            namespace = _namespace(new)
+            kept = kept_by_namespace.get(namespace, [])
+            quota = quotas.get(namespace)
+            if kept and quota is not None:
+                claims = [r for r in after.values() if r["type"] == claim and _namespace(r) == namespace] + kept
+                hard = quota.get("inputs", {}).get("spec", {}).get("hard", {})
+                if not change_model.quota_admits(hard, [c.get("inputs", {}) for c in claims]):
+                    change = Change(
+                        "create",
+                        change.type,
+                        change.name,
+                        change.agent,
+                        effect="blocked",
+                        reason=(
+                            f"volume {change.name} is refused by the namespace's ResourceQuota, which still counts "
+                            f"the kept {', '.join(k['name'] for k in kept)}; see {LIFECYCLE_DOC}#persist"
+                        ),
+                    )
+        result.append(change)
+    return result
+
+
+def _namespace(resource: Resource) -> str:
+    return str(resource.get("inputs", {}).get("metadata", {}).get("namespace", ""))
 
 
 def changed_paths(old: Any, new: Any) -> list[tuple[str, Any, Any]]:
@@ -217,29 +326,42 @@ def _json_value(value: Any) -> Any:
 # --- human output ---------------------------------------------------------------------------------
 
 _SIGNS = {"create": "+", "update": "~", "replace": "+-", "delete": "-"}
+_EFFECT_WORDS = {"kept": "KEPT", "empty": "NEW EMPTY", "identity": "NEW IDENTITY", "blocked": "CANNOT APPLY"}
 MAX_FIELDS_SHOWN = 8
 
 
-def format_diff(diff: PlanDiff, bold: str = "markdown") -> str:
-    """Changes grouped per agent; data loss in bold ("ansi" for a terminal, "markdown" for PR comments)."""
-    emphasis = _emphasis(bold)
+def format_diff(diff: PlanDiff, style: str = "markdown") -> str:
+    """Changes grouped per agent, what they do to data in bold ("ansi" on a terminal, "markdown" for PRs,
+    "plain" with NO_COLOR); + ~ - marks coloured on a terminal as `pulumi preview` colours them."""
+    emphasis, mark = _emphasis(style), _marks(style)
     lines: list[str] = []
+    if diff.settings:
+        lines.append("stack settings")
+        for setting in diff.settings:
+            lines.append(f"   ~ {setting.key}: {_short(setting.old)} -> {_short(setting.new)}")
+            lines.append("        " + emphasis(f"{_EFFECT_WORDS[setting.effect]}: {setting.reason}"))
     heading: str | None = None
     for change in diff.changes:
         if _heading(change) != heading:
             heading = _heading(change)
             lines += ["", heading]
-        lines.append(f"  {_SIGNS[change.action]:>2} {change.action:<8} {change.type}  {change.name}")
+        lines.append(f"  {mark(change.action)} {change.action:<8} {change.type}  {change.name}")
         lines += [f"        {_describe(f)}" for f in change.fields[:MAX_FIELDS_SHOWN]]
         if len(change.fields) > MAX_FIELDS_SHOWN:
             lines.append(f"        ... and {len(change.fields) - MAX_FIELDS_SHOWN} more fields")
-        if change.data_loss is not None:
-            lines.append("        " + emphasis(f"DATA LOSS: {change.data_loss}"))
+        if change.security is not None:
+            lines.append("        " + emphasis(f"SECURITY: {change.security}"))
+        if change.effect is not None and change.reason is not None:
+            lines.append("        " + emphasis(f"{_EFFECT_WORDS[change.effect]}: {change.reason}"))
     counts = diff.counts()
     summary = ", ".join(f"{counts[a]} to {a}" for a in ("create", "update", "replace", "delete") if counts[a])
     lines += ["", f"{summary or 'no changes'}; {counts['same']} unchanged"]
-    if diff.data_loss:
-        lines.append(emphasis(f"{len(diff.data_loss)} change(s) would lose data: read them before merging"))
+    blocked = [item for item in diff.risky if item.effect == "blocked"]
+    moving = [item for item in diff.risky if item.effect != "blocked"]
+    if blocked:
+        lines.append(emphasis(f"{len(blocked)} change(s) can never apply: `pulumi up` would fail; rework them"))
+    if moving:
+        lines.append(emphasis(f"{len(moving)} change(s) move or leave data or identity: read them before merging"))
     return "\n".join(lines).lstrip("\n")
 
 
@@ -253,8 +375,10 @@ def _describe(change: FieldChange) -> str:
 
 
 def _short(value: Any, limit: int = 60) -> str:
-    if value is _ABSENT:
+    if value is _ABSENT or value is None:
         return "(none)"
+    if value == UNKNOWN_TEXT:
+        return value
     text = repr(value) if isinstance(value, str) else str(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
@@ -265,3 +389,103 @@ def _emphasis(style: str) -> Callable[[str], str]:
     if style == "markdown":
         return lambda text: f"**{text}**"
     return lambda text: text
+
+
+_COLOURS = {"create": "32", "update": "33", "replace": "35", "delete": "31"}  # pulumi's green, yellow, magenta, red
+
+
+def _marks(style: str) -> Callable[[str], str]:
+    if style == "ansi":
+        return lambda action: f"\033[{_COLOURS[action]}m{_SIGNS[action]:>2}\033[0m"
+    return lambda action: f"{_SIGNS[action]:>2}"
+
+
+# --- stack settings that move everything ------------------------------------------------------------------
+
+
+def setting_changes(base: "Settings", head: "Settings") -> list[SettingChange]:
+    """Settings whose change moves every agent's data or identity at once (each named with its recipe)."""
+    changes = []
+
+    def add(key: str, old: Any, new: Any, effect: Effect, reason: str, anchor: str) -> None:
+        if old != new:
+            changes.append(SettingChange(key, old, new, effect, f"{reason}; see {LIFECYCLE_DOC}#{anchor}"))
+
+    add(
+        "nuketown:namespacePrefix",
+        base.prefix,
+        head.prefix,
+        "empty",
+        "every agent moves to a new namespace, where its volumes start empty; the old namespaces keep theirs "
+        "(kept, unused)",
+        "namespace-prefix",
+    )
+    add(
+        "cluster",
+        _cluster(base),
+        _cluster(head),
+        "empty",
+        "the Kubernetes provider points at another cluster, so the engine replaces it and every object it "
+        "manages: agents start there on empty volumes, the old cluster keeps the old ones",
+        "cluster",
+    )
+    if base.cloud != "none":
+        add(
+            "nuketown:cloud",
+            base.cloud,
+            head.cloud,
+            "identity",
+            f"every agent's {base.cloud} identity and key leave the stack (kept in the cloud, unused) and their "
+            "grants are deleted",
+            "cloud",
+        )
+    if base.cloud == head.cloud == "gcp":
+        add(
+            "gcp:project",
+            base.gcp_project,
+            head.gcp_project,
+            "identity",
+            "every account, key and grant is created in the new project; the old ones are kept, and secrets stay "
+            "encrypted to the old keys",
+            "gcp-project",
+        )
+        add(
+            "nuketown:gcpKmsLocation",
+            base.gcp_kms_location,
+            head.gcp_kms_location,
+            "identity",
+            "a new key ring and keys are created there; secrets stay encrypted to the old keys (kept)",
+            "kms-location",
+        )
+    if base.cloud == head.cloud == "aws":
+        add(
+            "aws:region",
+            base.aws_region,
+            head.aws_region,
+            "identity",
+            "keys are regional: new keys in the new region, the old ones kept with the secrets encrypted to them",
+            "aws-region",
+        )
+    if base.apply_kubernetes and not head.apply_kubernetes:
+        add(
+            "nuketown:applyKubernetes",
+            True,
+            False,
+            "kept",
+            "the stack stops applying Kubernetes objects: namespaces and volumes leave it (kept), the rest is "
+            "deleted until Argo CD applies it",
+            "argo-cd",
+        )
+    return changes
+
+
+def _cluster(settings: "Settings") -> dict[str, Any]:
+    """What decides the cluster the Kubernetes provider reaches (a secret kubeconfig only by its presence)."""
+    kubernetes = settings.provider_config.get("kubernetes", {})
+    found = {key: kubernetes[key] for key in change_model.KUBERNETES_PROVIDER_CLUSTER if key in kubernetes}
+    if "kubernetes:kubeconfig" in settings.secret_keys:
+        found["kubeconfig"] = "[secret]"
+    for key, value in (("gkeCluster", settings.gke_cluster), ("eksCluster", settings.eks_cluster)):
+        if value is not None:
+            found[key] = value
+    return found

@@ -11,7 +11,7 @@ from typing import Any
 import tomli_w
 
 from nuketown_stack import naming
-from nuketown_stack.quantity import format_quantity_sum, parse_quantity
+from nuketown_stack.quantity import parse_quantity
 from nuketown_stack.settings import Settings
 from nuketown_stack.spec import Agent, CloudSpec, EgressRule, Tier, Toleration, cidr_within
 
@@ -112,7 +112,7 @@ def tier_resources(tier: Tier) -> dict[str, str]:
 
 
 def resource_quota(ns: str, name: str, spec: CloudSpec, agent: Agent) -> Manifest:
-    """Room for one pod at maxResources and the declared volumes, nothing more."""
+    """Room for one pod at maxResources, nothing more, and no Services."""
     ceiling = spec.tiers[agent.max_resources]
     hard = {
         "requests.cpu": ceiling.cpu,
@@ -123,10 +123,11 @@ def resource_quota(ns: str, name: str, spec: CloudSpec, agent: Agent) -> Manifes
     # Every extended resource any tier offers is capped, at 0 when the ceiling has none.
     extended = sorted({r for tier in spec.tiers.values() for r in tier.extended_resources})
     hard |= {f"requests.{r}": ceiling.extended_resources.get(r, "0") for r in extended}
+    # Claims are not counted: agents have no API token, so this stack alone creates claims in their
+    # namespaces and the spec is their bound; and a claim kept from a removed persist directory stays in the
+    # namespace, where a count would refuse every claim added after it (docs/lifecycle.md, persist).
     hard |= {
         "pods": "1",
-        "persistentvolumeclaims": str(len(agent.persist)),
-        "requests.storage": format_quantity_sum([p.size for p in agent.persist]) if agent.persist else "0",
         "services": "0",
         "services.loadbalancers": "0",
         "services.nodeports": "0",
@@ -305,7 +306,7 @@ def deployment(
     spec: CloudSpec,
     agent: Agent,
     settings: Settings,
-    identity_checksum: str,
+    restart_on: dict[str, str],  # checksums of what the pod reads at start (identity.toml, credentials wiring)
     pod_labels: dict[str, str],
 ) -> Manifest:
     tier = spec.tiers[agent.resources]
@@ -357,8 +358,9 @@ def deployment(
             "template": {
                 "metadata": {
                     "labels": selector_labels(name) | common_labels(name) | pod_labels,
-                    # A changed identity.toml (a subPath mount) only reaches the agent through a new pod.
-                    "annotations": scaling | {"nuketown.io/identity-checksum": identity_checksum},
+                    # A changed identity.toml (a subPath mount) or credentials wiring only reaches the agent
+                    # through a new pod.
+                    "annotations": scaling | restart_on,
                 },
                 "spec": pod_spec,
             },

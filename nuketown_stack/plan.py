@@ -4,6 +4,7 @@ Pure and deterministic: no pulumi, no I/O. `render` prints the plan's objects;
 `declare` turns the same objects into Pulumi resources.
 """
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -177,6 +178,14 @@ def _agent_plan(spec: CloudSpec, settings: Settings, cloud: _StackCloud, name: s
     if cloud.aws is not None and aws_agent is not None and cloud.aws.mode == "irsa":
         annotations[EKS_ROLE_ANNOTATION] = aws_plan.role_arn(aws_agent, cloud.aws.oidc_account)
     toml = manifests.identity_toml(spec, name, agent, settings.cloud, ns)
+    # A pod reads its credentials wiring once, at start: a change to it must roll the pod.
+    credentials = {
+        "cloud": settings.cloud,
+        "awsMode": cloud.aws.mode if cloud.aws else None,
+        "role": (aws_agent.role_name or aws_agent.existing_role_arn) if aws_agent else None,
+        "serviceAccount": annotations,
+        "pod": _pod_labels(agent),
+    }
     objects = [
         manifests.namespace(ns, name),
         manifests.service_account(ns, name, annotations),
@@ -185,7 +194,18 @@ def _agent_plan(spec: CloudSpec, settings: Settings, cloud: _StackCloud, name: s
         manifests.limit_range(ns, name, spec, agent),
         manifests.network_policy(ns, name, agent, cloud.guard),
         *(manifests.persistent_volume_claim(ns, name, p.path, p.size, settings.storage_class) for p in agent.persist),
-        manifests.deployment(ns, name, spec, agent, settings, manifests.checksum(toml), _pod_labels(agent)),
+        manifests.deployment(
+            ns,
+            name,
+            spec,
+            agent,
+            settings,
+            {
+                "nuketown.io/identity-checksum": manifests.checksum(toml),
+                "nuketown.io/credentials-checksum": manifests.checksum(json.dumps(credentials, sort_keys=True)),
+            },
+            _pod_labels(agent),
+        ),
     ]
     return AgentPlan(
         name=name,

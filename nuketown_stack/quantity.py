@@ -36,13 +36,3 @@ def parse_quantity(text: str) -> Decimal:
     if suffix in _DECIMAL:
         return number * _DECIMAL[suffix]
     return number * (Decimal(10) ** int(suffix[1:]))
-
-
-def format_quantity_sum(values: list[str]) -> str:
-    """Sum of quantities, written in the largest binary unit that keeps it whole."""
-    total = sum((parse_quantity(v) for v in values), Decimal(0))
-    for suffix in ("Ei", "Pi", "Ti", "Gi", "Mi", "Ki"):
-        unit = _BINARY[suffix]
-        if total >= unit and total % unit == 0:
-            return f"{total // unit}{suffix}"
-    return format(total.normalize(), "f")

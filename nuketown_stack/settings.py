@@ -231,6 +231,11 @@ def read_stack_file(project_dir: Path, stack: str) -> StackFile:
     path = project_dir / f"Pulumi.{stack}.yaml"
     if not path.is_file():
         return StackFile(path=None, config={})
+    return load_stack_file(path)
+
+
+def load_stack_file(path: Path) -> StackFile:
+    """The `config:` map of a stack file at any path (the base branch's, for diff)."""
     document = yaml.safe_load(path.read_text()) or {}
     config = document.get("config") or {}
     secure = {k for k, v in config.items() if isinstance(v, dict) and "secure" in v}

@@ -265,10 +265,16 @@ class EgressRule(Model):
 
 
 def _parse_network(value: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    if "/" not in value:  # Python reads a bare address as /32; the API server wants the prefix length
+        raise ValueError(f"{value!r} is not a CIDR network: give the prefix length, like {value}/32")
     try:
-        return ipaddress.ip_network(value, strict=True)
+        network = ipaddress.ip_network(value, strict=True)
     except ValueError as error:
         raise ValueError(f"{value!r} is not a CIDR network ({error})") from None
+    if isinstance(network, ipaddress.IPv6Network) and network.network_address.ipv4_mapped is not None:
+        # ::ffff:a.b.c.d reaches IPv4 addresses past rules written for IPv4 (the metadata block, say).
+        raise ValueError(f"{value!r} is an IPv4-mapped IPv6 network; write the IPv4 network instead")
+    return network
 
 
 def _is_subnet(

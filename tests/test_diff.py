@@ -1,118 +1,315 @@
-"""`nuketown-stack diff`: what a PR changes, per agent, and which changes would lose data."""
+"""`nuketown-stack diff`: what a change does on the real engine, per agent, and the exit code that gates it.
+
+The lifecycle matrix of docs/lifecycle.md, one test per row, through the command line as a user
+runs it (in-process): the change, the exit code, and the words that say what happens.
+"""
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from conftest import ROOT
-from test_cli import nuketown_stack
 
-from nuketown_stack.diff import PlanDiff, changed_paths, diff_plans, format_diff
-from nuketown_stack.engine import run_program
-from nuketown_stack.program import define_stack
+from nuketown_stack import cli
+from nuketown_stack.diff import changed_paths, diff_plans, format_diff
 
-GCP = {"nuketown:cloud": "gcp", "gcp:project": "acme-agents"}
-AWS = {
-    "nuketown:cloud": "aws",
-    "aws:region": "us-east-1",
-    "nuketown:awsOidcProviderArn": "arn:aws:iam::111122223333:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/ABC",
-}
+GCP = ["-c", "nuketown:cloud=gcp", "-c", "gcp:project=acme-agents"]
+OIDC = "arn:aws:iam::111122223333:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/ABC"
+AWS = ["-c", "nuketown:cloud=aws", "-c", "aws:region=us-east-1", "-c", f"nuketown:awsOidcProviderArn={OIDC}"]
+Mutation = Callable[[dict[str, Any]], None]
 
 
-def declared(raw: dict[str, Any], tmp_path: Path, label: str, **config: str) -> list[dict[str, Any]]:
-    source = tmp_path / f"{label}.json"
-    source.write_text(json.dumps(raw))
-    result = run_program(define_stack, "dev", {"nuketown:source": str(source), **config})
-    return result.to_json()["resources"]
+def diff_cli(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    base: dict[str, Any],
+    head: dict[str, Any],
+    *options: str,
+) -> tuple[int, str, dict[str, Any]]:
+    """Exit code, the human text and the JSON of `nuketown-stack diff BASE HEAD`."""
+    (tmp_path / "base.json").write_text(json.dumps(base))
+    (tmp_path / "head.json").write_text(json.dumps(head))
+    args = ["diff", str(tmp_path / "base.json"), str(tmp_path / "head.json"), *options]
+    code = cli.main(args)
+    text = capsys.readouterr().out
+    assert cli.main([*args, "--json"]) == code
+    return code, text, json.loads(capsys.readouterr().out)
 
 
-def diff_of(base: dict[str, Any], head: dict[str, Any], tmp_path: Path, **config: str) -> PlanDiff:
-    return diff_plans(declared(base, tmp_path, "base", **config), declared(head, tmp_path, "head", **config))
+def changed(base: dict[str, Any], mutate: Mutation) -> dict[str, Any]:
+    head = json.loads(json.dumps(base))
+    mutate(head)
+    return head
 
 
-def summary(diff: PlanDiff) -> list[tuple[str | None, str, str, str]]:
-    return [(c.agent, c.action, c.type.rsplit(":", 1)[-1], c.name) for c in diff.changes]
+def effects(document: dict[str, Any]) -> set[tuple[str | None, str, str, str]]:
+    return {
+        (c["agent"], c["action"], c["type"].rsplit(":", 1)[-1], c["name"])
+        for c in document["changes"]
+        if c["effect"] is not None
+    }
 
 
-# --- the two stories of issue 5 ---------------------------------------------------------------------
+def summary(document: dict[str, Any]) -> list[tuple[str | None, str, str, str]]:
+    return [(c["agent"], c["action"], c["type"].rsplit(":", 1)[-1], c["name"]) for c in document["changes"]]
 
 
-@pytest.mark.parametrize("config", [{}, GCP, AWS], ids=["kubernetes", "gcp", "aws"])
+# --- the matrix: spec changes --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cloud", [[], GCP, AWS], ids=["kubernetes", "gcp", "aws"])
 def test_a_tier_change_touches_only_the_deployment(
-    example_json: dict[str, Any], tmp_path: Path, config: dict[str, str]
+    example_json: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str], cloud: list[str]
 ) -> None:
-    head = json.loads(json.dumps(example_json))
-    head["agents"]["ada"]["resources"] = "large"
-    diff = diff_of(example_json, head, tmp_path, **config)
-    assert summary(diff) == [("ada", "update", "Deployment", "ada")]
-    paths = {f.path for f in diff.changes[0].fields}
+    head = changed(example_json, lambda h: h["agents"]["ada"].update(resources="large"))
+    code, _, document = diff_cli(capsys, tmp_path, example_json, head, *cloud)
+    assert (code, summary(document)) == (0, [("ada", "update", "Deployment", "ada")])
+    paths = {f["path"] for f in document["changes"][0]["fields"]}
     assert "spec.template.spec.containers[0].resources.limits.memory" in paths
-    assert not any(f.forces_replace for f in diff.changes[0].fields)
-    assert diff.data_loss == ()
 
 
-def test_raising_max_resources_also_moves_quota_and_limits(example_json: dict[str, Any], tmp_path: Path) -> None:
-    head = json.loads(json.dumps(example_json))
-    head["agents"]["ada"]["scaling"]["maxResources"] = "gpu"
-    diff = diff_of(example_json, head, tmp_path)
-    assert summary(diff) == [
+def test_raising_max_resources_also_moves_quota_and_limits(
+    example_json: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    head = changed(example_json, lambda h: h["agents"]["ada"]["scaling"].update(maxResources="gpu"))
+    code, _, document = diff_cli(capsys, tmp_path, example_json, head)
+    assert code == 0
+    assert summary(document) == [
         ("ada", "update", "ResourceQuota", "ada"),
         ("ada", "update", "LimitRange", "ada"),
         ("ada", "update", "Deployment", "ada"),  # its scaling annotation names the ceiling
     ]
-    assert diff.data_loss == ()
 
 
-def test_a_persist_change_is_flagged_as_data_loss(example_json: dict[str, Any], tmp_path: Path) -> None:
-    head = json.loads(json.dumps(example_json))
-    vox = head["agents"]["vox"]
-    vox["persist"] = [p if p["path"] != "datasets" else {**p, "path": "data"} for p in vox["persist"]]
-    diff = diff_of(example_json, head, tmp_path)
-    assert ("vox", "delete", "PersistentVolumeClaim", "vox-datasets") in summary(diff)
-    assert ("vox", "create", "PersistentVolumeClaim", "vox-data") in summary(diff)
-    [loss] = diff.data_loss
-    assert loss.name == "vox-datasets"
-    assert "kept in the cluster" in (loss.data_loss or "")  # retained: the volume itself survives
-
-
-def test_removing_an_agent_flags_its_kept_namespace_volumes_and_key(
-    example_json: dict[str, Any], tmp_path: Path
+def test_renaming_a_persist_dir_keeps_the_old_volume_and_can_apply(
+    example_json: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    head = json.loads(json.dumps(example_json))
-    del head["agents"]["vox"]
-    diff = diff_of(example_json, head, tmp_path, **GCP)
-    lost = {(c.type.rsplit(":", 1)[-1], c.name): c.data_loss or "" for c in diff.data_loss}
-    assert set(lost) == {
-        ("Namespace", "vox"),
-        ("PersistentVolumeClaim", "vox-projects"),
-        ("PersistentVolumeClaim", "vox-datasets"),
-        ("CryptoKey", "vox"),
-        ("Account", "vox"),
-    }
-    assert all("kept" in reason for reason in lost.values())
-    assert all(c.agent == "vox" for c in diff.changes)
-    assert {c.action for c in diff.changes} == {"delete"}
+    def rename(head: dict[str, Any]) -> None:
+        vox = head["agents"]["vox"]
+        vox["persist"] = [p if p["path"] != "datasets" else {**p, "path": "data"} for p in vox["persist"]]
+
+    code, text, document = diff_cli(capsys, tmp_path, example_json, changed(example_json, rename))
+    assert code == 3
+    assert ("vox", "create", "PersistentVolumeClaim", "vox-data") in summary(document)
+    assert effects(document) == {("vox", "delete", "PersistentVolumeClaim", "vox-datasets")}  # kept, not blocked
+    assert "**KEPT: volume vox-datasets leaves the stack: it is kept in the cluster, unused" in text
 
 
-def test_a_storage_class_change_replaces_the_volume(example_json: dict[str, Any], tmp_path: Path) -> None:
-    base = declared(example_json, tmp_path, "base")
-    head = declared(example_json, tmp_path, "head", **{"nuketown:storageClass": "premium-rwo"})
-    diff = diff_plans(base, head)
-    replaced = [c for c in diff.changes if c.action == "replace"]
-    assert sorted(c.name for c in replaced) == ["ada-config-claude", "ada-projects", "vox-datasets", "vox-projects"]
-    assert all(c.data_loss and "replaced" in c.data_loss for c in replaced)
-    assert all(f.forces_replace for c in replaced for f in c.fields if f.path == "spec.storageClassName")
+def test_removing_a_persist_dir_keeps_its_volume(
+    example_json: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    head = changed(example_json, lambda h: h["agents"]["ada"]["persist"].pop(1))
+    code, _, document = diff_cli(capsys, tmp_path, example_json, head)
+    assert code == 3
+    assert effects(document) == {("ada", "delete", "PersistentVolumeClaim", "ada-config-claude")}
 
 
-def test_same_inputs_same_plan(example_json: dict[str, Any], tmp_path: Path) -> None:
-    diff = diff_of(example_json, example_json, tmp_path, **AWS)
-    assert diff.changes == ()
-    assert diff.unchanged == len(declared(example_json, tmp_path, "again", **AWS))
-    assert format_diff(diff).endswith(f"no changes; {diff.unchanged} unchanged")
+def test_growing_a_volume_is_an_update(
+    example_json: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    head = changed(example_json, lambda h: h["agents"]["vox"]["persist"][1].update(size="80Gi"))
+    code, _, document = diff_cli(capsys, tmp_path, example_json, head)
+    assert (code, summary(document)) == (0, [("vox", "update", "PersistentVolumeClaim", "vox-datasets")])
+
+
+def test_shrinking_a_volume_can_never_apply(
+    example_json: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    head = changed(example_json, lambda h: h["agents"]["vox"]["persist"][1].update(size="5Gi"))
+    code, text, document = diff_cli(capsys, tmp_path, example_json, head)
+    assert code == 4
+    assert effects(document) == {("vox", "update", "PersistentVolumeClaim", "vox-datasets")}
+    assert "**CANNOT APPLY: volume vox-datasets cannot shrink: Kubernetes only ever expands a claim" in text
+
+
+@pytest.mark.parametrize("cloud", [[], GCP, AWS], ids=["kubernetes", "gcp", "aws"])
+def test_removing_an_agent_keeps_its_data_and_identity(
+    example_json: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str], cloud: list[str]
+) -> None:
+    head = changed(example_json, lambda h: h["agents"].pop("vox"))
+    code, text, document = diff_cli(capsys, tmp_path, example_json, head, *cloud)
+    assert code == 3
+    kept = {name_type for *_, name_type in [(a, act, f"{t} {n}") for a, act, t, n in effects(document)]}
+    expected = {"Namespace vox", "PersistentVolumeClaim vox-projects", "PersistentVolumeClaim vox-datasets"}
+    expected |= {"Account vox", "CryptoKey vox"} if cloud == GCP else set()
+    expected |= {"Role vox", "Policy vox-boundary", "Key vox"} if cloud == AWS else set()
+    assert kept == expected
+    assert all(c["action"] == "delete" for c in document["changes"])
+    assert "protected" not in text  # nothing is protected, so `pulumi up` goes through
+
+
+def test_adding_an_agent_back_creates_or_adopts(
+    example_json: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = changed(example_json, lambda h: h["agents"].pop("vox"))
+    code, _, document = diff_cli(capsys, tmp_path, base, example_json, *GCP)
+    assert code == 0
+    assert {c["action"] for c in document["changes"]} == {"create"}
+
+
+def test_renaming_an_agent_keeps_the_old_ones_data(
+    example_json: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def rename(head: dict[str, Any]) -> None:
+        vox = head["agents"].pop("vox")
+        vox["identity"]["scope"] = "vex-*"
+        vox["home"] = "/agents/vex"
+        head["agents"]["vex"] = vox
+
+    code, _, document = diff_cli(capsys, tmp_path, example_json, changed(example_json, rename), *GCP)
+    assert code == 3
+    assert {a for a, *_ in effects(document)} == {"vox"}
+    assert ("vex", "create", "PersistentVolumeClaim", "vex-datasets") in summary(document)
+
+
+def test_widening_egress_is_a_security_change_in_words(
+    example_json: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = changed(example_json, lambda h: h["agents"]["ada"]["network"].update(egress="none"))
+    code, text, document = diff_cli(capsys, tmp_path, base, example_json)
+    assert code == 0
+    [policy] = [c for c in document["changes"] if c["type"].endswith("NetworkPolicy")]
+    assert policy["security"] == "egress widened: from nothing to everything"
+    assert "**SECURITY: egress widened: from nothing to everything**" in text
+
+
+def test_switching_to_a_given_identity_keeps_the_created_one(
+    example_json: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    given = "ada-agent@acme-agents.iam.gserviceaccount.com"
+    head = changed(example_json, lambda h: h["agents"]["ada"]["identity"].update(gcpServiceAccount=given))
+    allowed = ["-c", f"nuketown:allowedIdentities={json.dumps({'ada': given})}"]
+    code, text, document = diff_cli(capsys, tmp_path, example_json, head, *GCP, *allowed)
+    assert code == 3
+    assert effects(document) == {("ada", "delete", "Account", "ada")}
+    assert "kept in the cloud, unused" in text
+    # The pod rolls, so it does not keep credentials of the account it no longer uses.
+    deployment = next(c for c in document["changes"] if c["type"].endswith("Deployment"))
+    assert any(f["path"].endswith("nuketown.io/credentials-checksum") for f in deployment["fields"])
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda h: h["agents"]["ada"].update(uid=1200),
+        lambda h: h["agents"]["ada"].update(role="research"),
+        lambda h: h["agents"]["ada"].update(description="Writes the code."),
+        lambda h: h["agents"]["ada"].update(image="ghcr.io/acme/ada:2"),
+    ],
+    ids=["uid", "role", "description", "image"],
+)
+def test_everyday_changes_move_nothing(
+    example_json: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str], mutate: Mutation
+) -> None:
+    code, _, document = diff_cli(capsys, tmp_path, example_json, changed(example_json, mutate))
+    assert code == 0
+    assert effects(document) == set()
+    assert {c["agent"] for c in document["changes"]} == {"ada"}
+
+
+# --- the matrix: stack settings, each side with its own ---------------------------------------------------------
+
+
+def stack_file(tmp_path: Path, name: str, settings: dict[str, Any]) -> str:
+    path = tmp_path / f"Pulumi.{name}.yaml"
+    path.write_text(yaml.safe_dump({"config": settings}))
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    ("base_settings", "head_settings", "code", "words"),
+    [
+        ({}, {"nuketown:storageClass": "premium-rwo"}, 4, "cannot be replaced in place (spec.storageClassName)"),
+        ({}, {"nuketown:namespacePrefix": "agents-"}, 3, "every agent moves to a new namespace"),
+        ({}, {"kubernetes:context": "other-cluster"}, 3, "points at another cluster"),
+        (
+            {"nuketown:cloud": "gcp", "gcp:project": "acme-agents"},
+            {},
+            3,
+            "every agent's gcp identity and key leave the stack",
+        ),
+        (
+            {"nuketown:cloud": "gcp", "gcp:project": "acme-agents"},
+            {"nuketown:cloud": "gcp", "gcp:project": "acme-agents-2"},
+            3,
+            "created in the new project",
+        ),
+        (
+            {"nuketown:cloud": "gcp", "gcp:project": "acme-agents"},
+            {"nuketown:cloud": "gcp", "gcp:project": "acme-agents", "nuketown:gcpKmsLocation": "europe-west1"},
+            3,
+            "a new key ring and keys are created there",
+        ),
+        (
+            {"nuketown:cloud": "aws", "aws:region": "us-east-1", "nuketown:awsOidcProviderArn": OIDC},
+            {"nuketown:cloud": "aws", "aws:region": "eu-west-1", "nuketown:awsOidcProviderArn": OIDC},
+            3,
+            "keys are regional",
+        ),
+        ({}, {"nuketown:applyKubernetes": False}, 3, "the stack stops applying Kubernetes objects"),
+    ],
+    ids=["storage-class", "namespace-prefix", "cluster", "cloud", "gcp-project", "kms-location", "aws-region", "argo"],
+)
+def test_a_settings_change_is_seen_with_each_sides_own_stack_file(
+    example_json: dict[str, Any],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    base_settings: dict[str, Any],
+    head_settings: dict[str, Any],
+    code: int,
+    words: str,
+) -> None:
+    """The PR's stack file is HEAD's (Pulumi.<stack>.yaml); the base branch's comes with --base-stack-file."""
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "Pulumi.yaml").write_text((ROOT / "Pulumi.yaml").read_text())
+    stack_file(project, "prod", head_settings)
+    base_file = stack_file(tmp_path, "prod-base", base_settings)
+    monkeypatch.chdir(project)
+    found, text, document = diff_cli(
+        capsys, tmp_path, example_json, example_json, "--stack", "prod", "--base-stack-file", base_file
+    )
+    assert found == code
+    assert words in text
+    assert document["exitCode"] == code
+    # The same settings on both sides: nothing to report.
+    same, _, _ = diff_cli(capsys, tmp_path, example_json, example_json, "--stack", "prod")
+    assert same == 0
+
+
+def test_switching_aws_mode_rolls_the_pods(
+    example_json: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Credentials follow identity: a pod keeps the credentials it started with until it restarts."""
+    pod_identity = ["-c", "nuketown:awsMode=podIdentity", "-c", "nuketown:awsClusterName=agents"]
+    base_irsa = [f"--base-config={pair}" for pair in AWS[1::2]]
+    code, _, document = diff_cli(capsys, tmp_path, example_json, example_json, *AWS, *pod_identity, *base_irsa)
+    assert code == 0
+    deployments = [c for c in document["changes"] if c["type"].endswith("Deployment")]
+    assert len(deployments) == 2
+    assert all(any(f["path"].endswith("credentials-checksum") for f in d["fields"]) for d in deployments)
+
+
+def test_base_config_overrides_only_the_base_side(
+    example_json: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, text, _ = diff_cli(
+        capsys, tmp_path, example_json, example_json, "--base-config", "nuketown:namespacePrefix=old-"
+    )
+    assert code == 3
+    assert "~ nuketown:namespacePrefix: 'old-' -> 'nuketown-dev-'" in text
+    assert diff_cli(capsys, tmp_path, example_json, example_json, "-c", "nuketown:namespacePrefix=x-")[0] == 0
 
 
 # --- the pure parts -----------------------------------------------------------------------------------
+
+
+def resource(typ: str, logical: str, parent: str | None = None, **inputs: Any) -> dict[str, Any]:
+    return {"type": typ, "name": logical, "parent": parent, "inputs": inputs, "protect": False, "retainOnDelete": False}
 
 
 def test_changed_paths_reports_leaves_on_either_side() -> None:
@@ -125,10 +322,6 @@ def test_changed_paths_reports_leaves_on_either_side() -> None:
     assert long == [f"l[{i}]" for i in range(12)]  # in index order, whatever order the engine used
 
 
-def resource(typ: str, logical: str, parent: str | None = None, **inputs: Any) -> dict[str, Any]:
-    return {"type": typ, "name": logical, "parent": parent, "inputs": inputs, "protect": False, "retainOnDelete": False}
-
-
 def test_resources_belong_to_the_agent_above_them_and_stack_resources_to_none() -> None:
     agent = resource("nuketown:index:Agent", "ada")
     role = resource("aws:iam/role:Role", "ada", "nuketown:index:Agent::ada", name="r")
@@ -138,60 +331,89 @@ def test_resources_belong_to_the_agent_above_them_and_stack_resources_to_none() 
     assert [(c.agent, c.name) for c in diff.changes] == [("ada", "ada"), ("ada", "ada"), ("ada", "ada"), (None, "ring")]
 
 
-def test_a_renamed_role_is_an_identity_change_and_a_deleted_config_map_is_no_data_loss() -> None:
+def test_a_renamed_role_is_a_new_identity_and_a_deleted_config_map_moves_nothing() -> None:
     base = [
-        resource("aws:iam/role:Role", "ada", name="old"),
+        {**resource("aws:iam/role:Role", "ada", name="old"), "retainOnDelete": True},
         resource("kubernetes:core/v1:ConfigMap", "ada", data={"a": "1"}),
     ]
-    head = [resource("aws:iam/role:Role", "ada", name="new")]
+    head = [{**resource("aws:iam/role:Role", "ada", name="new"), "retainOnDelete": True}]
     diff = diff_plans(base, head)
-    assert [(c.action, c.type) for c in diff.changes] == [
-        ("delete", "kubernetes:core/v1:ConfigMap"),
-        ("replace", "aws:iam/role:Role"),
+    assert [(c.action, c.type, c.effect) for c in diff.changes] == [
+        ("delete", "kubernetes:core/v1:ConfigMap", None),
+        ("replace", "aws:iam/role:Role", "identity"),  # a new unique id: grants to the old one do not follow
     ]
-    # A new role has a new unique id: grants made to the old one do not follow it.
-    assert [c.type for c in diff.data_loss] == ["aws:iam/role:Role"]
+    assert diff.exit_code == 3
 
 
-def test_formatting_marks_data_loss_in_bold() -> None:
+def test_a_kept_resource_replaced_under_its_own_name_can_never_apply() -> None:
+    """Delete-before-replace with the delete skipped (retainOnDelete): the create meets the old object."""
+    old = {**resource("kubernetes:core/v1:PersistentVolumeClaim", "ada-projects"), "retainOnDelete": True}
+    old["inputs"] = {"metadata": {"name": "ada-projects", "namespace": "n"}, "spec": {"storageClassName": "a"}}
+    new = json.loads(json.dumps(old))
+    new["inputs"]["spec"]["storageClassName"] = "b"
+    diff = diff_plans([old], [new])
+    assert [c.effect for c in diff.changes] == ["blocked"]
+    assert diff.exit_code == 4
+
+
+def test_quota_admission_counts_the_claims_kept_in_the_namespace() -> None:
+    """A quota that counted claims would refuse the renamed directory's claim: the program's quota does not."""
+    claim = "kubernetes:core/v1:PersistentVolumeClaim"
+
+    def pvc(name: str) -> dict[str, Any]:
+        inputs = {"metadata": {"name": name, "namespace": "n"}, "spec": {"resources": {"requests": {"storage": "1Gi"}}}}
+        return {**resource(claim, name), "inputs": inputs, "retainOnDelete": True}
+
+    def quota(hard: dict[str, str]) -> dict[str, Any]:
+        return resource("kubernetes:core/v1:ResourceQuota", "q", metadata={"namespace": "n"}, spec={"hard": hard})
+
+    counting = diff_plans(
+        [pvc("old"), quota({"persistentvolumeclaims": "1"})], [pvc("new"), quota({"persistentvolumeclaims": "1"})]
+    )
+    assert [(c.name, c.effect) for c in counting.changes if c.type == claim] == [("old", "kept"), ("new", "blocked")]
+    program = diff_plans([pvc("old"), quota({"pods": "1"})], [pvc("new"), quota({"pods": "1"})])
+    assert [(c.name, c.effect) for c in program.changes if c.type == claim] == [("old", "kept"), ("new", None)]
+
+
+def test_formatting_marks_effects_in_bold_and_colours_the_marks_on_a_terminal() -> None:
     base = [{**resource("kubernetes:core/v1:PersistentVolumeClaim", "ada-projects"), "retainOnDelete": True}]
-    text = format_diff(diff_plans(base, []), bold="markdown")
-    assert "**DATA LOSS: volume ada-projects leaves the stack" in text
-    assert "\033[1mDATA LOSS" in format_diff(diff_plans(base, []), bold="ansi")
+    diff = diff_plans(base, [])
+    assert "**KEPT: volume ada-projects leaves the stack" in format_diff(diff, "markdown")
+    ansi = format_diff(diff, "ansi")
+    assert "\033[1mKEPT" in ansi and "\033[31m -\033[0m delete" in ansi
+    plain = format_diff(diff, "plain")
+    assert "\033[" not in plain and "**" not in plain
 
 
-# --- the command line -----------------------------------------------------------------------------------
+def test_same_inputs_same_plan(
+    example_json: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, text, document = diff_cli(capsys, tmp_path, example_json, example_json, *AWS)
+    assert (code, document["changes"]) == (0, [])
+    assert text.strip().endswith(f"no changes; {document['counts']['same']} unchanged")
 
 
-def test_cli_diff_exit_codes_and_json(example_json: dict[str, Any], tmp_path: Path) -> None:
-    head = json.loads(json.dumps(example_json))
-    del head["agents"]["ada"]["persist"][1]
-    (tmp_path / "base.json").write_text(json.dumps(example_json))
-    (tmp_path / "head.json").write_text(json.dumps(head))
-
-    same = nuketown_stack("diff", str(tmp_path / "base.json"), str(tmp_path / "base.json"))
-    assert same.returncode == 0, same.stderr
-    assert "no changes" in same.stdout
-
-    lossy = nuketown_stack("diff", str(tmp_path / "base.json"), str(tmp_path / "head.json"), "--json")
-    assert lossy.returncode == 3, lossy.stderr
-    document = json.loads(lossy.stdout)
-    assert document["dataLoss"] is True
-    assert {c["name"] for c in document["changes"] if c["dataLoss"]} == {"ada-config-claude"}
-
-    bad = nuketown_stack("diff", str(tmp_path / "base.json"), str(tmp_path / "missing.json"))
-    assert bad.returncode == 2
-    assert bad.stderr.strip().endswith("no such file (SOURCE is a .json or .nix file, '-', or a flake#attribute)")
-
-
-def test_cli_diff_of_nix_sources_reads_the_stack_file(tmp_path: Path) -> None:
+def test_cli_diff_of_nix_sources_reads_the_stack_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     head = tmp_path / "scaled.nix"
     head.write_text(
         f"let base = import {ROOT}/examples/cloud-ada/nuketown.nix; in\n"
         f"(import {ROOT}/nix/spec.nix).spec (base // {{ agents = base.agents // "
         '{ ada = base.agents.ada // { cloud.resources = "large"; }; }; })\n'
     )
-    result = nuketown_stack("diff", "examples/cloud-ada.nix", str(head))
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("agent ada\n   ~ update   kubernetes:apps/v1:Deployment  ada\n")
-    assert "1 to update;" in result.stdout
+    code = cli.main(["diff", str(ROOT / "examples" / "cloud-ada.nix"), str(head)])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert out.startswith("agent ada\n   ~ update   kubernetes:apps/v1:Deployment  ada\n")
+    assert "1 to update;" in out
+
+
+def test_a_missing_side_is_invalid_input(
+    example_json: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "base.json").write_text(json.dumps(example_json))
+    assert cli.main(["diff", str(tmp_path / "base.json"), str(tmp_path / "missing.json")]) == 2
+    assert (
+        capsys.readouterr()
+        .err.strip()
+        .endswith("no such file (SOURCE is a .json or .nix file, '-', or a flake#attribute)")
+    )

@@ -624,7 +624,7 @@ def test_the_diff_step_fails_on_data_loss_unless_accepted(
     }
     result = run_step(step_script("check", "nuketown-stack diff"), checkout, env)
     assert result.returncode == exit_code, result.stdout + result.stderr
-    assert "**DATA LOSS: volume vox-datasets leaves the stack" in summary.read_text()
+    assert "**KEPT: volume vox-datasets leaves the stack" in summary.read_text()
     annotation = "::warning::" if label else "::error::"
     assert annotation in result.stdout
 

@@ -99,7 +99,7 @@ def test_removing_an_agent_deletes_nothing_that_holds_data_or_identity(
         assert not resource["protect"]
         if change.type in KEPT:
             assert resource["retainOnDelete"], change  # the provider's delete is never called
-            assert change.data_loss is not None and "kept" in change.data_loss
+            assert change.effect == "kept" and change.reason is not None and "kept" in change.reason
 
 
 @pytest.mark.parametrize("cloud", ["gcp", "aws"])

@@ -1,0 +1,57 @@
+"""A NetworkPolicy's egress rules in words, and whether a change widens them (pure)."""
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+Rules = Sequence[Mapping[str, Any]]
+Atom = tuple[str, str]  # (destination, ports); "*" for any
+
+
+def _peer(peer: Mapping[str, Any]) -> str:
+    if "ipBlock" in peer:
+        block = peer["ipBlock"]
+        excepted = block.get("except") or []
+        return block["cidr"] + (f" except {', '.join(excepted)}" if excepted else "")
+    labels = peer.get("podSelector", {}).get("matchLabels", {})
+    if labels.get("k8s-app") == "kube-dns":
+        return "cluster DNS"
+    return "pods " + ", ".join(f"{k}={v}" for k, v in sorted(labels.items()))
+
+
+def _ports(rule: Mapping[str, Any]) -> str:
+    ports = rule.get("ports") or []
+    if not ports:
+        return "*"
+    return "/".join(sorted({f"{p.get('protocol', 'TCP')} {p['port']}" for p in ports}))
+
+
+def _atoms(rules: Rules) -> set[Atom]:
+    atoms: set[Atom] = set()
+    for rule in rules:
+        peers = rule.get("to") or []
+        ports = _ports(rule)
+        atoms |= {(_peer(p), ports) for p in peers} if peers else {("*", ports)}
+    return atoms
+
+
+def egress_in_words(rules: Rules) -> str:
+    atoms = _atoms(rules)
+    if not atoms:
+        return "nothing"
+    if ("*", "*") in atoms:
+        return "everything"
+    described = []
+    for peer, ports in sorted(atoms, key=lambda a: (a[0] == "cluster DNS", a)):
+        if peer == "cluster DNS":
+            described.append("cluster DNS")
+        else:
+            described.append(f"{'anywhere' if peer == '*' else peer}{'' if ports == '*' else f' on {ports}'}")
+    return "; ".join(described)
+
+
+def widened(before: Rules, after: Rules) -> bool:
+    """Whether `after` lets the pod reach something `before` did not (conservatively: any new destination or port)."""
+    old = _atoms(before)
+    if ("*", "*") in old:
+        return False
+    return any(atom not in old and (atom[0], "*") not in old for atom in _atoms(after))
