@@ -173,7 +173,7 @@ def trust_policy(plan: AwsAgentPlan, stack: AwsStackPlan, account: str) -> Docum
                     "aws:RequestTag/eks-cluster-name": stack.cluster_name,
                     "aws:RequestTag/kubernetes-namespace": plan.namespace,
                     "aws:RequestTag/kubernetes-service-account": plan.service_account,
-                }
+                },
             },
         }
     return {"Version": POLICY_VERSION, "Statement": [statement]}

@@ -8,6 +8,7 @@ names that must stay readable (namespaces) are refused instead.
 
 import hashlib
 import re
+from collections.abc import Mapping
 
 DNS_LABEL_MAX = 63
 DNS_SUBDOMAIN_MAX = 253
@@ -138,9 +139,42 @@ def name_problems(stack: str, prefix: str, agent: str, paths: list[str]) -> list
     return problems
 
 
-def collision_problems(stack: str, prefix: str, agents: list[str]) -> list[str]:
-    """Derived names two agents would share (hashing makes this rare, but it must be an error)."""
+# Namespaces Kubernetes itself owns: an agent's objects (a deny-all NetworkPolicy, a one-pod quota,
+# restricted Pod Security) must never land on them.
+RESERVED_NAMESPACES = frozenset({"default", "kube-system", "kube-public", "kube-node-lease"})
+_PREFIX = re.compile(r"[a-z0-9]([-a-z0-9]*)?-")
+
+
+def prefix_problems(prefix: str) -> list[str]:
+    """A namespace prefix is the head of a DNS label, ends in '-', and is not Kubernetes' own."""
+    if not _PREFIX.fullmatch(prefix):
+        return [
+            f"nuketown:namespacePrefix: {prefix!r} must be lowercase letters, digits and '-', ending in '-' "
+            "(like nuketown-prod-), so an agent's namespace can never be one that exists for other reasons"
+        ]
+    if prefix.startswith("kube-"):
+        return [f"nuketown:namespacePrefix: {prefix!r} starts with 'kube-', which Kubernetes reserves"]
+    return []
+
+
+def collision_problems(stack: str, prefix: str, agents: Mapping[str, list[str]]) -> list[str]:
+    """Derived names two agents would share: a namespace, an account, a role, or a volume claim, whose
+    name is also its Pulumi logical name (`ada` with `x-projects` and `ada-x` with `projects`)."""
     problems = []
+    for agent in sorted(agents):
+        ns = namespace(prefix, agent)
+        if ns in RESERVED_NAMESPACES or ns.startswith("kube-"):
+            problems.append(f"agents.{agent}: namespace {ns!r} is Kubernetes' own; rename the agent")
+    claims: dict[str, tuple[str, str]] = {}
+    for agent in sorted(agents):
+        for path in agents[agent]:
+            claim = pvc(agent, path)
+            owner = claims.setdefault(claim, (agent, path))
+            if owner[0] != agent:
+                problems.append(
+                    f"agents.{agent}.persist: volume claim {claim!r} (from {path!r}) is also {owner[0]}'s "
+                    f"(from {owner[1]!r}); rename one directory"
+                )
     for what, derive in (
         ("namespace", lambda a: namespace(prefix, a)),
         ("GCP service account id", lambda a: gcp_service_account_id(stack, a)),

@@ -90,7 +90,8 @@ def build_plan(spec: CloudSpec, settings: Settings) -> StackPlan:
             for name, agent in spec.agents.items()
             for problem in naming.name_problems(settings.stack, settings.prefix, name, [p.path for p in agent.persist])
         ]
-        + naming.collision_problems(settings.stack, settings.prefix, list(spec.agents))
+        + naming.prefix_problems(settings.prefix)
+        + naming.collision_problems(settings.stack, settings.prefix, _persist_paths(spec))
         + ownership_problems(spec, settings)
     )
     cloud = _StackCloud(
@@ -139,6 +140,10 @@ def _admits_https(egress: object) -> bool:
     return any(not rule.ports or 443 in rule.ports for rule in egress)
 
 
+def _persist_paths(spec: CloudSpec) -> dict[str, list[str]]:
+    return {name: [entry.path for entry in agent.persist] for name, agent in spec.agents.items()}
+
+
 @dataclass(frozen=True)
 class _StackCloud:
     gcp: GcpStackPlan | None
@@ -149,7 +154,9 @@ class _StackCloud:
         if self.gcp is not None:
             return EgressGuard(required=gcp_plan.GKE_METADATA_SERVER)
         if self.aws is None:
-            return manifests.NO_GUARD
+            # No cloud identity, so nothing the pod needs lives behind a metadata address; on a cloud VM the
+            # node's own credentials do.
+            return EgressGuard(blocked=aws_plan.METADATA_CIDRS)
         required = aws_plan.POD_IDENTITY_AGENT if self.aws.mode == "podIdentity" else ()
         return EgressGuard(blocked=aws_plan.METADATA_CIDRS, required=required)
 

@@ -42,6 +42,40 @@ RESERVED_ENV = frozenset(
         "GIT_COMMITTER_EMAIL",
     }
 )
+# Variables the spec's env may not set because they redirect where the pod's cloud credentials come from
+# (the cloud SDKs read them before anything else) or what code the process loads.
+CREDENTIAL_ENV = frozenset(
+    {
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_PROFILE",
+        "AWS_CONFIG_FILE",
+        "AWS_SHARED_CREDENTIALS_FILE",
+        "AWS_ROLE_ARN",
+        "AWS_ROLE_SESSION_NAME",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+        "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+        "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+        "AWS_EC2_METADATA_SERVICE_ENDPOINT",
+        "AWS_EC2_METADATA_DISABLED",
+        "AWS_STS_REGIONAL_ENDPOINTS",
+        "GOOGLE_APPLICATION_CREDENTIALS",
+        "GOOGLE_CLOUD_PROJECT",
+        "CLOUDSDK_CONFIG",
+        "CLOUDSDK_AUTH_ACCESS_TOKEN_FILE",
+        "CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE",
+        "GCE_METADATA_HOST",
+        "GCE_METADATA_IP",
+        "AZURE_CLIENT_ID",
+        "AZURE_TENANT_ID",
+        "AZURE_FEDERATED_TOKEN_FILE",
+        "AZURE_AUTHORITY_HOST",
+    }
+)
+LOADER_ENV_PREFIXES = ("LD_", "DYLD_")
 # Every grammar is matched with fullmatch: `$` would also accept a trailing newline ("ada*\n").
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # A user-managed account: <id>@<project>.iam.gserviceaccount.com. Google-managed accounts (App Engine and
@@ -120,12 +154,34 @@ class Toleration(Model):
     toleration_seconds: int | None = None
 
 
+# Where the cluster's own components run: an agent's pod is never placed there.
+CONTROL_PLANE_KEYS = frozenset({"node-role.kubernetes.io/control-plane", "node-role.kubernetes.io/master"})
+
+
 class Tier(Model):
     cpu: Quantity
     memory: Quantity
     extended_resources: dict[LabelKey, Quantity] = {}
     node_selector: dict[LabelKey, LabelValue] = {}
     tolerations: tuple[Toleration, ...] = ()
+
+    @field_validator("node_selector")
+    @classmethod
+    def _not_control_plane(cls, selector: dict[str, str]) -> dict[str, str]:
+        for key in selector:
+            if key in CONTROL_PLANE_KEYS:
+                raise ValueError(f"{key!r} selects control-plane nodes, where agents never run")
+        return selector
+
+    @field_validator("tolerations")
+    @classmethod
+    def _bounded(cls, tolerations: tuple[Toleration, ...]) -> tuple[Toleration, ...]:
+        for toleration in tolerations:
+            if toleration.key is None and toleration.operator == "Exists":
+                raise ValueError("a toleration without a key tolerates every taint (control-plane nodes too)")
+            if toleration.key in CONTROL_PLANE_KEYS:
+                raise ValueError(f"{toleration.key!r} is the control-plane taint, where agents never run")
+        return tolerations
 
     def amounts(self) -> dict[str, Decimal]:
         """Every resource the tier requests, by Kubernetes resource name."""
@@ -343,6 +399,10 @@ class Agent(Model):
                 raise ValueError(f"{name!r} is not an environment variable name ([A-Za-z_][A-Za-z0-9_]*)")
             if name in RESERVED_ENV:
                 raise ValueError(f"{name!r} is set by nuketown itself ({', '.join(sorted(RESERVED_ENV))})")
+            if name in CREDENTIAL_ENV:
+                raise ValueError(f"{name!r} would redirect the pod's cloud credentials; its identity comes from nix")
+            if name.startswith(LOADER_ENV_PREFIXES):
+                raise ValueError(f"{name!r} changes what the dynamic loader loads into the agent's processes")
         return env
 
     @property

@@ -172,8 +172,9 @@ def test_widening_egress_is_a_security_change_in_words(
     code, text, document = diff_cli(capsys, tmp_path, base, example_json)
     assert code == 0
     [policy] = [c for c in document["changes"] if c["type"].endswith("NetworkPolicy")]
-    assert policy["security"] == "egress widened: from nothing to everything"
-    assert "**SECURITY: egress widened: from nothing to everything**" in text
+    everything = "0.0.0.0/0 except 169.254.169.254/32; ::/0 except fd00:ec2::254/128"  # but node metadata
+    assert policy["security"] == f"egress widened: from nothing to {everything}"
+    assert f"**SECURITY: egress widened: from nothing to {everything}**" in text
 
 
 def test_switching_to_a_given_identity_keeps_the_created_one(

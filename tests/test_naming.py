@@ -3,6 +3,7 @@
 import re
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -131,7 +132,27 @@ def _spec_with_persist(paths: list[str]) -> dict[str, Any]:
 
 def test_derived_name_collisions_are_refused(monkeypatch: Any) -> None:
     monkeypatch.setattr(naming, "gcp_service_account_id", lambda stack, agent: "nt-dev-same")
-    assert naming.collision_problems("dev", "nuketown-dev-", ["vox", "ada"]) == [
+    assert naming.collision_problems("dev", "nuketown-dev-", {"vox": [], "ada": []}) == [
         "agents.vox: GCP service account id 'nt-dev-same' is also ada's; rename one agent"
     ]
-    assert naming.collision_problems("dev", "nuketown-dev-", ["ada"]) == []
+    assert naming.collision_problems("dev", "nuketown-dev-", {"ada": []}) == []
+
+
+def test_a_claim_two_agents_would_share_is_refused() -> None:
+    """Claim names are Pulumi logical names too: two resources with one URN fail the whole deployment."""
+    agents = {"ada": ["x-projects"], "ada-x": ["projects"]}
+    assert naming.collision_problems("dev", "nuketown-dev-", agents) == [
+        "agents.ada-x.persist: volume claim 'ada-x-projects' (from 'projects') is also ada's (from 'x-projects'); "
+        "rename one directory"
+    ]
+
+
+@pytest.mark.parametrize("prefix", ["", "nuketown", "Team-", "kube-", "a_b-", "x-\n"])
+def test_a_namespace_prefix_must_be_a_label_head_ending_in_a_dash(prefix: str) -> None:
+    assert naming.prefix_problems(prefix) != []
+    assert naming.prefix_problems("team-prod-") == []
+
+
+@pytest.mark.parametrize("agent", ["kube-system", "kube-anything"])
+def test_kubernetes_own_namespaces_are_refused(agent: str) -> None:
+    assert naming.collision_problems("dev", "", {agent: []})[0].startswith(f"agents.{agent}: namespace")

@@ -334,16 +334,27 @@ def test_resources_tier_change_touches_only_the_deployment(example_raw: dict[str
 @pytest.mark.parametrize(
     ("egress", "expected"),
     [
-        ("all", [{}]),
+        # No cloud identity, so node metadata (169.254.169.254, fd00:ec2::254) is never reachable.
+        (
+            "all",
+            [
+                {
+                    "to": [
+                        {"ipBlock": {"cidr": "0.0.0.0/0", "except": ["169.254.169.254/32"]}},
+                        {"ipBlock": {"cidr": "::/0", "except": ["fd00:ec2::254/128"]}},
+                    ]
+                }
+            ],
+        ),
         ("none", []),
         (
             [{"cidr": "0.0.0.0/0", "except": ["10.0.0.0/8"], "ports": [443]}, {"cidr": "fd00::/8"}],
             [
                 {
-                    "to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": ["10.0.0.0/8"]}}],
+                    "to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": ["10.0.0.0/8", "169.254.169.254/32"]}}],
                     "ports": [{"protocol": "TCP", "port": 443}],
                 },
-                {"to": [{"ipBlock": {"cidr": "fd00::/8"}}]},
+                {"to": [{"ipBlock": {"cidr": "fd00::/8", "except": ["fd00:ec2::254/128"]}}]},
                 {
                     "to": [
                         {
