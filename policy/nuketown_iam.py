@@ -12,8 +12,9 @@ from typing import Any
 
 from nuketown_values import strings, view
 
-# A scope prefix: lowercase name characters ending in a dash (`ada-`), matched whole.
-SCOPE_PREFIX = r"[a-z0-9][a-z0-9._-]*-"
+# A scope prefix: the program's scope grammar without its '*' (nuketown_stack/spec.py `_SCOPE`), matched
+# whole: lowercase name characters (`ada-`, `ada-data`). Whose prefix it is, scope_ownership_problems decides.
+SCOPE_PREFIX = r"[a-z0-9][a-z0-9._-]*"
 _PARTITION = r"arn:aws(?:-cn|-us-gov)?"
 # Buckets `<prefix>*` and their objects `<prefix>*/*`: the only wildcards an Allow may carry.
 S3_SCOPED = re.compile(rf"{_PARTITION}:s3:::(?P<prefix>{SCOPE_PREFIX})\*(?:/\*)?")
@@ -82,8 +83,9 @@ def identity_policy_problems(document: Any, what: str) -> list[str]:
     """An identity policy or boundary: no whitespace anywhere, and an Allow reaches only named things.
 
     In an Allow, actions carry no wildcard, NotAction and NotResource are refused (they invert), and
-    the only wildcard a resource may carry is S3's `<prefix>*` (and `<prefix>*/*`), the prefix a
-    dash-terminated name. Deny statements may use wildcards: they only take away.
+    the only wildcard a resource may carry is S3's `<prefix>*` (and `<prefix>*/*`), the prefix a lowercase
+    name (`ada-*`, `ada-data*`; whose it is, scope_ownership_problems decides). Deny statements may use
+    wildcards: they only take away.
     """
     try:
         document = parse(document, what)
@@ -122,7 +124,7 @@ def _resource_problems(resource: Any) -> list[str]:
         if "**" in resource or S3_SCOPED.fullmatch(resource) is None:
             return [
                 f"resource {resource!r} is not an agent's buckets: arn:aws:s3:::<prefix>* or <prefix>*/*, "
-                "the prefix lowercase and ending in '-', one '*' after it"
+                "the prefix a lowercase name ([a-z0-9][a-z0-9._-]*), one '*' after it"
             ]
         return []
     if any(w in resource for w in WILDCARDS):

@@ -327,7 +327,8 @@ def unconditioned_storage_grant_problems(resource_type: str, props: Props) -> li
 @resource_rule
 def storage_condition_problems(resource_type: str, props: Props) -> list[str]:
     """A storage grant's condition is exactly `resource.name.startsWith("projects/_/buckets/<prefix>")`, the
-    prefix lowercase and ending in '-': not "true", not a prefix without its dash, no stray characters."""
+    prefix a lowercase name ([a-z0-9][a-z0-9._-]*, as the program's scopes): not "true", no stray characters.
+    Whose prefix it is, scope_ownership_problems decides."""
     if resource_type != GCP_PROJECT_MEMBER or not str(props.get("role", "")).startswith("roles/storage."):
         return []
     condition = props.get("condition")
@@ -338,14 +339,14 @@ def storage_condition_problems(resource_type: str, props: Props) -> list[str]:
         return []
     return [
         f'condition {expression!r} is not resource.name.startsWith("projects/_/buckets/<prefix>") '
-        "with a lowercase prefix ending in '-'"
+        "with a lowercase prefix ([a-z0-9][a-z0-9._-]*)"
     ]
 
 
 @resource_rule
 def policy_document_problems(resource_type: str, props: Props) -> list[str]:
     """IAM policies and boundaries: an Allow names its actions and resources; S3 may end in one '*'
-    after a dash-terminated prefix (`ada-*`, `ada-*/*`); no '**', no whitespace, no NotAction."""
+    after a lowercase prefix (`ada-*`, `ada-data*/*`); no '**', no whitespace, no NotAction."""
     if resource_type in (AWS_POLICY, AWS_ROLE_POLICY):
         return iam.identity_policy_problems(props.get("policy"), "policy")
     if resource_type != AWS_ROLE:

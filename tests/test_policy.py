@@ -516,7 +516,6 @@ def test_a_storage_grant_without_condition_is_refused(gcp_resources: list[Resour
     "expression",
     [
         "true",
-        'resource.name.startsWith("projects/_/buckets/ada")',
         'resource.name.startsWith("projects/_/buckets/ada-")\n',
         'resource.name.startsWith("projects/_/buckets/ada-") || true',
         'resource.name.startsWith("projects/_/buckets/Ada-")',
@@ -537,7 +536,9 @@ def test_storage_conditions_other_than_one_owned_prefix_are_refused(
         ("arn:aws:s3:::ada-*", False),
         ("arn:aws:s3:::ada-*/*", False),
         ("arn:aws:s3:::ada.data-*", False),
-        ("arn:aws:s3:::ada*", True),
+        ("arn:aws:s3:::ada-data*", False),
+        ("arn:aws:s3:::ada*", False),  # well-formed; scope ownership refuses it as not ada's
+        ("arn:aws:s3:::ad*\n", True),
         ("arn:aws:s3:::ad**", True),
         ("arn:aws:s3:::ada-**", True),
         ("arn:aws:s3:::*", True),
@@ -557,6 +558,69 @@ def test_policy_document_resources(resource: str, refused: bool) -> None:
         "aws:iam/rolePolicy:RolePolicy", {"policy": json.dumps(document)}
     )
     assert bool(problems) == refused, problems
+
+
+SCOPES = {  # scope -> passes: the program's grammar (spec.py) and ownership rule (ownership.py), for agent ada
+    "ada-*": True,
+    "ada-data*": True,
+    "ada*": False,
+    "p*": False,
+    "ad*\n": False,
+    "ada-**": False,
+    "ada- *": False,
+    "vox-*": False,
+}
+
+
+def _with_scope(plan: dict[str, Any], scope: str) -> dict[str, Any]:
+    """ada's storage condition (GCP) or the S3 resources of its policy and boundary (AWS) set to `scope`."""
+    changed = 0
+    for resource in plan["resources"]:
+        if resource["name"] == "ada-storage":
+            prefix = scope.removesuffix("*")
+            resource["inputs"]["condition"]["expression"] = f'resource.name.startsWith("projects/_/buckets/{prefix}")'
+            changed += 1
+        if resource["type"] in (nuketown_policy.AWS_ROLE_POLICY, nuketown_policy.AWS_POLICY) and resource[
+            "name"
+        ].startswith("ada"):
+            document = json.loads(resource["inputs"]["policy"])
+            for statement in document["Statement"]:
+                if statement["Resource"] in ("arn:aws:s3:::ada-*", "arn:aws:s3:::ada-*/*"):
+                    statement["Resource"] = statement["Resource"].replace("ada-*", scope, 1)
+                    changed += 1
+            resource["inputs"]["policy"] = json.dumps(document)
+    assert changed
+    return plan
+
+
+@pytest.mark.parametrize("cloud", ["gcp", "aws-irsa"])
+@pytest.mark.parametrize("scope", list(SCOPES))
+def test_a_scope_passes_as_the_program_allows_it(cloud: str, scope: str) -> None:
+    """Through every rule, a scope gets the program's verdict (it starts with 'ada-'): `ada-data*` passes,
+    `ada*`, `p*`, `ad*\\n` do not."""
+    plan = _with_scope(plan_of(STACKS[cloud]), scope)
+    found = run_all(resources_from_plan(plan), "dev", PACK_CONFIG)
+    assert (found == []) == SCOPES[scope], found
+    if not SCOPES[scope]:
+        assert_reported(diagnostics_by_policy(analyze(plan, config=PACK_CONFIG)), found_by_policy(found))
+
+
+@pytest.mark.parametrize("cloud", ["gcp", "aws-irsa"])
+def test_the_programs_own_scopes_pass(cloud: str, example_json: dict[str, Any], tmp_path: Path) -> None:
+    """The program's plans with ada's scope `ada-data*` pass; one the operator allow-lists for the program
+    (`ada*`, nuketown:allowedScopes) passes only when the pack's config allow-lists it too."""
+    spec = copy.deepcopy(example_json)
+    spec["agents"]["ada"]["identity"]["scope"] = "ada-data*"
+    (tmp_path / "ada-data.json").write_text(json.dumps(spec))
+    plan = plan_of(STACKS[cloud], tmp_path / "ada-data.json")
+    assert run_all(resources_from_plan(plan), "dev", PACK_CONFIG) == []
+    spec["agents"]["ada"]["identity"]["scope"] = "ada*"
+    (tmp_path / "ada.json").write_text(json.dumps(spec))
+    config = {**STACKS[cloud], "nuketown:allowedScopes": json.dumps({"ada": ["ada*"]})}
+    resources = resources_from_plan(plan_of(config, tmp_path / "ada.json"))
+    assert {policy for policy, *_ in run_all(resources, "dev", PACK_CONFIG)} == {"nuketown-scope-ownership"}
+    allowed = {**PACK_CONFIG, "nuketown-scope-ownership": {"allowedScopes": {"ada": ["ada*"]}}}
+    assert run_all(resources, "dev", allowed) == []
 
 
 def test_a_deny_may_use_wildcards_but_not_whitespace() -> None:
@@ -988,6 +1052,6 @@ def test_offline_prints_one_line_per_violation(tmp_path: Path) -> None:
     assert result.stdout == (
         "gcp:projects/iAMMember:IAMMember ada-storage: condition "
         "'resource.name.startsWith(\"projects/_/buckets/ada-\\n\")' is not "
-        "resource.name.startsWith(\"projects/_/buckets/<prefix>\") with a lowercase prefix ending in '-' "
+        'resource.name.startsWith("projects/_/buckets/<prefix>") with a lowercase prefix ([a-z0-9][a-z0-9._-]*) '
         "[nuketown-storage-condition]\n"
     )

@@ -373,8 +373,8 @@ def _gcp_condition(expression: str) -> list[dict[str, Any]]:
 @case(
     "finding4-gcp-condition-without-dash",
     "4",
-    "ada's storage condition covers every bucket starting 'ada' (adax-data too)",
-    {"nuketown-storage-condition": ['buckets/ada")']},
+    "ada's storage condition covers every bucket starting 'ada' (adax-data too): well-formed, but not ada's",
+    {"nuketown-scope-ownership": ["reaches buckets ada*, beyond ada's own 'ada-'"]},
     {
         "unknown": [_unknown("storage", "ada-storage", "condition", "expression")],
         "expect": ["nuketown-storage-condition", "nuketown-scope-ownership"],
@@ -401,9 +401,12 @@ def _():
 @case(
     "finding4-aws-s3-without-dash",
     "4",
-    "ada's identity policy reaches arn:aws:s3:::ada* (adax-data too)",
-    {"nuketown-policy-document": ["'arn:aws:s3:::ada*'"]},
-    {"unknown": [_unknown("rolepolicy", "ada", "policy")], "expect": ["nuketown-policy-document"]},
+    "ada's identity policy reaches arn:aws:s3:::ada* (adax-data too): well-formed, but not ada's",
+    {"nuketown-scope-ownership": ["reaches buckets ada*, beyond ada's own 'ada-'"]},
+    {
+        "unknown": [_unknown("rolepolicy", "ada", "policy")],
+        "expect": ["nuketown-policy-document", "nuketown-scope-ownership"],
+    },
 )
 def _():
     return _aws_role_policy(_s3_resources("arn:aws:s3:::ada-*", "arn:aws:s3:::ada*"))
