@@ -2,6 +2,13 @@
 
 Pure functions over a parsed document (read through nuketown_values.view, so an
 unknown anywhere in what is read is a violation). Each returns one line per problem.
+
+A document unknown at preview that comes only from the agent's own identity or key
+(nuketown_values.Derived: the program renders the identity policy and the boundary
+around the key's ARN) is passed by the identity policy and boundary checks: it is
+read whole once known, by nuketown-policy-document as the resource is registered
+in `pulumi up`, before it is created. A trust policy is never passed unread: it
+names who may assume the role, which no identity resource vouches for.
 """
 
 import json
@@ -10,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from fnmatch import fnmatchcase
 from typing import Any
 
-from nuketown_values import strings, view
+from nuketown_values import Derived, strings, view
 
 # A scope prefix: the program's scope grammar without its '*' (nuketown_stack/spec.py `_SCOPE`), matched
 # whole: lowercase name characters (`ada-`, `ada-data`). Whose prefix it is, scope_ownership_problems decides.
@@ -40,9 +47,15 @@ class DocumentError(ValueError):
     """Not a policy document the pack can read."""
 
 
+class DerivedDocument(DocumentError):
+    """A document unknown at preview that comes only from the agent's own identity or key."""
+
+
 def parse(document: Any, what: str) -> Any:
     """A document given as a JSON string (or already an object), read through `view`."""
     document = view(document, what)
+    if isinstance(document, Derived):
+        raise DerivedDocument(f"{what} is {document!r}")
     if isinstance(document, str):
         try:
             document = view(json.loads(document), what)
@@ -90,6 +103,8 @@ def identity_policy_problems(document: Any, what: str) -> list[str]:
     try:
         document = parse(document, what)
         found_statements = statements(document)
+    except DerivedDocument:
+        return []  # read whole once known: as the resource is registered in `pulumi up`
     except DocumentError as error:
         return [str(error)]
     problems = []
@@ -163,6 +178,8 @@ def boundary_denial_problems(document: Any, what: str) -> list[str]:
     try:
         document = parse(document, what)
         found_statements = statements(document)
+    except DerivedDocument:
+        return []  # read whole once known (at the end of `pulumi up`, by the stack policy)
     except DocumentError as error:
         return [str(error)]
     denied = [
@@ -186,6 +203,8 @@ def trust_policy_problems(document: Any, what: str = "assumeRolePolicy") -> list
     try:
         document = parse(document, what)
         found_statements = statements(document)
+    except DerivedDocument as error:
+        return [f"{error}: a trust policy names who may assume the role; it is read whole, never passed unknown"]
     except DocumentError as error:
         return [str(error)]
     if len(found_statements) != 1:
