@@ -2,6 +2,13 @@
 
 Pure functions over a parsed document (read through nuketown_values.view, so an
 unknown anywhere in what is read is a violation). Each returns one line per problem.
+
+A document unknown at preview that comes only from the agent's own identity or key
+(nuketown_values.Derived: the program renders the identity policy and the boundary
+around the key's ARN) is passed by the identity policy and boundary checks: it is
+read whole once known, by nuketown-policy-document as the resource is registered
+in `pulumi up`, before it is created. A trust policy is never passed unread: it
+names who may assume the role, which no identity resource vouches for.
 """
 
 import json
@@ -10,10 +17,11 @@ from collections.abc import Mapping, Sequence
 from fnmatch import fnmatchcase
 from typing import Any
 
-from nuketown_values import strings, view
+from nuketown_values import Derived, strings, view
 
-# A scope prefix: lowercase name characters ending in a dash (`ada-`), matched whole.
-SCOPE_PREFIX = r"[a-z0-9][a-z0-9._-]*-"
+# A scope prefix: the program's scope grammar without its '*' (nuketown_stack/spec.py `_SCOPE`), matched
+# whole: lowercase name characters (`ada-`, `ada-data`). Whose prefix it is, scope_ownership_problems decides.
+SCOPE_PREFIX = r"[a-z0-9][a-z0-9._-]*"
 _PARTITION = r"arn:aws(?:-cn|-us-gov)?"
 # Buckets `<prefix>*` and their objects `<prefix>*/*`: the only wildcards an Allow may carry.
 S3_SCOPED = re.compile(rf"{_PARTITION}:s3:::(?P<prefix>{SCOPE_PREFIX})\*(?:/\*)?")
@@ -39,9 +47,15 @@ class DocumentError(ValueError):
     """Not a policy document the pack can read."""
 
 
+class DerivedDocument(DocumentError):
+    """A document unknown at preview that comes only from the agent's own identity or key."""
+
+
 def parse(document: Any, what: str) -> Any:
     """A document given as a JSON string (or already an object), read through `view`."""
     document = view(document, what)
+    if isinstance(document, Derived):
+        raise DerivedDocument(f"{what} is {document!r}")
     if isinstance(document, str):
         try:
             document = view(json.loads(document), what)
@@ -82,12 +96,15 @@ def identity_policy_problems(document: Any, what: str) -> list[str]:
     """An identity policy or boundary: no whitespace anywhere, and an Allow reaches only named things.
 
     In an Allow, actions carry no wildcard, NotAction and NotResource are refused (they invert), and
-    the only wildcard a resource may carry is S3's `<prefix>*` (and `<prefix>*/*`), the prefix a
-    dash-terminated name. Deny statements may use wildcards: they only take away.
+    the only wildcard a resource may carry is S3's `<prefix>*` (and `<prefix>*/*`), the prefix a lowercase
+    name (`ada-*`, `ada-data*`; whose it is, scope_ownership_problems decides). Deny statements may use
+    wildcards: they only take away.
     """
     try:
         document = parse(document, what)
         found_statements = statements(document)
+    except DerivedDocument:
+        return []  # read whole once known: as the resource is registered in `pulumi up`
     except DocumentError as error:
         return [str(error)]
     problems = []
@@ -122,7 +139,7 @@ def _resource_problems(resource: Any) -> list[str]:
         if "**" in resource or S3_SCOPED.fullmatch(resource) is None:
             return [
                 f"resource {resource!r} is not an agent's buckets: arn:aws:s3:::<prefix>* or <prefix>*/*, "
-                "the prefix lowercase and ending in '-', one '*' after it"
+                "the prefix a lowercase name ([a-z0-9][a-z0-9._-]*), one '*' after it"
             ]
         return []
     if any(w in resource for w in WILDCARDS):
@@ -161,6 +178,8 @@ def boundary_denial_problems(document: Any, what: str) -> list[str]:
     try:
         document = parse(document, what)
         found_statements = statements(document)
+    except DerivedDocument:
+        return []  # read whole once known (at the end of `pulumi up`, by the stack policy)
     except DocumentError as error:
         return [str(error)]
     denied = [
@@ -184,6 +203,8 @@ def trust_policy_problems(document: Any, what: str = "assumeRolePolicy") -> list
     try:
         document = parse(document, what)
         found_statements = statements(document)
+    except DerivedDocument as error:
+        return [f"{error}: a trust policy names who may assume the role; it is read whole, never passed unknown"]
     except DocumentError as error:
         return [str(error)]
     if len(found_statements) != 1:

@@ -10,7 +10,11 @@ directly. Properties are the engine's (camelCase), exactly what
 `plan --json` prints as `inputs`.
 
 Every rule is mandatory, so a value a rule needs that is unknown (at preview)
-is itself a violation: see nuketown_values.py.
+is itself a violation, unless it provably comes from the agent's own identity or
+key (`with_origins`, below; nuketown_values.py). Resource rules cannot tell: under
+CrossGuard a resource policy is given no dependencies, so it defers a value it
+cannot read to the stack rule `unknown_origin_problems`, which runs the same rule
+with the origins known.
 
 Names the program derives (namespaces, service account ids, role names) are
 restated here, not imported: the pack runs in its own virtualenv, without
@@ -18,6 +22,7 @@ nuketown_stack, and it checks the program rather than trusting it. The tests
 compare them with nuketown_stack.naming.
 """
 
+import dataclasses
 import functools
 import hashlib
 import re
@@ -26,7 +31,16 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import nuketown_iam as iam
-from nuketown_values import UnknownValue, view
+from nuketown_values import (
+    NO_ORIGIN,
+    Derived,
+    UnknownOrigin,
+    UnknownValue,
+    has_unknown,
+    reading_unknowns,
+    replace_unknowns,
+    view,
+)
 from podsecurity import violations as pod_security_violations
 
 Props = Mapping[str, Any]
@@ -175,10 +189,21 @@ class Resource:
     props: Props
     agent: str | None = None  # the nuketown:index:Agent component it belongs to, however deep
     urn: str | None = None
+    # Input property -> the resources its value comes from (their `ref`s): the engine's property dependencies.
+    dependencies: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def kind(self) -> str:
         return self.type.rsplit(":", 1)[-1]
+
+    @property
+    def ref(self) -> str:
+        """How dependencies name it: its URN under CrossGuard, `<type>::<name>` in a plan."""
+        return self.urn or f"{self.type}::{self.name}"
+
+    @property
+    def label(self) -> str:
+        return f"{self.type} {self.name}"
 
     def read(self) -> Any:
         return view(self.props)
@@ -248,9 +273,127 @@ def resources_from_plan(plan: Mapping[str, Any]) -> list[Resource]:
     """The resources of a `nuketown-stack plan --json` document."""
     entries = list(plan.get("resources") or [])
     return [
-        Resource(type=r["type"], name=r["name"], props=r.get("inputs") or {}, agent=agent)
+        Resource(
+            type=r["type"],
+            name=r["name"],
+            props=r.get("inputs") or {},
+            agent=agent,
+            dependencies={key: tuple(refs) for key, refs in (r.get("dependencies") or {}).items()},
+        )
         for r, agent in zip(entries, owning_agents(entries), strict=True)
     ]
+
+
+# --- where an unknown value comes from ---------------------------------------------------------------------
+
+# What a resource this stack declares for an agent assigns on creation that is the agent's own identity or key:
+# a service account's email, a key's id, a role's or boundary's ARN, and the key ring of the stack.
+IDENTITY_SOURCES = frozenset({GCP_ACCOUNT, GCP_KEY, GCP_KEY_RING, AWS_ROLE, AWS_POLICY, AWS_KEY})
+AGENT_TAG, STACK_TAG = "nuketown.io/agent", "nuketown.io/stack"
+
+
+def with_origins(resources: Sequence[Resource], stack: str | None) -> list[Resource]:
+    """The resources with each value unknown at preview replaced by where it comes from.
+
+    An input property whose every dependency is a resource this stack declares as the same agent's own
+    identity or key (IDENTITY_SOURCES; the key ring: the stack's), each named as the program names it, becomes
+    `Derived`: rules accept it where they ask whether a value is the agent's own identity, key, or a
+    document about them. Any other unknown (no dependency information, a resource of another agent, of
+    another type, one this stack does not declare, or misnamed) becomes `UnknownOrigin`, which a rule
+    reading it reports, naming where it came from.
+    """
+    origins = _Origins({resource.ref: resource for resource in resources}, stack)
+    return [origins.mark(resource) for resource in resources]
+
+
+@dataclass(frozen=True)
+class _Origins:
+    by_ref: Mapping[str, Resource]
+    stack: str | None
+
+    def mark(self, resource: Resource) -> Resource:
+        if not has_unknown(resource.props) or not isinstance(resource.props, Mapping):
+            return resource
+        props = dict(resource.props)
+        for key, value in resource.props.items():
+            if not has_unknown(value):
+                continue
+            verdict = self.verdict(resource, key)
+            if isinstance(verdict, str):
+                props[key] = replace_unknowns(value, lambda _, why=verdict: UnknownOrigin(why), key)
+            else:
+                props[key] = replace_unknowns(value, lambda path, sources=verdict: Derived(path, sources), key)
+        return dataclasses.replace(resource, props=props)
+
+    def verdict(self, resource: Resource, key: str, seen: frozenset[str] = frozenset()) -> tuple[Any, ...] | str:
+        """The (type, reference) of each resource `resource.props[key]` comes from, when each is the agent's own
+        identity or key; else why not."""
+        refs = resource.dependencies.get(key) or ()
+        if not refs:
+            return NO_ORIGIN
+        if resource.agent is None:
+            return f"comes from {', '.join(refs)} but belongs to no agent"
+        if self.stack is None:
+            return f"comes from {', '.join(refs)}, but {STACK_UNKNOWN}"
+        problems = [p for ref in refs if (p := self.source_problem(ref, resource.agent, seen | {resource.ref}))]
+        if problems:
+            return "; ".join(problems)
+        return tuple((self.by_ref[ref].type, self.by_ref[ref].label) for ref in refs)
+
+    def source_problem(self, ref: str, agent: str, seen: frozenset[str]) -> str | None:
+        """Why the resource `ref` is not `agent`'s own identity or key as this stack declares it (None if it is)."""
+        source = self.by_ref.get(ref)
+        if source is None:
+            return f"comes from {ref}, which this stack does not declare"
+        label, stack = source.label, self.stack
+        assert stack is not None
+        if source.type not in IDENTITY_SOURCES:
+            return f"comes from {label}, which is not an identity or key resource"
+        if source.type == GCP_KEY_RING:
+            return self._named(source, "name", gcp_key_ring(stack), "the stack's key ring")
+        if source.agent != agent:
+            return f"comes from {label}, which is {source.agent or 'no agent'}'s, not {agent}'s"
+        if source.type == GCP_ACCOUNT:
+            return self._named(source, "accountId", gcp_account_id(stack, agent), f"{agent}'s account")
+        if source.type == AWS_ROLE:
+            return self._named(source, "name", aws_role_name(stack, agent), f"{agent}'s role")
+        if source.type == AWS_POLICY:
+            return self._named(source, "name", aws_boundary_name(stack, agent), f"{agent}'s boundary")
+        if source.type == AWS_KEY:
+            tags = _peek(source, "tags")
+            tags = tags if isinstance(tags, Mapping) else {}
+            if tags.get(AGENT_TAG) == agent and tags.get(STACK_TAG) == stack:
+                return None
+            return (
+                f"comes from {label}, which is not tagged {AGENT_TAG}={agent}, {STACK_TAG}={stack} "
+                f"(tags {dict(tags)!r})"
+            )
+        # GCP_KEY: named for the agent, in the stack's ring (known, or unknown from the stack's ring alone)
+        problem = self._named(source, "name", agent, f"{agent}'s key")
+        if problem:
+            return problem
+        ring, wanted = _peek(source, "keyRing"), gcp_key_ring(stack)
+        if (isinstance(ring, str) and ring.endswith(f"/keyRings/{wanted}")) or derived_from(ring, GCP_KEY_RING):
+            return None
+        if ref not in seen and has_unknown(source.props.get("keyRing") if isinstance(source.props, Mapping) else None):
+            verdict = self.verdict(source, "keyRing", seen)
+            if not isinstance(verdict, str) and all(kind == GCP_KEY_RING for kind, _ in verdict):
+                return None
+            if isinstance(verdict, str):
+                return f"comes from {label}, whose keyRing is unknown and {verdict}"
+        return f"comes from {label}, whose keyRing {ring!r} is not the stack's ring {wanted!r}"
+
+    @staticmethod
+    def _named(source: Resource, key: str, wanted: str, what: str) -> str | None:
+        value = _peek(source, key)
+        if value == wanted:
+            return None
+        return f"comes from {source.label}, whose {key} {value!r} is not {what} {wanted!r}"
+
+
+def derived_from(value: Any, *types: str) -> bool:
+    """Whether `value` is unknown at preview and comes only from the agent's own resources of these types."""
+    return isinstance(value, Derived) and value.comes_from(*types)
 
 
 # --- resource rules ----------------------------------------------------------------------------------------
@@ -259,7 +402,13 @@ ResourceRule = Callable[[str, Props], list[str]]
 
 
 def resource_rule(check: ResourceRule) -> ResourceRule:
-    """A rule over one resource; a value it reads that is unknown (preview) is a violation."""
+    """A rule over one resource; a value it reads that is unknown (preview) is a violation.
+
+    `rule.deferring(type, props)` is the rule as a CrossGuard resource policy runs it: None, deferred, when it
+    reads an unknown value, even one it reports itself (a resource policy is given no dependencies, so it
+    cannot tell where the value comes from); `unknown_origin_problems` then runs the rule with the origins
+    known.
+    """
 
     @functools.wraps(check)
     def rule(resource_type: str, props: Props) -> list[str]:
@@ -268,6 +417,15 @@ def resource_rule(check: ResourceRule) -> ResourceRule:
         except UnknownValue as unknown:
             return [unknown.message]
 
+    def deferring(resource_type: str, props: Props) -> list[str] | None:
+        with reading_unknowns() as read:
+            try:
+                problems = check(resource_type, view(props))
+            except UnknownValue:
+                return None
+        return None if read else problems
+
+    rule.deferring = deferring  # type: ignore[attr-defined]
     return rule
 
 
@@ -327,7 +485,8 @@ def unconditioned_storage_grant_problems(resource_type: str, props: Props) -> li
 @resource_rule
 def storage_condition_problems(resource_type: str, props: Props) -> list[str]:
     """A storage grant's condition is exactly `resource.name.startsWith("projects/_/buckets/<prefix>")`, the
-    prefix lowercase and ending in '-': not "true", not a prefix without its dash, no stray characters."""
+    prefix a lowercase name ([a-z0-9][a-z0-9._-]*, as the program's scopes): not "true", no stray characters.
+    Whose prefix it is, scope_ownership_problems decides."""
     if resource_type != GCP_PROJECT_MEMBER or not str(props.get("role", "")).startswith("roles/storage."):
         return []
     condition = props.get("condition")
@@ -338,14 +497,14 @@ def storage_condition_problems(resource_type: str, props: Props) -> list[str]:
         return []
     return [
         f'condition {expression!r} is not resource.name.startsWith("projects/_/buckets/<prefix>") '
-        "with a lowercase prefix ending in '-'"
+        "with a lowercase prefix ([a-z0-9][a-z0-9._-]*)"
     ]
 
 
 @resource_rule
 def policy_document_problems(resource_type: str, props: Props) -> list[str]:
     """IAM policies and boundaries: an Allow names its actions and resources; S3 may end in one '*'
-    after a dash-terminated prefix (`ada-*`, `ada-*/*`); no '**', no whitespace, no NotAction."""
+    after a lowercase prefix (`ada-*`, `ada-data*/*`); no '**', no whitespace, no NotAction."""
     if resource_type in (AWS_POLICY, AWS_ROLE_POLICY):
         return iam.identity_policy_problems(props.get("policy"), "policy")
     if resource_type != AWS_ROLE:
@@ -403,6 +562,16 @@ RESOURCE_RULES: tuple[ResourceRule, ...] = (
 # --- stack rules -------------------------------------------------------------------------------------------
 
 StackRule = Callable[[Sequence[Resource], Context], list[Finding]]
+
+
+def stack_rule(check: StackRule) -> StackRule:
+    """A rule over the whole stack, reading each unknown value as where it comes from (`with_origins`)."""
+
+    @functools.wraps(check)
+    def rule(resources: Sequence[Resource], context: Context) -> list[Finding]:
+        return check(with_origins(resources, context.stack), context)
+
+    return rule
 
 
 def _each(resources: Iterable[Resource], check: Callable[[Resource], list[str]]) -> list[Finding]:
@@ -496,6 +665,9 @@ class _Agents:
         return "; ".join(problems) if problems else None
 
     def role_arn_matches(self, arn: Any, agent: str) -> bool:
+        """The ARN of the role this stack creates for the agent (or, unknown at preview, derived from it)."""
+        if derived_from(arn, AWS_ROLE):
+            return True
         role = self.roles.get(agent)
         return (
             role is not None
@@ -523,6 +695,7 @@ def _namespace_name_problems(namespace: Any, agent: str, stack: str | None) -> l
     return problems
 
 
+@stack_rule
 def namespace_isolation_problems(resources: Sequence[Resource], context: Context) -> list[Finding]:
     """Every agent namespace has a NetworkPolicy over all its pods denying ingress, and no
     NetworkPolicy there admits any ingress."""
@@ -566,6 +739,7 @@ def namespace_isolation_problems(resources: Sequence[Resource], context: Context
     ]
 
 
+@stack_rule
 def namespace_placement_problems(resources: Sequence[Resource], context: Context) -> list[Finding]:
     """Agents land in their own namespaces: `<prefix><agent>` with the stack in the prefix, labelled for the
     agent and Pod Security `restricted`, never default or kube-*, never shared; every namespaced object of
@@ -614,6 +788,7 @@ def namespace_placement_problems(resources: Sequence[Resource], context: Context
     )
 
 
+@stack_rule
 def stack_name_problems(resources: Sequence[Resource], context: Context) -> list[Finding]:
     """Cloud names carry the stack and the agent as the program derives them: service account
     nt-<stack>-<agent>, key ring nuketown-<stack>, key <agent>, role nuketown-<stack>-<agent>, boundary
@@ -638,7 +813,8 @@ def stack_name_problems(resources: Sequence[Resource], context: Context) -> list
         if resource.type == GCP_KEY:
             ring = resource.read().get("keyRing")
             problems = expect(resource, "name", agent)
-            if not (isinstance(ring, str) and ring.endswith(f"/keyRings/{gcp_key_ring(stack)}")):
+            in_ring = isinstance(ring, str) and ring.endswith(f"/keyRings/{gcp_key_ring(stack)}")
+            if not (in_ring or derived_from(ring, GCP_KEY_RING)):
                 problems.append(f"keyRing {ring!r} is not the stack's ring {gcp_key_ring(stack)!r}")
             return problems
         if resource.type == AWS_ROLE:
@@ -648,6 +824,8 @@ def stack_name_problems(resources: Sequence[Resource], context: Context) -> list
         if resource.type == AWS_ALIAS:
             return expect(resource, "name", aws_key_alias(stack, agent))
         if resource.type == AWS_ROLE_POLICY:
+            if derived_from(resource.read().get("role"), AWS_ROLE):
+                return []  # the agent's own role, named as the program names it (with_origins checked)
             return expect(resource, "role", aws_role_name(stack, agent))
         return []
 
@@ -668,6 +846,7 @@ def _account_email(service_account_id: Any) -> tuple[str | None, str | None]:
     return email, None
 
 
+@stack_rule
 def identity_binding_problems(resources: Sequence[Resource], context: Context) -> list[Finding]:
     """An agent binds only its own identity (the account or role this stack creates for it) or the one the
     operator allow-listed for it (pack config allowedIdentities), from its own namespace and ServiceAccount:
@@ -710,6 +889,8 @@ def identity_binding_problems(resources: Sequence[Resource], context: Context) -
                     problems.append(
                         f"member {member!r} is not {agent}'s ServiceAccount {agents.service_account(agent)!r}"
                     )
+            if derived_from(props.get("serviceAccountId"), GCP_ACCOUNT):
+                return problems  # the account this stack creates for the agent, not created yet
             bound, problem = _account_email(props.get("serviceAccountId"))
             if problem:
                 return [*problems, problem]
@@ -719,7 +900,7 @@ def identity_binding_problems(resources: Sequence[Resource], context: Context) -
             if resource.type == GCP_KEY_MEMBER:
                 key = props.get("cryptoKeyId")
                 ring = gcp_key_ring(context.stack) if context.stack else "?"
-                if not (
+                if not derived_from(key, GCP_KEY) and not (
                     isinstance(key, str)
                     and re.fullmatch(
                         rf"projects/[^/]+/locations/[^/]+/keyRings/{re.escape(ring)}/cryptoKeys/{re.escape(agent)}", key
@@ -730,7 +911,7 @@ def identity_binding_problems(resources: Sequence[Resource], context: Context) -
                     return problems  # encrypters are the operator's (nuketown:gcpKmsEncrypters)
             member = props.get("member")
             granted = member.removeprefix("serviceAccount:") if isinstance(member, str) else None
-            own = email is not None and member == f"serviceAccount:{email}"
+            own = derived_from(member, GCP_ACCOUNT) or (email is not None and member == f"serviceAccount:{email}")
             if own or (granted is not None and context.allowed_identities.get(agent) == granted):
                 return problems
             return [
@@ -743,7 +924,8 @@ def identity_binding_problems(resources: Sequence[Resource], context: Context) -
             problems = []
             if GKE_ACCOUNT_ANNOTATION in annotations:
                 bound = annotations[GKE_ACCOUNT_ANNOTATION]
-                problems += own_or_allowed(agent, bound, bound == email and email is not None, GKE_ACCOUNT_ANNOTATION)
+                own = derived_from(bound, GCP_ACCOUNT) or (bound == email and email is not None)
+                problems += own_or_allowed(agent, bound, own, GKE_ACCOUNT_ANNOTATION)
             if EKS_ROLE_ANNOTATION in annotations:
                 arn = annotations[EKS_ROLE_ANNOTATION]
                 problems += own_or_allowed(agent, arn, agents.role_arn_matches(arn, agent), EKS_ROLE_ANNOTATION)
@@ -773,6 +955,7 @@ def identity_binding_problems(resources: Sequence[Resource], context: Context) -
     return findings + _each(_of_type(resources, *types), check)
 
 
+@stack_rule
 def scope_ownership_problems(resources: Sequence[Resource], context: Context) -> list[Finding]:
     """The bucket prefixes an agent's grants reach (GCP storage condition, S3 resources) are its own,
     `<agent>-`, or allow-listed for it (pack config allowedScopes), and no agent's prefix covers another's."""
@@ -811,6 +994,7 @@ def scope_ownership_problems(resources: Sequence[Resource], context: Context) ->
     ]
 
 
+@stack_rule
 def permissions_boundary_problems(resources: Sequence[Resource], context: Context) -> list[Finding]:
     """Each agent role's boundary is the boundary policy this stack declares for that agent, and that policy
     denies iam:*, organizations:* and sts:AssumeRole* outright."""
@@ -829,7 +1013,8 @@ def permissions_boundary_problems(resources: Sequence[Resource], context: Contex
             return ["an IAM role that belongs to no agent"]
         name = aws_boundary_name(stack, role.agent)
         arn = role.read().get("permissionsBoundary")
-        if not (isinstance(arn, str) and re.fullmatch(rf"{_ARN_PREFIX}:policy/{re.escape(name)}", arn)):
+        named = isinstance(arn, str) and re.fullmatch(rf"{_ARN_PREFIX}:policy/{re.escape(name)}", arn)
+        if not (named or derived_from(arn, AWS_POLICY)):  # derived: from the agent's boundary (with_origins)
             return [f"permissionsBoundary {arn!r} is not {role.agent}'s boundary policy {name!r} in this stack"]
         if not boundaries.get(role.agent):
             return [f"permissionsBoundary names {name!r}, which this stack does not declare"]
@@ -843,6 +1028,19 @@ def permissions_boundary_problems(resources: Sequence[Resource], context: Contex
     return findings + _each([p for agent in sorted(checked) for p in boundaries[agent]], check_policy)
 
 
+def unknown_origin_problems(resources: Sequence[Resource], context: Context) -> list[Finding]:
+    """A value a resource rule needs that is unknown at preview comes from the agent's own identity or key:
+    the resource rules, run with the origins known (each finding names its rule). A resource policy is given
+    no dependencies, so it defers such a value here."""
+    findings = []
+    for resource, marked in zip(resources, with_origins(resources, context.stack), strict=True):
+        for rule in RESOURCE_RULES:
+            if rule.deferring(resource.type, resource.props) is None:  # type: ignore[attr-defined]
+                messages = rule(marked.type, marked.props)
+                findings += [Finding(resource, f"{policy_name(rule)}: {message}") for message in messages]
+    return findings
+
+
 STACK_RULES: tuple[StackRule, ...] = (
     namespace_isolation_problems,
     namespace_placement_problems,
@@ -850,6 +1048,7 @@ STACK_RULES: tuple[StackRule, ...] = (
     identity_binding_problems,
     scope_ownership_problems,
     permissions_boundary_problems,
+    unknown_origin_problems,
 )
 
 # Pack config each policy takes (JSON schema per property; CrossGuard's config_schema).
@@ -892,8 +1091,9 @@ def run_all(
     config = config or {}
     found: list[tuple[str, Resource | None, str]] = []
     for resource in resources:
-        for rule in RESOURCE_RULES:
-            found += [(policy_name(rule), resource, message) for message in rule(resource.type, resource.props)]
+        for rule in RESOURCE_RULES:  # as CrossGuard's resource policies: deferring what they cannot read
+            messages = rule.deferring(resource.type, resource.props) or []  # type: ignore[attr-defined]
+            found += [(policy_name(rule), resource, message) for message in messages]
     for stack_rule in STACK_RULES:
         context = Context.from_config(stack, config.get(policy_name(stack_rule)))
         found += [(policy_name(stack_rule), f.resource, f.message) for f in stack_rule(resources, context)]

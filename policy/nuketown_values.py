@@ -12,9 +12,19 @@ string "(known after apply)".
 Here a rule reads its resource through `view()`: reading an unknown value
 raises `UnknownValue`, which the rule wrappers turn into a violation. Nothing
 here imports pulumi_policy, so the offline runner works without it.
+
+Before the stack rules read a resource, nuketown_policy.with_origins judges where
+each unknown comes from (the input's property dependencies) and puts a marker in
+its place: `Derived` when it comes only from the agent's own identity or key
+resources (a rule may accept it where it asks "is this the agent's own
+identity?", and reading inside it raises), `UnknownOrigin` otherwise (reading it
+raises, naming where it came from).
 """
 
-from collections.abc import Iterator, Mapping, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
 
 # The sentinels pulumi_policy/proxy.py defines (boolean, number, string, array, asset, archive, object);
@@ -33,26 +43,109 @@ PULUMI_UNKNOWNS = frozenset(
 PLAN_UNKNOWN = "(known after apply)"  # how `nuketown-stack plan --json` prints an unknown value
 
 
+NO_ORIGIN = "has no dependency information"
+
+
 def is_unknown(value: Any) -> bool:
     """An unknown value, or a string with one inside (a document rendered around an unknown)."""
+    if isinstance(value, UnknownOrigin):
+        return True
     if not isinstance(value, str):
         return False
     return PLAN_UNKNOWN in value or any(sentinel in value for sentinel in PULUMI_UNKNOWNS)
 
 
-class UnknownValue(Exception):
-    """A value a rule needs is unknown (preview): the rule reports it as a violation."""
+_read_unknowns: ContextVar[list["UnknownValue"] | None] = ContextVar("read_unknowns", default=None)
 
-    def __init__(self, path: str) -> None:
+
+class UnknownValue(Exception):
+    """A value a rule needs is unknown (preview) and not provably the agent's own: a violation."""
+
+    def __init__(self, path: str, origin: str | None = None) -> None:
         super().__init__(path)
         self.path = path
+        self.origin = origin or NO_ORIGIN
+        read = _read_unknowns.get()
+        if read is not None:
+            read.append(self)
 
     @property
     def message(self) -> str:
         return (
-            f"{self.path or 'the resource'} is unknown at preview (known only after apply); "
-            "a mandatory rule cannot pass a value it cannot read"
+            f"{self.path or 'the resource'} is unknown at preview (known only after apply) and {self.origin}; "
+            "a mandatory rule passes an unknown value only when it comes from the agent's own identity or key"
         )
+
+
+@contextlib.contextmanager
+def reading_unknowns() -> Iterator[list[UnknownValue]]:
+    """Every UnknownValue raised inside the block, also those a rule caught and reported itself (podsecurity)."""
+    read: list[UnknownValue] = []
+    token = _read_unknowns.set(read)
+    try:
+        yield read
+    finally:
+        _read_unknowns.reset(token)
+
+
+@dataclass(frozen=True)
+class UnknownOrigin:
+    """An unknown value whose origin is not the agent's own identity or key: reading it raises."""
+
+    origin: str  # why not, naming what it comes from ("comes from ..., which is vox's, not ada's")
+
+
+@dataclass(frozen=True)
+class Derived:
+    """An unknown value (preview) that comes only from resources this stack declares for the agent as its
+    own identity or key (nuketown_policy.with_origins checked each of them). It equals nothing, is no string,
+    mapping or list; a rule accepts it only where it asks whether a value is the agent's own identity, key
+    or a document about them. Reading inside it raises UnknownValue."""
+
+    path: str  # the input property path it stands at
+    sources: tuple[tuple[str, str], ...]  # (type, reference) of each resource it comes from
+
+    def comes_from(self, *types: str) -> bool:
+        """Whether every resource it comes from is of one of `types`."""
+        return bool(self.sources) and all(kind in types for kind, _ in self.sources)
+
+    @property
+    def origin(self) -> str:
+        return "comes from " + ", ".join(reference for _, reference in self.sources)
+
+    def _read(self, *_: Any) -> Any:
+        raise UnknownValue(self.path, f"{self.origin} (the agent's own), but the rule must read inside it")
+
+    get = __getitem__ = __iter__ = __len__ = __contains__ = keys = items = values = _read
+
+    def __bool__(self) -> bool:
+        return True  # a value is there, only not known yet
+
+    def __repr__(self) -> str:
+        return f"<unknown at preview: {self.origin}>"
+
+    __str__ = __repr__
+
+
+def replace_unknowns(value: Any, marker: Callable[[str], Any], path: str = "") -> Any:
+    """`value` with each unknown leaf (a string holding an unknown) replaced by `marker(its path)`."""
+    if is_unknown(value):
+        return marker(path)
+    if isinstance(value, Mapping):
+        return {key: replace_unknowns(value[key], marker, _join(path, key)) for key in value}
+    if isinstance(value, (list, tuple)):
+        return [replace_unknowns(item, marker, _join(path, index)) for index, item in enumerate(value)]
+    return value
+
+
+def has_unknown(value: Any) -> bool:
+    if is_unknown(value):
+        return True
+    if isinstance(value, Mapping):
+        return any(has_unknown(value[key]) for key in value)
+    if isinstance(value, (list, tuple)):
+        return any(has_unknown(item) for item in value)
+    return False
 
 
 def _join(path: str, key: Any) -> str:
@@ -63,6 +156,8 @@ def _join(path: str, key: Any) -> str:
 
 def view(value: Any, path: str = "") -> Any:
     """`value` for reading: mappings and lists wrapped so that reaching an unknown raises UnknownValue."""
+    if isinstance(value, UnknownOrigin):
+        raise UnknownValue(path, value.origin)
     if is_unknown(value):
         raise UnknownValue(path)
     if isinstance(value, (KnownMap, KnownList)):

@@ -11,7 +11,8 @@ here {"nuketown-identity-binding": {"allowedIdentities": {...}}, "nuketown-scope
 it has one, else the GCP key ring (nuketown-<stack>) or the AWS key aliases (alias/nuketown/<stack>/...),
 else the agents' namespaces when all have the default prefix nuketown-<stack>- (then the check that
 namespaces carry the stack is only a check that they agree; say so on stderr). Values the plan prints as
-"(known after apply)" are unknown: a rule that needs one reports it.
+"(known after apply)" are unknown: a rule that needs one reports it, unless the plan's "dependencies" (and
+"parent", for the owning agent) show it comes from the agent's own identity or key (a first preview).
 """
 
 import argparse

@@ -6,6 +6,14 @@ first unknown value and makes the SDK report the policy as *advisory* "can't
 run during preview" (pulumi_policy/policy.py). The policies here first unwrap
 the proxy (nuketown_values.plain), keeping unknowns as their sentinel strings,
 so the rules see them and report them as violations instead.
+
+Where an unknown comes from is known only to stack policies: pulumi_policy
+gives a stack policy each resource's `property_dependencies` (PolicyResource,
+filled by AnalyzeStack from the engine's AnalyzerResource.propertyDependencies)
+and a resource policy none (ResourceValidationArgs: type, props, urn, name,
+opts, provider; the engine's AnalyzeRequest carries no dependencies). So a
+resource policy defers a value it cannot read (`rule.deferring`), and the stack
+policy nuketown-unknown-origin runs the same rule with the origins known.
 """
 
 from collections.abc import Callable
@@ -47,7 +55,7 @@ def _schema(rule: Callable[..., Any]) -> PolicyConfigSchema | None:
 
 def _resource_policy(rule: ResourceRule) -> ResourceValidationPolicy:
     def validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-        for problem in rule(args.resource_type, plain(args.props)):
+        for problem in rule.deferring(args.resource_type, plain(args.props)) or []:  # type: ignore[attr-defined]
             report_violation(problem, None)
 
     return ResourceValidationPolicy(
@@ -71,8 +79,17 @@ def _agent(resource: PolicyResource) -> str | None:
 
 
 def to_resources(policy_resources: list[PolicyResource]) -> list[Resource]:
+    """The rules' view of a stack: type, name, outputs (unknowns kept), owning agent, URN, and each input's
+    property dependencies as URNs (the SDK keeps only those of resources in the stack: policy.py AnalyzeStack)."""
     return [
-        Resource(type=r.resource_type, name=r.name, props=plain(r.props), agent=_agent(r), urn=r.urn)
+        Resource(
+            type=r.resource_type,
+            name=r.name,
+            props=plain(r.props),
+            agent=_agent(r),
+            urn=r.urn,
+            dependencies={key: tuple(d.urn for d in deps) for key, deps in (r.property_dependencies or {}).items()},
+        )
         for r in policy_resources
     ]
 

@@ -1,9 +1,11 @@
-"""The policy pack (policy/): every rule on the program's real plans (no finding), on crafted plans that
-carry the security review's findings (each reported), with the offending values unknown as at preview
-(still reported), through the plain functions, through pulumi_policy's own analyzer as the Pulumi engine
-drives it, and through policy/offline.py."""
+"""The policy pack (policy/): every rule on the program's real plans, after `pulumi up` and at a first
+preview (no finding), on crafted plans that carry the security review's findings (each reported), with the
+offending values unknown as at preview (still reported), and on first previews whose unknowns do not come
+from the agent's own identity or key (reported), through the plain functions, through pulumi_policy's own
+analyzer as the Pulumi engine drives it, and through policy/offline.py."""
 
 import copy
+import dataclasses
 import json
 import subprocess
 import sys
@@ -74,11 +76,16 @@ UNKNOWN_AT_PREVIEW = "unknown at preview"
 _plans: dict[str, dict[str, Any]] = {}
 
 
-def plan_of(config: dict[str, Any], source: Path = EXAMPLE, stack: str = "dev") -> dict[str, Any]:
-    """The program's `plan --json` document, as nuketown-stack prints it (cached per configuration)."""
-    key = json.dumps([str(source), stack, config], sort_keys=True)
+def plan_of(
+    config: dict[str, Any], source: Path = EXAMPLE, stack: str = "dev", first_preview: bool = False
+) -> dict[str, Any]:
+    """The program's `plan --json` document (cached per configuration): after `pulumi up`, everything known,
+    or as `nuketown-stack plan` prints it, a first preview (what new resources assign unknown)."""
+    key = json.dumps([str(source), stack, config, first_preview], sort_keys=True)
     if key not in _plans:
-        _plans[key] = run_program(define_stack, stack, {"nuketown:source": str(source), **config}).to_json()
+        known = frozenset() if first_preview else None
+        config = {"nuketown:source": str(source), **config}
+        _plans[key] = run_program(define_stack, stack, config, known=known).to_json()
     return copy.deepcopy(_plans[key])
 
 
@@ -113,12 +120,24 @@ def assert_reported(by_policy: dict[str, list[str]], expect: dict[str, list[str]
             assert any(text in message for message in by_policy[policy]), (policy, text, by_policy[policy])
 
 
+RESOURCE_POLICIES = {policy_name(rule) for rule in RESOURCE_RULES}
+UNKNOWN_ORIGIN = policy_name(nuketown_policy.unknown_origin_problems)
+
+
 def assert_reported_unknown(by_policy: dict[str, list[str]], document: dict[str, Any]) -> None:
-    """Each policy the preview variant names reports an unknown value; anything else reported is either an
-    unknown value too or the original finding of a rule that reads no value (a resource's type)."""
+    """Each policy the preview variant names reports an unknown value (a resource policy defers it to
+    nuketown-unknown-origin, which names it); anything else reported is either an unknown value too or the
+    original finding of a rule that reads no value (a resource's type)."""
     for policy in document["preview"]["expect"]:
-        assert any(UNKNOWN_AT_PREVIEW in m for m in by_policy.get(policy, [])), (policy, by_policy)
+        if policy in RESOURCE_POLICIES:
+            reported = [m for m in by_policy.get(UNKNOWN_ORIGIN, []) if f"{policy}: " in m]
+        else:
+            reported = by_policy.get(policy, [])
+        assert any(UNKNOWN_AT_PREVIEW in m for m in reported), (policy, by_policy)
+    deferred = tuple(f"{policy}: " for policy in document["expect"] if policy in RESOURCE_POLICIES)
     for policy, messages in by_policy.items():
+        if policy == UNKNOWN_ORIGIN:  # what a deferring resource policy found besides, reported here
+            messages = [m for m in messages if not m.split("\n")[-1].startswith(deferred)]
         if policy not in document["expect"]:
             assert all(UNKNOWN_AT_PREVIEW in m for m in messages), (policy, messages)
 
@@ -128,8 +147,20 @@ def assert_reported_unknown(by_policy: dict[str, list[str]], document: dict[str,
 
 def _struct(value: dict[str, Any]) -> struct_pb2.Struct:
     struct = struct_pb2.Struct()
-    struct.update(value)
+    struct.update(_sent(value))
     return struct
+
+
+def _sent(value: Any) -> Any:
+    """Properties as the engine sends them: an unknown (`plan --json` prints it as PLAN_UNKNOWN) is the SDK's
+    sentinel string."""
+    if value == PLAN_UNKNOWN:
+        return pulumi_policy.proxy.UNKNOWN_STRING_VALUE
+    if isinstance(value, dict):
+        return {key: _sent(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_sent(item) for item in value]
+    return value
 
 
 def _urns(resources: list[dict[str, Any]], stack: str) -> tuple[str, dict[str, str]]:
@@ -149,8 +180,9 @@ def analyze(
 ) -> list[Any]:
     """Diagnostics of pulumi_policy's analyzer: configured as the engine configures it (every policy at its
     own enforcement level with its schema's defaults, then the --policy-pack-config file), then Analyze on
-    each resource and AnalyzeStack on them all. Unknowns are whatever the plan holds (the engine sends
-    the sentinel strings)."""
+    each resource (its inputs, no dependencies: the engine's AnalyzeRequest has none) and AnalyzeStack on
+    them all (with parents and each input's property dependencies as URNs; one the plan does not declare
+    gets a URN of its own, which the SDK drops). Unknowns are the SDK's sentinel strings."""
     policies = POLICIES if policies is None else policies
     servicer = _PolicyAnalyzerServicer("nuketown", "0.0.1", policies, EnforcementLevel.ADVISORY)
     policy_config = {}
@@ -179,6 +211,12 @@ def analyze(
             options=analyzer_pb2.AnalyzerResourceOptions(parent=parent),
         )
         diagnostics += servicer.Analyze(request, None).diagnostics
+        dependencies = {
+            key: analyzer_pb2.AnalyzerPropertyDependencies(
+                urns=[urns.get(d, f"urn:pulumi:{stack}::nuketown::{d}") for d in refs]
+            )
+            for key, refs in (resource.get("dependencies") or {}).items()
+        }
         stack_resources.append(
             analyzer_pb2.AnalyzerResource(
                 type=resource["type"],
@@ -186,6 +224,7 @@ def analyze(
                 urn=urns[ref],
                 properties=_struct(resource["inputs"]),
                 parent=parent,
+                propertyDependencies=dependencies,
             )
         )
     request = analyzer_pb2.AnalyzeStackRequest(resources=stack_resources)
@@ -267,7 +306,7 @@ def test_the_fleets_existing_account_needs_the_packs_allow_list() -> None:
 
 def test_every_finding_and_rule_has_crafted_plans() -> None:
     documents = [crafted(path) for path in CRAFTED]
-    assert {d["finding"] for d in documents} == {"1", "2", "4", "5", "rule"}
+    assert {d["finding"] for d in documents} == {"1", "2", "4", "5", "rule", "unknown"}
     fired = {policy for d in documents for policy in d["expect"]}
     assert fired == {policy_name(rule) for rule in (*RESOURCE_RULES, *STACK_RULES)}
 
@@ -386,33 +425,323 @@ def test_the_sdk_alone_turns_a_mandatory_policy_advisory_at_preview() -> None:
     [diagnostic] = [d for d in analyze({"resources": [role]}, policies=[plain_policy]) if d.policyName]
     assert diagnostic.enforcementLevel == analyzer_pb2.ADVISORY
     assert "can't run policy 'naive-role-boundary'" in diagnostic.message
-    ours = [d for d in analyze({"resources": [role]}) if d.policyName == "nuketown-role-boundary"]
+    found = analyze({"resources": [role]})
+    assert not [d for d in found if d.policyName == "nuketown-role-boundary"]  # deferred: it sees no dependencies
+    ours = [d for d in found if d.policyName == UNKNOWN_ORIGIN and "nuketown-role-boundary: " in d.message]
     assert [d.enforcementLevel for d in ours] == [analyzer_pb2.MANDATORY]
-    assert "permissionsBoundary is unknown at preview" in ours[0].message
+    assert "permissionsBoundary is unknown at preview (known only after apply) and has no dependency" in ours[0].message
 
 
-def test_a_first_preview_of_a_new_stack_is_refused() -> None:
-    """What mandatory-on-unknown costs: on a stack's first preview every value that comes from a resource
-    not created yet is unknown (an account's email, a key's id, a role's ARN), so the pack refuses it.
-    `pulumi up --skip-preview` runs the same policies on the values as each resource is created."""
-    plan = plan_of(STACKS["aws-irsa"])
-    outputs = {
-        ("aws:iam/role:Role", "permissionsBoundary"),
-        ("aws:iam/policy:Policy", "policy"),
-        ("aws:iam/rolePolicy:RolePolicy", "policy"),
-    }
+# --- a first preview: unknowns from the agent's own identity resources pass, any other is refused ------------
+
+
+def _unknown_resources(plan: dict[str, Any]) -> list[str]:
+    return [f"{r['type']}::{r['name']}" for r in plan["resources"] if nuketown_values.has_unknown(r["inputs"])]
+
+
+@pytest.mark.parametrize("apply_kubernetes", [True, False], ids=["kubernetes", "identity-only"])
+@pytest.mark.parametrize("stack", list(STACKS))
+@pytest.mark.parametrize("source", [EXAMPLE, FLEET], ids=["example", "fleet"])
+def test_a_first_preview_passes_every_rule(stack: str, source: Path, apply_kubernetes: bool, tmp_path: Path) -> None:
+    """A stack's first `pulumi preview` (and the one `pulumi up` runs first): every value a cloud assigns on
+    creation is unknown, and comes from the agent's own account, key, key ring, role, boundary or key created
+    in the same deployment. Accepted through the plain functions, pulumi_policy's analyzer (given the
+    property dependencies, as the engine gives AnalyzeStack) and offline.py as CI runs it."""
+    config = {**STACKS[stack], "nuketown:storageClass": "standard-rwo"}
+    if not apply_kubernetes:
+        config["nuketown:applyKubernetes"] = "false"
+    plan = plan_of(config, source, first_preview=True)
+    assert bool(_unknown_resources(plan)) == (stack != "kubernetes")
+    assert run_all(resources_from_plan(plan), "dev", PACK_CONFIG) == []
+    assert analyze(plan, config=PACK_CONFIG) == []
+    result = offline(plan, tmp_path, config=PACK_CONFIG)
+    assert (result.returncode, result.stdout) == (0, ""), result.stderr
+
+
+@pytest.mark.parametrize("stack", [s for s in STACKS if s != "kubernetes"])
+def test_a_first_preview_without_dependencies_is_refused(stack: str, tmp_path: Path) -> None:
+    """The same first preview with no dependency information: every unknown a rule needs is of unknown origin,
+    and a violation, three ways (under CrossGuard, the resource policies defer to nuketown-unknown-origin)."""
+    plan = plan_of(STACKS[stack], FLEET, first_preview=True)
     for resource in plan["resources"]:
-        for resource_type, key in outputs:
-            if resource["type"] == resource_type:
-                resource["inputs"][key] = PLAN_UNKNOWN
-    by_policy = found_by_policy(run_all(resources_from_plan(plan), "dev"))
-    assert set(by_policy) == {
-        "nuketown-role-boundary",
-        "nuketown-policy-document",
-        "nuketown-scope-ownership",
+        resource["dependencies"] = {}
+    found = run_all(resources_from_plan(plan), "dev", PACK_CONFIG)
+    assert found and all(UNKNOWN_AT_PREVIEW in m and nuketown_values.NO_ORIGIN in m for *_, m in found), found
+    assert not {policy for policy, *_ in found} & RESOURCE_POLICIES
+    diagnostics = diagnostics_by_policy(analyze(plan, config=PACK_CONFIG))
+    assert set(diagnostics) == {policy for policy, *_ in found}
+    assert offline(plan, tmp_path, config=PACK_CONFIG).returncode == 1
+
+
+def _origin(resources: list[Resource], resource_type: str, name: str, key: str, *path: str) -> Any:
+    """What `with_origins` puts in place of the unknown at props[key][path...]."""
+    marked = next(r for r in resources if r.type == resource_type and r.name == name)
+    value = marked.props[key]
+    for part in path:
+        value = value[part]
+    assert isinstance(value, (nuketown_values.Derived, nuketown_values.UnknownOrigin)), value
+    return value
+
+
+def _first_preview(cloud: str) -> list[Resource]:
+    return resources_from_plan(plan_of(STACKS[cloud], first_preview=True))
+
+
+def _changed(resources: list[Resource], resource_type: str, name: str, **changes: Any) -> list[Resource]:
+    return [dataclasses.replace(r, **changes) if (r.type, r.name) == (resource_type, name) else r for r in resources]
+
+
+WI = (nuketown_policy.GCP_ACCOUNT_MEMBER, "ada-workload-identity", "serviceAccountId")
+DECRYPTER = (nuketown_policy.GCP_KEY_MEMBER, "ada-decrypter", "cryptoKeyId")
+ROLE_BOUNDARY = (nuketown_policy.AWS_ROLE, "ada", "permissionsBoundary")
+BOUNDARY_DOCUMENT = (nuketown_policy.AWS_POLICY, "ada-boundary", "policy")
+
+
+def _renamed(key: str, value: Any) -> Callable[[Resource], Resource]:
+    return lambda r: dataclasses.replace(r, props={**r.props, key: value})
+
+
+# The ways an unknown's origin is not the agent's own: (cloud, the unknown, what changes, the origin it reports).
+ORIGINS: dict[str, tuple[str, tuple[str, str, str], Callable[[list[Resource]], list[Resource]], str]] = {
+    "no dependency information": (
+        "gcp",
+        WI,
+        lambda rs: _changed(rs, *WI[:2], dependencies={}),
+        "has no dependency information",
+    ),
+    "a resource of no agent": (
+        "gcp",
+        WI,
+        lambda rs: _changed(rs, *WI[:2], agent=None),
+        "comes from gcp:serviceaccount/account:Account::ada but belongs to no agent",
+    ),
+    "not declared": (
+        "aws-irsa",
+        ROLE_BOUNDARY,
+        lambda rs: [r for r in rs if (r.type, r.name) != (nuketown_policy.AWS_POLICY, "ada-boundary")],
+        "comes from aws:iam/policy:Policy::ada-boundary, which this stack does not declare",
+    ),
+    "another type": (
+        "gcp",
+        WI,
+        lambda rs: _changed(rs, *WI[:2], dependencies={"serviceAccountId": (f"{nuketown_policy.NAMESPACE}::ada",)}),
+        "comes from kubernetes:core/v1:Namespace ada, which is not an identity or key resource",
+    ),
+    "another agent's": (
+        "aws-irsa",
+        ROLE_BOUNDARY,
+        lambda rs: _changed(
+            rs,
+            *ROLE_BOUNDARY[:2],
+            dependencies={"permissionsBoundary": (f"{nuketown_policy.AWS_POLICY}::vox-boundary",)},
+        ),
+        "comes from aws:iam/policy:Policy vox-boundary, which is vox's, not ada's",
+    ),
+    "an account of another name": (
+        "gcp",
+        WI,
+        lambda rs: [
+            _renamed("accountId", "nt-dev-vox")(r) if r.type == nuketown_policy.GCP_ACCOUNT and r.name == "ada" else r
+            for r in rs
+        ],
+        "whose accountId 'nt-dev-vox' is not ada's account 'nt-dev-ada'",
+    ),
+    "a role of another name": (
+        "aws-pod-identity",
+        (nuketown_policy.AWS_POD_IDENTITY, "ada", "roleArn"),
+        lambda rs: [
+            _renamed("name", "admin")(r) if r.type == nuketown_policy.AWS_ROLE and r.name == "ada" else r for r in rs
+        ],
+        "whose name 'admin' is not ada's role 'nuketown-dev-ada'",
+    ),
+    "a boundary of another name": (
+        "aws-irsa",
+        ROLE_BOUNDARY,
+        lambda rs: [_renamed("name", "admin")(r) if r.type == nuketown_policy.AWS_POLICY else r for r in rs],
+        "whose name 'admin' is not ada's boundary 'nuketown-dev-ada-boundary'",
+    ),
+    "an untagged key": (
+        "aws-irsa",
+        BOUNDARY_DOCUMENT,
+        lambda rs: [_renamed("tags", {})(r) if r.type == nuketown_policy.AWS_KEY else r for r in rs],
+        "which is not tagged nuketown.io/agent=ada, nuketown.io/stack=dev",
+    ),
+    "a key of another name": (
+        "gcp",
+        DECRYPTER,
+        lambda rs: [
+            _renamed("name", "vox")(r) if r.type == nuketown_policy.GCP_KEY and r.name == "ada" else r for r in rs
+        ],
+        "whose name 'vox' is not ada's key 'ada'",
+    ),
+    "a key in another ring": (
+        "gcp",
+        DECRYPTER,
+        lambda rs: [
+            _renamed("keyRing", "projects/p/locations/global/keyRings/nuketown-prod")(r)
+            if r.type == nuketown_policy.GCP_KEY and r.name == "ada"
+            else r
+            for r in rs
+        ],
+        "whose keyRing 'projects/p/locations/global/keyRings/nuketown-prod' is not the stack's ring 'nuketown-dev'",
+    ),
+    "a key in a ring of unknown origin": (
+        "gcp",
+        DECRYPTER,
+        lambda rs: _changed(rs, nuketown_policy.GCP_KEY, "ada", dependencies={}),
+        "whose keyRing is unknown and has no dependency information",
+    ),
+    "a key in a ring it makes itself": (
+        "gcp",
+        DECRYPTER,
+        lambda rs: _changed(
+            rs, nuketown_policy.GCP_KEY, "ada", dependencies={"keyRing": (f"{nuketown_policy.GCP_KEY}::ada",)}
+        ),
+        "whose keyRing is unknown and comes from gcp:kms/cryptoKey:CryptoKey ada, whose keyRing None",
+    ),
+    "a ring of another name": (
+        "gcp",
+        (nuketown_policy.GCP_KEY, "ada", "keyRing"),
+        lambda rs: [_renamed("name", "nuketown-prod")(r) if r.type == nuketown_policy.GCP_KEY_RING else r for r in rs],
+        "whose name 'nuketown-prod' is not the stack's key ring 'nuketown-dev'",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(ORIGINS))
+def test_an_unknown_of_another_origin_is_marked_with_where_it_came_from(case: str) -> None:
+    cloud, (resource_type, name, key), change, origin = ORIGINS[case]
+    resources = _first_preview(cloud)
+    assert isinstance(
+        _origin(nuketown_policy.with_origins(resources, "dev"), resource_type, name, key), nuketown_values.Derived
+    )
+    marked = _origin(nuketown_policy.with_origins(change(resources), "dev"), resource_type, name, key)
+    assert isinstance(marked, nuketown_values.UnknownOrigin) and origin in marked.origin, marked
+    with pytest.raises(UnknownValue) as raised:
+        view({key: marked})[key]
+    assert raised.value.message.startswith(f"{key} is unknown at preview (known only after apply) and {marked.origin}")
+
+
+def test_without_the_stack_name_no_unknown_is_the_agents_own() -> None:
+    marked = _origin(nuketown_policy.with_origins(_first_preview("gcp"), None), *WI)
+    assert isinstance(marked, nuketown_values.UnknownOrigin) and nuketown_policy.STACK_UNKNOWN in marked.origin
+
+
+def _derived_from(resources: list[Resource], target: tuple[str, str, str], ref: str, *path: str) -> list[Resource]:
+    """The unknown at target (props[key][path...]) made to come from `ref` alone."""
+    resource_type, name, key = target
+
+    def change(resource: Resource) -> Resource:
+        props = copy.deepcopy(dict(resource.props))
+        node = props
+        for part in (key, *path)[:-1]:
+            node = node[part]
+        node[(key, *path)[-1]] = PLAN_UNKNOWN
+        return dataclasses.replace(resource, props=props, dependencies={**resource.dependencies, key: (ref,)})
+
+    return [change(r) if (r.type, r.name) == (resource_type, name) else r for r in resources]
+
+
+GCP_KEY_REF, GCP_ACCOUNT_REF = f"{nuketown_policy.GCP_KEY}::ada", f"{nuketown_policy.GCP_ACCOUNT}::ada"
+AWS_KEY_REF, AWS_BOUNDARY_REF = f"{nuketown_policy.AWS_KEY}::ada", f"{nuketown_policy.AWS_POLICY}::ada-boundary"
+# Where a rule accepts a value that comes from the agent's own identity, it takes only the right kind:
+# (cloud, the unknown, path inside, the resource it is made to come from) -> (policy, what it reports).
+WRONG_KIND: dict[str, tuple[str, tuple[str, str, str], tuple[str, ...], str, str, str]] = {
+    "workload identity on the key": (
+        "gcp",
+        WI,
+        (),
+        GCP_KEY_REF,
+        "nuketown-identity-binding",
+        "serviceAccountId <unknown",
+    ),
+    "decrypter on the account": (
+        "gcp",
+        DECRYPTER,
+        (),
+        GCP_ACCOUNT_REF,
+        "nuketown-identity-binding",
+        "cryptoKeyId <unknown",
+    ),
+    "decrypter for the key": (
+        "gcp",
+        (nuketown_policy.GCP_KEY_MEMBER, "ada-decrypter", "member"),
+        (),
+        GCP_KEY_REF,
+        "nuketown-identity-binding",
+        "member <unknown",
+    ),
+    "storage for the key": (
+        "gcp",
+        (nuketown_policy.GCP_PROJECT_MEMBER, "ada-storage", "member"),
+        (),
+        GCP_KEY_REF,
+        "nuketown-identity-binding",
+        "member <unknown",
+    ),
+    "key in the account": (
+        "gcp",
+        (nuketown_policy.GCP_KEY, "ada", "keyRing"),
+        (),
+        GCP_ACCOUNT_REF,
+        "nuketown-stack-name",
+        "keyRing <unknown",
+    ),
+    "IRSA annotation from the boundary": (
+        "aws-irsa",
+        (nuketown_policy.SERVICE_ACCOUNT, "ada", "metadata"),
+        ("annotations", nuketown_policy.EKS_ROLE_ANNOTATION),
+        AWS_BOUNDARY_REF,
+        "nuketown-identity-binding",
+        "eks.amazonaws.com/role-arn <unknown",
+    ),
+    "Pod Identity to the key": (
+        "aws-pod-identity",
+        (nuketown_policy.AWS_POD_IDENTITY, "ada", "roleArn"),
+        (),
+        AWS_KEY_REF,
+        "nuketown-identity-binding",
+        "roleArn <unknown",
+    ),
+    "role policy on the key": (
+        "aws-irsa",
+        (nuketown_policy.AWS_ROLE_POLICY, "ada", "role"),
+        (),
+        AWS_KEY_REF,
+        "nuketown-stack-name",
+        "role <unknown",
+    ),
+    "boundary from the key": (
+        "aws-irsa",
+        ROLE_BOUNDARY,
+        (),
+        AWS_KEY_REF,
         "nuketown-permissions-boundary",
-    }
-    assert all(UNKNOWN_AT_PREVIEW in m for messages in by_policy.values() for m in messages)
+        "permissionsBoundary <unknown",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(WRONG_KIND))
+def test_a_value_of_the_agents_own_of_the_wrong_kind_is_refused(case: str) -> None:
+    """Each place a rule takes a value unknown at preview as the agent's own identity, key or ring, shown
+    refusing one that comes from the agent's own resource of another kind (what follows from it, too)."""
+    cloud, target, path, ref, policy, text = WRONG_KIND[case]
+    resources = _first_preview(cloud)
+    assert run_all(resources, "dev", PACK_CONFIG) == []  # the right kind passes
+    found = found_by_policy(run_all(_derived_from(resources, target, ref, *path), "dev", PACK_CONFIG))
+    assert any(text in m for m in found.get(policy, [])), found
+    assert all("unknown at preview" in m for messages in found.values() for m in messages), found
+
+
+def test_offline_names_an_undeclared_origin_the_sdk_cannot(tmp_path: Path) -> None:
+    """pulumi_policy keeps only the property dependencies on resources of the stack (policy.py AnalyzeStack):
+    one on an undeclared resource reaches the pack as no dependency information; offline.py names it."""
+    document = crafted(ROOT / "tests" / "data" / "policy" / "unknown-aws-boundary-from-an-undeclared-policy.json")
+    result = offline(document, tmp_path)
+    assert "comes from aws:iam/policy:Policy::ada-admin, which this stack does not declare" in result.stdout
+    messages = [d.message for d in analyze(document) if d.policyName == "nuketown-permissions-boundary"]
+    assert messages and all("has no dependency information" in m for m in messages)
 
 
 # --- names restated from the program -----------------------------------------------------------------------
@@ -516,7 +845,6 @@ def test_a_storage_grant_without_condition_is_refused(gcp_resources: list[Resour
     "expression",
     [
         "true",
-        'resource.name.startsWith("projects/_/buckets/ada")',
         'resource.name.startsWith("projects/_/buckets/ada-")\n',
         'resource.name.startsWith("projects/_/buckets/ada-") || true',
         'resource.name.startsWith("projects/_/buckets/Ada-")',
@@ -537,7 +865,9 @@ def test_storage_conditions_other_than_one_owned_prefix_are_refused(
         ("arn:aws:s3:::ada-*", False),
         ("arn:aws:s3:::ada-*/*", False),
         ("arn:aws:s3:::ada.data-*", False),
-        ("arn:aws:s3:::ada*", True),
+        ("arn:aws:s3:::ada-data*", False),
+        ("arn:aws:s3:::ada*", False),  # well-formed; scope ownership refuses it as not ada's
+        ("arn:aws:s3:::ad*\n", True),
         ("arn:aws:s3:::ad**", True),
         ("arn:aws:s3:::ada-**", True),
         ("arn:aws:s3:::*", True),
@@ -557,6 +887,69 @@ def test_policy_document_resources(resource: str, refused: bool) -> None:
         "aws:iam/rolePolicy:RolePolicy", {"policy": json.dumps(document)}
     )
     assert bool(problems) == refused, problems
+
+
+SCOPES = {  # scope -> passes: the program's grammar (spec.py) and ownership rule (ownership.py), for agent ada
+    "ada-*": True,
+    "ada-data*": True,
+    "ada*": False,
+    "p*": False,
+    "ad*\n": False,
+    "ada-**": False,
+    "ada- *": False,
+    "vox-*": False,
+}
+
+
+def _with_scope(plan: dict[str, Any], scope: str) -> dict[str, Any]:
+    """ada's storage condition (GCP) or the S3 resources of its policy and boundary (AWS) set to `scope`."""
+    changed = 0
+    for resource in plan["resources"]:
+        if resource["name"] == "ada-storage":
+            prefix = scope.removesuffix("*")
+            resource["inputs"]["condition"]["expression"] = f'resource.name.startsWith("projects/_/buckets/{prefix}")'
+            changed += 1
+        if resource["type"] in (nuketown_policy.AWS_ROLE_POLICY, nuketown_policy.AWS_POLICY) and resource[
+            "name"
+        ].startswith("ada"):
+            document = json.loads(resource["inputs"]["policy"])
+            for statement in document["Statement"]:
+                if statement["Resource"] in ("arn:aws:s3:::ada-*", "arn:aws:s3:::ada-*/*"):
+                    statement["Resource"] = statement["Resource"].replace("ada-*", scope, 1)
+                    changed += 1
+            resource["inputs"]["policy"] = json.dumps(document)
+    assert changed
+    return plan
+
+
+@pytest.mark.parametrize("cloud", ["gcp", "aws-irsa"])
+@pytest.mark.parametrize("scope", list(SCOPES))
+def test_a_scope_passes_as_the_program_allows_it(cloud: str, scope: str) -> None:
+    """Through every rule, a scope gets the program's verdict (it starts with 'ada-'): `ada-data*` passes,
+    `ada*`, `p*`, `ad*\\n` do not."""
+    plan = _with_scope(plan_of(STACKS[cloud]), scope)
+    found = run_all(resources_from_plan(plan), "dev", PACK_CONFIG)
+    assert (found == []) == SCOPES[scope], found
+    if not SCOPES[scope]:
+        assert_reported(diagnostics_by_policy(analyze(plan, config=PACK_CONFIG)), found_by_policy(found))
+
+
+@pytest.mark.parametrize("cloud", ["gcp", "aws-irsa"])
+def test_the_programs_own_scopes_pass(cloud: str, example_json: dict[str, Any], tmp_path: Path) -> None:
+    """The program's plans with ada's scope `ada-data*` pass; one the operator allow-lists for the program
+    (`ada*`, nuketown:allowedScopes) passes only when the pack's config allow-lists it too."""
+    spec = copy.deepcopy(example_json)
+    spec["agents"]["ada"]["identity"]["scope"] = "ada-data*"
+    (tmp_path / "ada-data.json").write_text(json.dumps(spec))
+    plan = plan_of(STACKS[cloud], tmp_path / "ada-data.json")
+    assert run_all(resources_from_plan(plan), "dev", PACK_CONFIG) == []
+    spec["agents"]["ada"]["identity"]["scope"] = "ada*"
+    (tmp_path / "ada.json").write_text(json.dumps(spec))
+    config = {**STACKS[cloud], "nuketown:allowedScopes": json.dumps({"ada": ["ada*"]})}
+    resources = resources_from_plan(plan_of(config, tmp_path / "ada.json"))
+    assert {policy for policy, *_ in run_all(resources, "dev", PACK_CONFIG)} == {"nuketown-scope-ownership"}
+    allowed = {**PACK_CONFIG, "nuketown-scope-ownership": {"allowedScopes": {"ada": ["ada*"]}}}
+    assert run_all(resources, "dev", allowed) == []
 
 
 def test_a_deny_may_use_wildcards_but_not_whitespace() -> None:
@@ -901,6 +1294,7 @@ def test_the_pack_publishes_mandatory_policies_with_their_config_schema() -> Non
         "nuketown-identity-binding",
         "nuketown-scope-ownership",
         "nuketown-permissions-boundary",
+        "nuketown-unknown-origin",
     ]
     assert {p.enforcementLevel for p in info.policies} == {analyzer_pb2.MANDATORY}
     schemas = {p.name: set(p.configSchema.properties) for p in info.policies if p.configSchema.properties}
@@ -988,6 +1382,6 @@ def test_offline_prints_one_line_per_violation(tmp_path: Path) -> None:
     assert result.stdout == (
         "gcp:projects/iAMMember:IAMMember ada-storage: condition "
         "'resource.name.startsWith(\"projects/_/buckets/ada-\\n\")' is not "
-        "resource.name.startsWith(\"projects/_/buckets/<prefix>\") with a lowercase prefix ending in '-' "
+        'resource.name.startsWith("projects/_/buckets/<prefix>") with a lowercase prefix ([a-z0-9][a-z0-9._-]*) '
         "[nuketown-storage-condition]\n"
     )

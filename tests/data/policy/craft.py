@@ -2,8 +2,11 @@
 
 Each plan is a small `nuketown-stack plan --json` document: some resources of a real plan (the program
 run under the mock engine, as `plan --json` runs it), changed in one place so it carries one finding of
-the security review (1, 2, 4, 5) or one thing a rule of the policy pack refuses. The changes are the
-code below, so a reviewer reads what each plan differs in. Keys besides `resources` and `outputs`,
+the security review (1, 2, 4, 5), one thing a rule of the policy pack refuses, or (finding "unknown",
+from a first preview's plan, where what new resources assign is unknown) a value unknown at preview
+that does not provably come from the agent's own identity or key. The changes are the code below, so a
+reviewer reads what each plan differs in. A property a case changes is a literal afterwards: its
+dependencies are dropped (main), unless the case set them. Keys besides `resources` and `outputs`,
 which offline.py ignores except `stack`:
 
   stack     the stack's name (offline.py reads it when --stack is not given)
@@ -54,6 +57,7 @@ T = {
     "wi": "gcp:serviceaccount/iAMMember:IAMMember",
     "ring": "gcp:kms/keyRing:KeyRing",
     "key": "gcp:kms/cryptoKey:CryptoKey",
+    "awskey": "aws:kms/key:Key",
     "keymember": "gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember",
     "storage": "gcp:projects/iAMMember:IAMMember",
     "role": "aws:iam/role:Role",
@@ -76,14 +80,16 @@ def example_spec() -> dict[str, Any]:
     return copy.deepcopy(_spec_cache["example"])
 
 
-def plan(config: dict[str, Any], spec: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The program's `plan --json` for the example (or `spec`) in stack dev."""
+def plan(config: dict[str, Any], spec: dict[str, Any] | None = None, first_preview: bool = False) -> dict[str, Any]:
+    """The program's `plan --json` for the example (or `spec`) in stack dev: after `pulumi up` (everything
+    known), or as a first preview (what new resources assign unknown, as `nuketown-stack plan` prints it)."""
     with tempfile.TemporaryDirectory() as tmp:
         source = str(EXAMPLE)
         if spec is not None:
             source = str(Path(tmp) / "spec.json")
             Path(source).write_text(json.dumps(spec))
-        return run_program(define_stack, "dev", {"nuketown:source": source, **config}).to_json()
+        known = frozenset() if first_preview else None
+        return run_program(define_stack, "dev", {"nuketown:source": source, **config}, known=known).to_json()
 
 
 def renamed_agent(name: str) -> dict[str, Any]:
@@ -96,13 +102,30 @@ def renamed_agent(name: str) -> dict[str, Any]:
     return spec
 
 
+PICKED: dict[tuple[str, str], dict[str, Any]] = {}  # (type, name) -> the resource as the program declared it
+
+
 def pick(full: dict[str, Any], *keys: tuple[str, str]) -> list[dict[str, Any]]:
     """Copies of the named resources, in plan order."""
     wanted = {(T[kind], name) for kind, name in keys}
     picked = [copy.deepcopy(r) for r in full["resources"] if (r["type"], r["name"]) in wanted]
     missing = wanted - {(r["type"], r["name"]) for r in picked}
     assert not missing, missing
+    PICKED.update({(r["type"], r["name"]): copy.deepcopy(r) for r in picked})
     return picked
+
+
+def literal_dependencies(resource: dict[str, Any]) -> None:
+    """A property the case changed (and whose dependencies it left as the program's) is a literal now:
+    it depends on nothing."""
+    original = PICKED.get((resource["type"], resource["name"]))
+    if original is None:
+        return
+    dependencies = resource.get("dependencies") or {}
+    for key in list(dependencies):
+        changed = resource["inputs"].get(key) != original["inputs"].get(key)
+        if changed and dependencies[key] == (original.get("dependencies") or {}).get(key):
+            del dependencies[key]
 
 
 def agent_of(full: dict[str, Any], agent: str, *kinds: str) -> list[tuple[str, str]]:
@@ -373,8 +396,8 @@ def _gcp_condition(expression: str) -> list[dict[str, Any]]:
 @case(
     "finding4-gcp-condition-without-dash",
     "4",
-    "ada's storage condition covers every bucket starting 'ada' (adax-data too)",
-    {"nuketown-storage-condition": ['buckets/ada")']},
+    "ada's storage condition covers every bucket starting 'ada' (adax-data too): well-formed, but not ada's",
+    {"nuketown-scope-ownership": ["reaches buckets ada*, beyond ada's own 'ada-'"]},
     {
         "unknown": [_unknown("storage", "ada-storage", "condition", "expression")],
         "expect": ["nuketown-storage-condition", "nuketown-scope-ownership"],
@@ -401,9 +424,12 @@ def _():
 @case(
     "finding4-aws-s3-without-dash",
     "4",
-    "ada's identity policy reaches arn:aws:s3:::ada* (adax-data too)",
-    {"nuketown-policy-document": ["'arn:aws:s3:::ada*'"]},
-    {"unknown": [_unknown("rolepolicy", "ada", "policy")], "expect": ["nuketown-policy-document"]},
+    "ada's identity policy reaches arn:aws:s3:::ada* (adax-data too): well-formed, but not ada's",
+    {"nuketown-scope-ownership": ["reaches buckets ada*, beyond ada's own 'ada-'"]},
+    {
+        "unknown": [_unknown("rolepolicy", "ada", "policy")],
+        "expect": ["nuketown-policy-document", "nuketown-scope-ownership"],
+    },
 )
 def _():
     return _aws_role_policy(_s3_resources("arn:aws:s3:::ada-*", "arn:aws:s3:::ada*"))
@@ -933,11 +959,248 @@ def _():
     )
 
 
+# --- unknown at preview, from anything but the agent's own identity or key ------------------------------------
+# From a first preview's plan: what new resources assign (emails, ids, ARNs) is unknown, and each input names
+# the resources it comes from (`dependencies`). The program's own are accepted; these are not.
+
+
+def _depends(resources: list[dict[str, Any]], kind: str, name: str, key: str, *refs: str) -> None:
+    dependencies = get(resources, kind, name).setdefault("dependencies", {})
+    if refs:
+        dependencies[key] = list(refs)
+    else:
+        dependencies.pop(key, None)
+
+
+@case(
+    "unknown-gcp-workload-identity-on-another-agents-account",
+    "unknown",
+    "at a first preview, ada's workload identity grant is on an account not created yet: vox's",
+    {
+        "nuketown-identity-binding": [
+            "serviceAccountId is unknown at preview",
+            "comes from gcp:serviceaccount/account:Account vox, which is vox's, not ada's",
+        ]
+    },
+)
+def _():
+    full = plan(GCP, first_preview=True)
+    resources = pick(full, *agent_of(full, "ada", "account", "wi"), *agent_of(full, "vox", "account"))
+    _depends(resources, "wi", "ada-workload-identity", "serviceAccountId", f"{T['account']}::vox")
+    return resources
+
+
+@case(
+    "unknown-gcp-annotation-from-another-agents-account",
+    "unknown",
+    "at a first preview, ada's ServiceAccount is annotated with the email of vox's account",
+    {
+        "nuketown-identity-binding": [
+            "metadata.annotations.iam.gke.io/gcp-service-account is unknown at preview",
+            "which is vox's, not ada's",
+        ]
+    },
+)
+def _():
+    full = plan(GCP, first_preview=True)
+    resources = pick(full, *agent_of(full, "ada", "account", "ns", "sa", "netpol"), *agent_of(full, "vox", "account"))
+    _depends(resources, "sa", "ada", "metadata", f"{T['account']}::vox")
+    return resources
+
+
+@case(
+    "unknown-gcp-annotation-from-the-agents-own-key",
+    "unknown",
+    "at a first preview, ada's GKE annotation comes from ada's own key, not its account",
+    {"nuketown-identity-binding": ["iam.gke.io/gcp-service-account <unknown at preview: comes from gcp:kms/cryptoKey"]},
+)
+def _():
+    full = plan(GCP, first_preview=True)
+    resources = pick(full, ("ring", "nuketown-dev"), *agent_of(full, "ada", "account", "key", "ns", "sa", "netpol"))
+    _depends(resources, "sa", "ada", "metadata", f"{T['key']}::ada")
+    return resources
+
+
+@case(
+    "unknown-gcp-decrypter-member-from-a-config-map",
+    "unknown",
+    "at a first preview, the member of ada's decrypter grant comes from a ConfigMap, not an identity",
+    {
+        "nuketown-identity-binding": [
+            "member is unknown at preview",
+            "comes from kubernetes:core/v1:ConfigMap ada-identity, which is not an identity or key resource",
+        ]
+    },
+)
+def _():
+    full = plan(GCP, first_preview=True)
+    resources = pick(
+        full, ("ring", "nuketown-dev"), *agent_of(full, "ada", "account", "key", "keymember", "ns", "netpol", "cm")
+    )
+    _depends(resources, "keymember", "ada-decrypter", "member", f"{T['cm']}::ada-identity")
+    return resources
+
+
+@case(
+    "unknown-gcp-workload-identity-member-from-the-agents-own-account",
+    "unknown",
+    "at a first preview, ada's workload identity member (namespace and ServiceAccount) comes from ada's account: "
+    "its own, but the member names who may act as it, which the account cannot vouch for",
+    {"nuketown-identity-binding": ["member <unknown at preview: comes from gcp:serviceaccount/account:Account ada>"]},
+)
+def _():
+    full = plan(GCP, first_preview=True)
+    resources = pick(full, *agent_of(full, "ada", "account", "wi"))
+    inputs(resources, "wi", "ada-workload-identity")["member"] = "(known after apply)"
+    _depends(resources, "wi", "ada-workload-identity", "member", f"{T['account']}::ada")
+    return resources
+
+
+@case(
+    "unknown-gcp-account-of-another-stack",
+    "unknown",
+    "at a first preview, ada's grant comes from its account, which is named as stack prod names it",
+    {
+        "nuketown-stack-name": ["accountId 'nt-prod-ada' is not 'nt-dev-ada'"],
+        "nuketown-identity-binding": ["whose accountId 'nt-prod-ada' is not ada's account 'nt-dev-ada'"],
+    },
+)
+def _():
+    full = plan(GCP, first_preview=True)
+    resources = pick(full, *agent_of(full, "ada", "account", "wi"))
+    inputs(resources, "account", "ada")["accountId"] = "nt-prod-ada"
+    return resources
+
+
+@case(
+    "unknown-gcp-key-in-another-stacks-ring",
+    "unknown",
+    "at a first preview, ada's key is in a ring not created yet that is named as stack prod names it",
+    {
+        "nuketown-stack-name": ["name 'nuketown-prod' is not 'nuketown-dev'", "keyRing is unknown at preview"],
+        "nuketown-identity-binding": [
+            "cryptoKeyId is unknown at preview",
+            "whose name 'nuketown-prod' is not the stack's key ring 'nuketown-dev'",
+        ],
+    },
+)
+def _():
+    full = plan(GCP, first_preview=True)
+    resources = pick(full, ("ring", "nuketown-dev"), *agent_of(full, "ada", "account", "key", "keymember"))
+    inputs(resources, "ring", "nuketown-dev")["name"] = "nuketown-prod"
+    return resources
+
+
+@case(
+    "unknown-aws-boundary-from-an-undeclared-policy",
+    "unknown",
+    "at a first preview, ada's role's boundary comes from a policy this stack does not declare",
+    {
+        "nuketown-permissions-boundary": ["permissionsBoundary is unknown at preview"],
+        "nuketown-unknown-origin": ["nuketown-role-boundary: permissionsBoundary is unknown at preview"],
+    },
+)
+def _():
+    full = plan(IRSA, first_preview=True)
+    resources = pick(full, *agent_of(full, "ada", "awskey", "role", "boundary"))
+    _depends(resources, "role", "ada", "permissionsBoundary", f"{T['boundary']}::ada-admin")
+    return resources
+
+
+@case(
+    "unknown-aws-boundary-from-the-agents-key",
+    "unknown",
+    "at a first preview, ada's role's boundary comes from ada's own key, not its boundary policy",
+    {
+        "nuketown-permissions-boundary": [
+            "permissionsBoundary <unknown at preview: comes from aws:kms/key:Key ada> is not ada's boundary policy"
+        ]
+    },
+)
+def _():
+    full = plan(IRSA, first_preview=True)
+    resources = pick(full, *agent_of(full, "ada", "awskey", "role", "boundary"))
+    _depends(resources, "role", "ada", "permissionsBoundary", f"{T['awskey']}::ada")
+    return resources
+
+
+@case(
+    "unknown-aws-pod-identity-role-without-dependencies",
+    "unknown",
+    "at a first preview, ada's Pod Identity association's role is unknown and comes from nothing the plan names",
+    {"nuketown-identity-binding": ["roleArn is unknown at preview (known only after apply) and has no dependency"]},
+)
+def _():
+    full = plan(POD_IDENTITY, first_preview=True)
+    resources = pick(full, *agent_of(full, "ada", "awskey", "role", "boundary", "pia"))
+    _depends(resources, "pia", "ada", "roleArn")
+    return resources
+
+
+@case(
+    "unknown-aws-role-policy-from-another-agents-key",
+    "unknown",
+    "at a first preview, ada's identity policy is rendered around vox's key",
+    {
+        "nuketown-unknown-origin": [
+            "nuketown-policy-document: policy is unknown at preview",
+            "comes from aws:kms/key:Key vox, which is vox's, not ada's",
+        ],
+        "nuketown-scope-ownership": ["policy is unknown at preview"],
+    },
+)
+def _():
+    full = plan(IRSA, first_preview=True)
+    resources = pick(
+        full, *agent_of(full, "ada", "awskey", "role", "boundary", "rolepolicy"), *agent_of(full, "vox", "awskey")
+    )
+    _depends(resources, "rolepolicy", "ada", "policy", f"{T['awskey']}::vox")
+    return resources
+
+
+@case(
+    "unknown-aws-key-tagged-for-another-agent",
+    "unknown",
+    "at a first preview, ada's boundary and identity policy come from a key of ada's tagged for vox",
+    {
+        "nuketown-unknown-origin": [
+            "nuketown-policy-document: policy is unknown at preview",
+            "which is not tagged nuketown.io/agent=ada",
+        ],
+        "nuketown-scope-ownership": ["policy is unknown at preview"],
+        "nuketown-permissions-boundary": ["policy is unknown at preview"],
+    },
+)
+def _():
+    full = plan(IRSA, first_preview=True)
+    resources = pick(full, *agent_of(full, "ada", "awskey", "role", "boundary", "rolepolicy"))
+    inputs(resources, "awskey", "ada")["tags"]["nuketown.io/agent"] = "vox"
+    return resources
+
+
+@case(
+    "unknown-aws-trust-from-the-agents-own-key",
+    "unknown",
+    "at a first preview, ada's role's trust policy comes from ada's own key: a trust policy is read whole, "
+    "never passed unknown",
+    {"nuketown-unknown-origin": ["nuketown-trust-document: assumeRolePolicy is <unknown at preview: comes from"]},
+)
+def _():
+    full = plan(IRSA, first_preview=True)
+    resources = pick(full, *agent_of(full, "ada", "awskey", "role", "boundary"))
+    inputs(resources, "role", "ada")["assumeRolePolicy"] = "(known after apply)"
+    _depends(resources, "role", "ada", "assumeRolePolicy", f"{T['awskey']}::ada")
+    return resources
+
+
 def main() -> None:
     for old in HERE.glob("*.json"):
         old.unlink()
     for name, spec in CASES.items():
+        PICKED.clear()
         resources = spec["build"]()
+        for resource in resources:
+            literal_dependencies(resource)
         document = {
             "about": spec["about"],
             "finding": spec["finding"],
