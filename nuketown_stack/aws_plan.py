@@ -174,6 +174,9 @@ def trust_policy(plan: AwsAgentPlan, stack: AwsStackPlan, account: str) -> Docum
                     "aws:RequestTag/kubernetes-namespace": plan.namespace,
                     "aws:RequestTag/kubernetes-service-account": plan.service_account,
                 },
+                # The cluster itself, as EKS documents for Pod Identity trust: a cluster name can be reused,
+                # and another account's cluster can carry the same one; its ARN is unique.
+                "ArnEquals": {"aws:SourceArn": f"arn:aws:eks:{stack.region}:{account}:cluster/{stack.cluster_name}"},
             },
         }
     return {"Version": POLICY_VERSION, "Statement": [statement]}

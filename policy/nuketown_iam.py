@@ -231,12 +231,15 @@ def trust_policy_problems(document: Any, what: str = "assumeRolePolicy") -> list
     return [*problems, f"{what}: Principal must be one Federated OIDC provider or the Pod Identity service"]
 
 
-def _only_string_equals(statement: Mapping[str, Any], what: str) -> tuple[list[str], Mapping[str, Any]]:
+def _only_string_equals(
+    statement: Mapping[str, Any], what: str, also: tuple[str, ...] = ()
+) -> tuple[list[str], Mapping[str, Any]]:
     condition = statement.get("Condition") or {}
+    allowed = ("StringEquals", *also)
     problems = [
-        f"{what}: condition operator {operator} is not allowed; only StringEquals"
+        f"{what}: condition operator {operator} is not allowed; only {' and '.join(allowed)}"
         for operator in condition
-        if operator != "StringEquals"
+        if operator not in allowed
     ]
     equals = condition.get("StringEquals") or {}
     for key in equals:
@@ -276,7 +279,8 @@ def _irsa_problems(statement: Mapping[str, Any], federated: Any, what: str) -> l
 def _pod_identity_problems(statement: Mapping[str, Any], service: Any, what: str) -> list[str]:
     if strings(service) != [POD_IDENTITY_SERVICE]:
         return [f"{what}: Service principal {service!r} is not {POD_IDENTITY_SERVICE}"]
-    problems, equals = _only_string_equals(statement, what)
+    problems, equals = _only_string_equals(statement, what, also=("ArnEquals",))
+    problems += _source_cluster_problems(statement, equals, what)
     actions = strings(statement.get("Action"))
     if len(actions) != len(POD_IDENTITY_ACTIONS) or set(actions) != POD_IDENTITY_ACTIONS:
         problems.append(f"{what}: Action must be exactly {sorted(POD_IDENTITY_ACTIONS)}")
@@ -293,6 +297,26 @@ def _pod_identity_problems(statement: Mapping[str, Any], service: Any, what: str
         if key not in equals
     ]
     return problems
+
+
+EKS_CLUSTER_ARN = re.compile(
+    r"arn:aws(-cn|-us-gov)?:eks:[a-z0-9-]+:[0-9]{12}:cluster/(?P<name>[0-9A-Za-z][A-Za-z0-9_-]*)"
+)
+
+
+def _source_cluster_problems(statement: Mapping[str, Any], equals: Mapping[str, Any], what: str) -> list[str]:
+    """Pod Identity trust names the cluster by its ARN (ArnEquals aws:SourceArn), as EKS documents."""
+    arns = (statement.get("Condition") or {}).get("ArnEquals") or {}
+    if set(arns) != {"aws:SourceArn"}:
+        return [f"{what}: ArnEquals must name exactly aws:SourceArn, the cluster's ARN"]
+    arn = _one(arns, "aws:SourceArn")
+    match = EKS_CLUSTER_ARN.fullmatch(arn) if isinstance(arn, str) else None
+    if match is None:
+        return [f"{what}: aws:SourceArn {arn!r} is not one EKS cluster's ARN"]
+    cluster = _one(equals, POD_IDENTITY_CLUSTER_TAG)
+    if cluster is not None and cluster != match["name"]:
+        return [f"{what}: aws:SourceArn names cluster {match['name']!r}, the session tag {cluster!r}"]
+    return []
 
 
 def trusted_subject(document: Any) -> tuple[str, str] | None:

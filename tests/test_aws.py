@@ -121,7 +121,9 @@ def test_pod_identity_trust_and_association(pod_identity: EngineResult) -> None:
                     "aws:RequestTag/eks-cluster-name": "agents",
                     "aws:RequestTag/kubernetes-namespace": "nuketown-dev-ada",
                     "aws:RequestTag/kubernetes-service-account": "ada",
-                }
+                },
+                # The cluster by its ARN, as EKS documents for Pod Identity trust (names can repeat).
+                "ArnEquals": {"aws:SourceArn": "arn:aws:eks:us-east-1:123456789012:cluster/agents"},
             },
         }
     ]

@@ -1,4 +1,5 @@
-"""Writes the crafted plans beside this file: `python tests/data/policy/craft.py` from the repository root.
+"""Writes the crafted plans beside this file: `python tests/data/policy/craft.py [CASE ...]` from the repository
+root (every case, or the cases named: a case the program itself now refuses is kept as it was crafted).
 
 Each plan is a small `nuketown-stack plan --json` document: some resources of a real plan (the program
 run under the mock engine, as `plan --json` runs it), changed in one place so it carries one finding of
@@ -1193,10 +1194,17 @@ def _():
     return resources
 
 
-def main() -> None:
-    for old in HERE.glob("*.json"):
-        old.unlink()
+def main(only: list[str]) -> None:
+    """Writes every case (removing plans no case makes any more), or only the cases named."""
+    unknown = sorted(set(only) - set(CASES))
+    if unknown:
+        raise SystemExit(f"no such case: {', '.join(unknown)}")
+    if not only:
+        for old in HERE.glob("*.json"):
+            old.unlink()
     for name, spec in CASES.items():
+        if only and name not in only:
+            continue
         PICKED.clear()
         resources = spec["build"]()
         for resource in resources:
@@ -1215,4 +1223,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])
