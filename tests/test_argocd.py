@@ -1,4 +1,5 @@
-"""The Argo CD path: the plugin's generate command run as the repo-server would run it, and the Pulumi
+"""The Argo CD path: the plugin's generate command run as the repo-server would run it, the sources it
+refuses and the nix restrictions it sets, the AppProject that bounds what a sync may apply, and the Pulumi
 stack that then holds the cloud identity only."""
 
 import json
@@ -6,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
@@ -395,3 +397,142 @@ def test_why_no_flake_is_evaluated_restricted_mode_does_not_cover_flake_inputs(t
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == "outside-the-checkout"
+
+
+IN_CLUSTER = "https://kubernetes.default.svc"
+# Which kinds are namespaced, as the API server's discovery tells Argo CD.
+NAMESPACED = {
+    "ServiceAccount": True,
+    "ConfigMap": True,
+    "Secret": True,
+    "ResourceQuota": True,
+    "LimitRange": True,
+    "PersistentVolumeClaim": True,
+    "NetworkPolicy": True,
+    "Deployment": True,
+    "VerticalPodAutoscaler": True,
+    "ScaledObject": True,
+    "RoleBinding": True,
+    "Namespace": False,
+    "ClusterRole": False,
+    "ClusterRoleBinding": False,
+}
+COMING_TO_THE_RENDER = {("autoscaling.k8s.io", "VerticalPodAutoscaler"), ("keda.sh", "ScaledObject")}
+
+
+def appproject() -> dict[str, Any]:
+    return yaml.safe_load((ARGOCD / "appproject.yaml").read_text())
+
+
+def application() -> dict[str, Any]:
+    return yaml.safe_load((ARGOCD / "application.yaml").read_text())
+
+
+def permitted(project: dict[str, Any], obj: dict[str, Any], server: str = IN_CLUSTER) -> bool:
+    """Argo CD's check of one object at sync (validateSyncPermissions, Argo CD 3.3+): its group and kind,
+    and for a cluster-scoped object its name, against the whitelists; a namespaced object's namespace
+    against the destinations. The project has no blacklists or negated patterns, so this is all of it."""
+    spec = project["spec"]
+    group, kind, name = obj["apiVersion"].rpartition("/")[0], obj["kind"], obj["metadata"]["name"]
+    if not NAMESPACED[kind]:
+        return any(
+            fnmatchcase(group, e["group"]) and fnmatchcase(kind, e["kind"]) and fnmatchcase(name, e.get("name") or "*")
+            for e in spec["clusterResourceWhitelist"]
+        )
+    namespace = obj["metadata"]["namespace"]
+    return any(
+        fnmatchcase(group, e["group"]) and fnmatchcase(kind, e["kind"]) for e in spec["namespaceResourceWhitelist"]
+    ) and any(fnmatchcase(server, d["server"]) and fnmatchcase(namespace, d["namespace"]) for d in spec["destinations"])
+
+
+def test_the_project_model_is_complete() -> None:
+    spec = appproject()["spec"]
+    assert not {k for k in spec if "Blacklist" in k}
+    patterns = [d["namespace"] for d in spec["destinations"]] + [d["server"] for d in spec["destinations"]]
+    patterns += [e.get("name", "") for e in spec["clusterResourceWhitelist"]] + spec["sourceRepos"]
+    assert not [p for p in patterns if p.startswith("!")]
+
+
+@pytest.mark.parametrize("cloud", [None, *CLOUDS])
+def test_the_project_permits_every_object_the_render_produces(tmp_path: Path, cloud: str | None) -> None:
+    checkout = checkout_with_stack(tmp_path, "production", CLOUDS[cloud][0] if cloud else {})
+    result = generate(checkout, {"NUKETOWN_SOURCE": "examples/cloud-ada.nix", "NUKETOWN_STACK": "production"})
+    assert result.returncode == 0, result.stderr
+    objects = list(yaml.safe_load_all(result.stdout))
+    project = appproject()
+    assert objects and [o for o in objects if not permitted(project, o)] == []
+    # Each namespaced object names its namespace: none falls back to the Application's default one.
+    assert all("namespace" in o["metadata"] for o in objects if NAMESPACED[o["kind"]])
+    # The whitelist is the rendered kinds and the two the render is about to gain, no more.
+    rendered = {(o["apiVersion"].rpartition("/")[0], o["kind"]) for o in objects if NAMESPACED[o["kind"]]}
+    whitelist = {(e["group"], e["kind"]) for e in project["spec"]["namespaceResourceWhitelist"]}
+    assert whitelist == rendered | COMING_TO_THE_RENDER
+
+
+OUTSIDE_THE_PROJECT = {
+    "the kube-system Namespace": ({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "kube-system"}}),
+    "another stack's Namespace": (
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "nuketown-staging-ada"}}
+    ),
+    "a ConfigMap in kube-system": (
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x", "namespace": "kube-system"}}
+    ),
+    "a Deployment in another stack": (
+        {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "x", "namespace": "nuketown-staging-ada"}}
+    ),
+    "a ClusterRole": (
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRole",
+            "metadata": {"name": "nuketown-production-x"},
+        }
+    ),
+    "a ClusterRoleBinding": (
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": {"name": "x"}}
+    ),
+    "a RoleBinding in a stack namespace": (
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": {"name": "x", "namespace": "nuketown-production-ada"},
+        }
+    ),
+    "a Secret in a stack namespace": (
+        {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "x", "namespace": "nuketown-production-ada"}}
+    ),
+    "a ConfigMap of the wrong group": (
+        {
+            "apiVersion": "evil.example/v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "x", "namespace": "nuketown-production-ada"},
+        }
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(OUTSIDE_THE_PROJECT))
+def test_the_project_refuses_what_the_render_never_produces(case: str) -> None:
+    assert not permitted(appproject(), OUTSIDE_THE_PROJECT[case])
+
+
+def test_an_allowed_kind_on_another_cluster_is_refused() -> None:
+    deployment = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "x", "namespace": "nuketown-production-ada"},
+    }
+    assert permitted(appproject(), deployment)
+    assert not permitted(appproject(), deployment, server="https://other-cluster.example")
+
+
+def test_the_application_is_in_the_project_and_within_it() -> None:
+    app, project = application()["spec"], appproject()
+    assert app["project"] == project["metadata"]["name"] == "nuketown-production"
+    assert project["spec"]["sourceRepos"] == [app["source"]["repoURL"]]
+    destination = app["destination"]
+    assert any(
+        fnmatchcase(destination["server"], d["server"]) and fnmatchcase(destination["namespace"], d["namespace"])
+        for d in project["spec"]["destinations"]
+    )
+    stack = {e["name"]: e["value"] for e in app["source"]["plugin"]["env"]}["NUKETOWN_STACK"]
+    assert project["spec"]["destinations"] == [{"server": IN_CLUSTER, "namespace": f"nuketown-{stack}-*"}]
