@@ -280,6 +280,8 @@ ESCAPES = {
     "a symlink out of the checkout": ("builtins.readFile ./notes.txt", "access to canonical path"),
     "the search path": ("builtins.readFile <nixpkgs>", "was not found in the Nix search path"),
     "a download": ('builtins.readFile (builtins.fetchurl "https://example.com/")', "access to URI"),
+    "a tarball": ('toString (builtins.fetchTarball "https://example.com/x.tar.gz")', "access to URI"),
+    "a git URL": ('toString (builtins.fetchGit "https://example.com/x.git")', "access to URI"),
     "a local repository": ('toString (builtins.fetchGit "{root}")', "is forbidden in restricted mode"),
     "a flake": ('(builtins.getFlake "path:{outside_dir}").x', "attribute 'getFlake' missing"),
     "fetchTree": ('toString (builtins.fetchTree {{ type = "path"; path = "{outside_dir}"; }})', "'flakes' is disabled"),
