@@ -139,9 +139,26 @@ class Agent(pulumi.ComponentResource):
             depends_on=depends_on,
             retain_on_delete=obj.retain_on_delete or None,
         )
-        resource = _CLASSES[obj.type_token](obj.resource_name, **_resource_args(manifest), opts=options)
+        resource = _kubernetes_resource(obj, manifest, options)
         self.resources[f"{obj.kind}/{obj.resource_name}"] = resource
         return resource
+
+
+def _kubernetes_resource(
+    obj: KubeObject, manifest: dict[str, Any], options: pulumi.ResourceOptions
+) -> pulumi.CustomResource:
+    """A typed SDK class for core kinds; a CustomResource for the autoscalers' kinds (VPA, KEDA)."""
+    typed = _CLASSES.get(obj.type_token)
+    if typed is not None:
+        return typed(obj.resource_name, **_resource_args(manifest), opts=options)
+    return k8s.apiextensions.CustomResource(
+        obj.resource_name,
+        api_version=manifest["apiVersion"],
+        kind=manifest["kind"],
+        metadata=manifest["metadata"],
+        spec=manifest["spec"],
+        opts=options,
+    )
 
 
 def sops_config(agents: list[Agent]) -> pulumi.Output[str]:

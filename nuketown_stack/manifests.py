@@ -315,9 +315,10 @@ def deployment(
     if agent.scaling.idle_timeout is not None:
         scaling["nuketown.io/idle-timeout"] = str(agent.scaling.idle_timeout)
     resources = tier_resources(tier)
-    container = {
+    container: Manifest = {
         "name": CONTAINER,
         "image": agent.image,
+        **({"imagePullPolicy": policy} if (policy := image_pull_policy(agent)) else {}),
         "env": _env(name, agent),
         "resources": {"requests": resources, "limits": dict(resources)},
         "securityContext": {
@@ -350,7 +351,9 @@ def deployment(
         "kind": "Deployment",
         "metadata": _metadata(name, ns, name, scaling | {"nuketown.io/role": agent.role}),
         "spec": {
-            "replicas": 1,
+            # With an idle timeout KEDA owns the replica count (0 when idle, 1 when woken): left out here, so
+            # `pulumi up` never scales an idle agent back up (server-side apply leaves a field it does not set).
+            **({} if idles(agent) else {"replicas": 1}),
             "revisionHistoryLimit": 3,
             # Volumes are ReadWriteOnce: the old pod must let go before the new one starts.
             "strategy": {"type": "Recreate"},
@@ -370,3 +373,91 @@ def deployment(
 
 def checksum(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+# nix-snapshotter references name a store path: content-addressed, so never pulled again once present.
+NIX_IMAGE_PREFIX = "nix:0/nix/store/"
+
+
+def image_pull_policy(agent: Agent) -> str | None:
+    """The spec's policy; else IfNotPresent for a nix-snapshotter image; else Kubernetes' own default."""
+    if agent.image_pull_policy is not None:
+        return agent.image_pull_policy
+    return "IfNotPresent" if agent.image.startswith(NIX_IMAGE_PREFIX) else None
+
+
+def idles(agent: Agent) -> bool:
+    """An idle timeout acts only with something to wake the agent again (scaling.wake)."""
+    return agent.scaling.idle_timeout is not None and bool(agent.scaling.wake)
+
+
+def _tier_floor(spec: CloudSpec, agent: Agent) -> dict[str, str]:
+    """minAllowed: the minResources tier, or per resource the smallest any tier asks for."""
+    if agent.scaling.min_resources is not None:
+        tier = spec.tiers[agent.scaling.min_resources]
+        return {"cpu": tier.cpu, "memory": tier.memory}
+    return {
+        dimension: min((getattr(tier, dimension) for tier in spec.tiers.values()), key=parse_quantity)
+        for dimension in ("cpu", "memory")
+    }
+
+
+def vertical_pod_autoscaler(ns: str, name: str, spec: CloudSpec, agent: Agent) -> Manifest:
+    """Right-sizing inside the approved band: never above maxResources (the quota's size), GPUs left alone."""
+    ceiling = spec.tiers[agent.max_resources]
+    mode = agent.scaling.right_sizing
+    update_policy: Manifest = {"updateMode": mode}
+    if mode in ("Recreate", "InPlaceOrRecreate"):
+        # The updater evicts nothing from a workload of fewer than --min-replicas (2) pods unless told:
+        # without this the chosen mode would silently behave like Initial for a one-pod agent.
+        update_policy["minReplicas"] = 1
+    return {
+        "apiVersion": "autoscaling.k8s.io/v1",
+        "kind": "VerticalPodAutoscaler",
+        "metadata": _metadata(name, ns, name),
+        "spec": {
+            "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
+            "updatePolicy": update_policy,
+            "resourcePolicy": {
+                "containerPolicies": [
+                    {
+                        "containerName": CONTAINER,
+                        "controlledResources": ["cpu", "memory"],
+                        # Limits follow requests at the Deployment's 1:1 ratio, so they stay under the quota too.
+                        "controlledValues": "RequestsAndLimits",
+                        "minAllowed": _tier_floor(spec, agent),
+                        "maxAllowed": {"cpu": ceiling.cpu, "memory": ceiling.memory},
+                    }
+                ]
+            },
+        },
+    }
+
+
+def scaled_object(ns: str, name: str, agent: Agent) -> Manifest:
+    """KEDA scales the agent to zero after idleTimeout seconds with no wake trigger active, and back to one."""
+    triggers = [
+        {
+            "type": trigger.type,
+            **({"name": trigger.name} if trigger.name else {}),
+            "metadata": dict(sorted(trigger.metadata.items())),
+            **(
+                {"authenticationRef": trigger.authentication_ref.model_dump(by_alias=True)}
+                if trigger.authentication_ref
+                else {}
+            ),
+        }
+        for trigger in agent.scaling.wake
+    ]
+    return {
+        "apiVersion": "keda.sh/v1alpha1",
+        "kind": "ScaledObject",
+        "metadata": _metadata(name, ns, name),
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
+            "minReplicaCount": 0,
+            "maxReplicaCount": 1,
+            "cooldownPeriod": agent.scaling.idle_timeout,
+            "triggers": triggers,
+        },
+    }

@@ -106,7 +106,7 @@ def build_plan(spec: CloudSpec, settings: Settings) -> StackPlan:
         agents=agents,
         gcp=cloud.gcp,
         aws=cloud.aws,
-        warnings=tuple(_unreachable_api_warnings(spec, settings)),
+        warnings=tuple(_unreachable_api_warnings(spec, settings) + _scaling_warnings(spec)),
     )
 
 
@@ -130,6 +130,23 @@ def _unreachable_api_warnings(spec: CloudSpec, settings: Settings) -> list[str]:
         for name, agent in sorted(spec.agents.items())
         if not _admits_https(agent.network.egress)
     ]
+
+
+def _scaling_warnings(spec: CloudSpec) -> list[str]:
+    """Scaling options that are recorded but that nothing acts on, said rather than implied."""
+    warnings = []
+    for name, agent in sorted(spec.agents.items()):
+        scaling = agent.scaling
+        if scaling.idle_timeout is not None and not scaling.wake:
+            warnings.append(
+                f"agents.{name}.cloud.scaling.idleTimeout: recorded only: nothing would wake {name} again, so "
+                "nothing idles it; set scaling.wake (a KEDA trigger: its inbox queue, a cron window)"
+            )
+        if scaling.wake and scaling.idle_timeout is None:
+            warnings.append(
+                f"agents.{name}.cloud.scaling.wake: unused while scaling.idleTimeout is null (nothing idles {name})"
+            )
+    return warnings
 
 
 def _admits_https(egress: object) -> bool:
@@ -201,6 +218,8 @@ def _agent_plan(spec: CloudSpec, settings: Settings, cloud: _StackCloud, name: s
         manifests.limit_range(ns, name, spec, agent),
         manifests.network_policy(ns, name, agent, cloud.guard),
         *(manifests.persistent_volume_claim(ns, name, p.path, p.size, settings.storage_class) for p in agent.persist),
+        *([manifests.vertical_pod_autoscaler(ns, name, spec, agent)] if agent.scaling.right_sizing else []),
+        *([manifests.scaled_object(ns, name, agent)] if manifests.idles(agent) else []),
         manifests.deployment(
             ns,
             name,

@@ -464,6 +464,8 @@ def _agent_problems(spec: CloudSpec, name: str, agent: Agent) -> list[str]:
         )
     tier_list = ", ".join(spec.tiers)
     references = {"resources": agent.resources, "scaling.maxResources": agent.max_resources}
+    if agent.scaling.min_resources is not None:
+        references["scaling.minResources"] = agent.scaling.min_resources
     if agent.max_resources == agent.resources:
         del references["scaling.maxResources"]  # one line for one unknown name
     for field, tier in references.items():
@@ -471,6 +473,8 @@ def _agent_problems(spec: CloudSpec, name: str, agent: Agent) -> list[str]:
             problems.append(f"agents.{name}.cloud.{field}: {tier!r} is not a tier ({tier_list})")
     if agent.resources in spec.tiers and agent.max_resources in spec.tiers:
         problems += _scale_problems(spec, name, agent)
+    if agent.scaling.min_resources in spec.tiers and agent.resources in spec.tiers:
+        problems += _floor_problems(spec, name, agent)
     problems += _persist_problems(name, agent)
     if isinstance(agent.network.egress, tuple):
         for index, rule in enumerate(agent.network.egress):
@@ -489,6 +493,19 @@ def _scale_problems(spec: CloudSpec, name: str, agent: Agent) -> list[str]:
     return [
         f"agents.{name}.cloud.scaling.maxResources: {agent.max_resources!r} is smaller than "
         f"resources {agent.resources!r} in {', '.join(smaller)}; pick a tier at least as large"
+    ]
+
+
+def _floor_problems(spec: CloudSpec, name: str, agent: Agent) -> list[str]:
+    assert agent.scaling.min_resources is not None
+    floor = spec.tiers[agent.scaling.min_resources].amounts()
+    base = spec.tiers[agent.resources].amounts()
+    larger = sorted(r for r in ("cpu", "memory") if floor[r] > base[r])
+    if not larger:
+        return []
+    return [
+        f"agents.{name}.cloud.scaling.minResources: {agent.scaling.min_resources!r} is larger than resources "
+        f"{agent.resources!r} in {', '.join(larger)}; right-sizing may only go down from where the agent starts"
     ]
 
 

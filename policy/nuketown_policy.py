@@ -28,6 +28,7 @@ import hashlib
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, NamedTuple
 
 import nuketown_iam as iam
@@ -89,6 +90,8 @@ _ARN_PREFIX = r"arn:aws(?:-cn|-us-gov)?:iam::[0-9]{12}"
 
 # Every resource type the program declares. Anything else (a role attachment, a service account key,
 # an RBAC binding, a Service) is refused until the pack is taught what to check on it.
+VERTICAL_POD_AUTOSCALER = "kubernetes:autoscaling.k8s.io/v1:VerticalPodAutoscaler"
+SCALED_OBJECT = "kubernetes:keda.sh/v1alpha1:ScaledObject"
 KNOWN_TYPES = frozenset(
     {
         "pulumi:pulumi:Stack",
@@ -104,6 +107,8 @@ KNOWN_TYPES = frozenset(
         "kubernetes:core/v1:PersistentVolumeClaim",
         NETWORK_POLICY,
         "kubernetes:apps/v1:Deployment",
+        VERTICAL_POD_AUTOSCALER,
+        SCALED_OBJECT,
         GCP_ACCOUNT,
         GCP_ACCOUNT_MEMBER,
         GCP_KEY_RING,
@@ -1041,7 +1046,65 @@ def unknown_origin_problems(resources: Sequence[Resource], context: Context) -> 
     return findings
 
 
+_BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
+_DECIMAL = {"m": Decimal("1e-3"), "k": Decimal(10**3), "M": Decimal(10**6), "G": Decimal(10**9), "T": Decimal(10**12)}
+
+
+def _amount(quantity: Any) -> Decimal | None:
+    """A Kubernetes quantity's value (the suffixes tiers use); None when it is not one."""
+    match = re.fullmatch(r"([0-9]+(?:\.[0-9]+)?)(Ki|Mi|Gi|Ti|Pi|Ei|[mkMGT])?", str(quantity))
+    if match is None:
+        return None
+    unit = match[2] or ""
+    return Decimal(match[1]) * (_BINARY.get(unit) or _DECIMAL.get(unit) or 1)
+
+
+@stack_rule
+def autoscaler_problems(resources: Sequence[Resource], context: Context) -> list[Finding]:
+    """A VerticalPodAutoscaler or KEDA ScaledObject acts only on its own agent's Deployment and within the
+    agent's approved ceiling: the VPA never sizes above the namespace's ResourceQuota, touches cpu and
+    memory only, and KEDA never scales past the quota's one pod."""
+    quotas = {
+        (r.read().get("metadata") or {}).get("namespace"): (r.read().get("spec") or {}).get("hard") or {}
+        for r in _of_type(resources, "kubernetes:core/v1:ResourceQuota")
+    }
+
+    def check(resource: Resource) -> list[str]:
+        props = resource.read()
+        metadata, spec = props.get("metadata") or {}, props.get("spec") or {}
+        name, namespace = metadata.get("name"), metadata.get("namespace")
+        target = spec.get("targetRef") if resource.type == VERTICAL_POD_AUTOSCALER else spec.get("scaleTargetRef")
+        target = dict(target or {})
+        problems = []
+        if (target.get("apiVersion"), target.get("kind"), target.get("name")) != ("apps/v1", "Deployment", name):
+            problems.append(f"targets {target.get('kind')} {target.get('name')!r}, not its agent's Deployment {name!r}")
+        hard = quotas.get(namespace)
+        if hard is None:
+            return [*problems, f"namespace {namespace} has no ResourceQuota to bound it"]
+        if resource.type == SCALED_OBJECT:
+            most = int(spec.get("maxReplicaCount", 100))  # KEDA's default; numbers may arrive as floats
+            if most > int(hard.get("pods", 0)):
+                problems.append(f"maxReplicaCount {most} exceeds the quota's pods")
+            return problems
+        for policy in (spec.get("resourcePolicy") or {}).get("containerPolicies") or []:
+            controlled = list(policy.get("controlledResources") or [])
+            if not controlled or set(controlled) - {"cpu", "memory"}:
+                problems.append(f"controlledResources {controlled} must be cpu and memory only")
+            for dimension, most in (policy.get("maxAllowed") or {}).items():
+                ceiling, value = _amount(hard.get(f"limits.{dimension}")), _amount(most)
+                if ceiling is None or value is None or value > ceiling:
+                    problems.append(
+                        f"maxAllowed {dimension} {most!r} is above the quota's {hard.get(f'limits.{dimension}')!r}"
+                    )
+            if not policy.get("maxAllowed"):
+                problems.append("no maxAllowed: the autoscaler could size past the approved ceiling")
+        return problems
+
+    return _each(_of_type(resources, VERTICAL_POD_AUTOSCALER, SCALED_OBJECT), check)
+
+
 STACK_RULES: tuple[StackRule, ...] = (
+    autoscaler_problems,
     namespace_isolation_problems,
     namespace_placement_problems,
     stack_name_problems,

@@ -100,7 +100,7 @@ def test_plan_tree() -> None:
     assert lines[0] == "pulumi:pulumi:Stack  nuketown-dev"
     assert "├─ nuketown:index:Agent  ada" in lines
     assert "│  ├─ kubernetes:core/v1:PersistentVolumeClaim  ada-projects  [retain]" in lines
-    assert lines[-1] == "   22  resources"
+    assert lines[-1] == "   25  resources"  # two providers; per agent a component, nine objects (+ vox's VPA)
 
 
 def test_plan_shows_each_agents_identity_chain_then_counts() -> None:
@@ -119,7 +119,7 @@ def test_plan_shows_each_agents_identity_chain_then_counts() -> None:
         "agent vox (Unix uid 1101)\n"
     )
     assert "    2  gcp:serviceaccount/account:Account" in result.stdout.splitlines()
-    assert result.stdout.splitlines()[-1] == "   34  resources"
+    assert result.stdout.splitlines()[-1] == "   37  resources"
 
 
 @pytest.mark.parametrize(

@@ -165,6 +165,23 @@ def test_renaming_an_agent_keeps_the_old_ones_data(
     assert ("vex", "create", "PersistentVolumeClaim", "vex-datasets") in summary(document)
 
 
+def test_turning_on_right_sizing_and_idling_creates_and_moves_nothing(
+    example_json: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def plain(head: dict[str, Any]) -> None:
+        for agent in head["agents"].values():
+            agent["scaling"].update(rightSizing=None, idleTimeout=None, wake=[])
+
+    code, _, document = diff_cli(capsys, tmp_path, changed(example_json, plain), example_json)
+    assert code == 0
+    assert effects(document) == set()
+    created = {(c["type"].rsplit(":", 1)[-1], c["name"]) for c in document["changes"] if c["action"] == "create"}
+    assert created == {("VerticalPodAutoscaler", "vox"), ("ScaledObject", "ada"), ("ScaledObject", "vox")}
+    # KEDA owns the replica count from now on: the Deployments stop setting it.
+    replicas = [f for c in document["changes"] if c["type"].endswith("Deployment") for f in c["fields"]]
+    assert {(f["path"], f["new"]) for f in replicas if f["path"] == "spec.replicas"} == {("spec.replicas", None)}
+
+
 def test_widening_egress_is_a_security_change_in_words(
     example_json: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -51,6 +51,7 @@ def test_objects_per_agent_in_order(example_json: dict[str, Any]) -> None:
         ("NetworkPolicy", "ada"),
         ("PersistentVolumeClaim", "ada-projects"),
         ("PersistentVolumeClaim", "ada-config-claude"),
+        ("ScaledObject", "ada"),  # the example idles every agent after its idleTimeout
         ("Deployment", "ada"),
     ]
     assert all(o.manifest["metadata"]["namespace"] == "nuketown-dev-ada" for o in ada.objects[1:])
@@ -126,8 +127,9 @@ def test_identity_toml(example_json: dict[str, Any]) -> None:
     }
 
 
-def test_deployment_runs_one_pod_recreated(example_json: dict[str, Any]) -> None:
-    spec = manifest(agent_of(make_plan(example_json), "ada"), "Deployment")["spec"]
+def test_deployment_runs_one_pod_recreated(example_raw: dict[str, Any]) -> None:
+    example_raw["agents"]["ada"]["scaling"]["idleTimeout"] = None  # no KEDA: the Deployment holds one replica
+    spec = manifest(agent_of(make_plan(example_raw), "ada"), "Deployment")["spec"]
     assert spec["replicas"] == 1
     assert spec["strategy"] == {"type": "Recreate"}
     assert spec["selector"]["matchLabels"].items() <= spec["template"]["metadata"]["labels"].items()
@@ -414,6 +416,8 @@ def test_type_tokens(example_json: dict[str, Any]) -> None:
         "LimitRange": "kubernetes:core/v1:LimitRange",
         "NetworkPolicy": "kubernetes:networking.k8s.io/v1:NetworkPolicy",
         "PersistentVolumeClaim": "kubernetes:core/v1:PersistentVolumeClaim",
+        "VerticalPodAutoscaler": "kubernetes:autoscaling.k8s.io/v1:VerticalPodAutoscaler",
+        "ScaledObject": "kubernetes:keda.sh/v1alpha1:ScaledObject",
         "Deployment": "kubernetes:apps/v1:Deployment",
     }
     kept = {o.kind for o in make_plan(example_json).objects() if o.retain_on_delete}

@@ -1288,6 +1288,7 @@ def test_the_pack_publishes_mandatory_policies_with_their_config_schema() -> Non
         "nuketown-policy-document",
         "nuketown-trust-document",
         "nuketown-workload-pod-security",
+        "nuketown-autoscaler",
         "nuketown-namespace-isolation",
         "nuketown-namespace-placement",
         "nuketown-stack-name",

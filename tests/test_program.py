@@ -59,10 +59,11 @@ def test_resource_tree(example_run: EngineResult) -> None:
             ("kubernetes:networking.k8s.io/v1:NetworkPolicy", "ada"),
             ("kubernetes:core/v1:PersistentVolumeClaim", "ada-projects"),
             ("kubernetes:core/v1:PersistentVolumeClaim", "ada-config-claude"),
+            ("kubernetes:keda.sh/v1alpha1:ScaledObject", "ada"),
             ("kubernetes:apps/v1:Deployment", "ada"),
         ]
     )
-    assert len(tree) == 2 + 2 * 10  # two providers, then a component and nine objects per agent
+    assert len(tree) == 2 + 2 * 11 + 1  # two providers; per agent a component and ten objects; vox's VPA
 
 
 def test_retain_on_delete_reaches_the_engine(fleet_run: EngineResult) -> None:

@@ -27,10 +27,16 @@
       scaling = {
         maxResources = "gpu";
         idleTimeout = 1800;
+        # The Vertical Pod Autoscaler sizes vox between standard and gpu from what it uses, applied when
+        # its pod starts (never by evicting it mid-experiment); the GPU itself is left alone.
+        rightSizing = "Initial";
+        minResources = "standard";
       };
       spot = true;
       network.egress = [
         { cidr = "0.0.0.0/0"; except = [ "10.0.0.0/8" "172.16.0.0/12" "192.168.0.0/16" ]; ports = [ 443 ]; }
+        # Its work queue (the Redis the wake triggers watch), inside the cluster.
+        { cidr = "10.0.0.0/8"; ports = [ 6379 ]; }
       ];
     };
   };
@@ -40,7 +46,29 @@
     resources = "standard";
     scaling = {
       maxResources = "large";
+      # After an hour with nothing in its queue an agent scales to zero (KEDA); a message wakes it.
       idleTimeout = 3600;
+      wake = name: [
+        {
+          type = "redis";
+          name = "inbox";
+          metadata = {
+            address = "redis.nuketown-system.svc.cluster.local:6379";
+            listName = "nuketown:${name}:inbox";
+            listLength = "1";
+          };
+        }
+        {
+          # Work taken from the inbox stays here until done, so a busy agent is never idled.
+          type = "redis";
+          name = "working";
+          metadata = {
+            address = "redis.nuketown-system.svc.cluster.local:6379";
+            listName = "nuketown:${name}:working";
+            listLength = "1";
+          };
+        }
+      ];
     };
     storage.sizes = {
       ".config/claude" = "1Gi";

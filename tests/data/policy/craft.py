@@ -65,6 +65,9 @@ T = {
     "boundary": "aws:iam/policy:Policy",
     "rolepolicy": "aws:iam/rolePolicy:RolePolicy",
     "pia": "aws:eks/podIdentityAssociation:PodIdentityAssociation",
+    "quota": "kubernetes:core/v1:ResourceQuota",
+    "vpa": "kubernetes:autoscaling.k8s.io/v1:VerticalPodAutoscaler",
+    "scaled": "kubernetes:keda.sh/v1alpha1:ScaledObject",
 }
 _spec_cache: dict[str, Any] = {}
 
@@ -1191,6 +1194,41 @@ def _():
     resources = pick(full, *agent_of(full, "ada", "awskey", "role", "boundary"))
     inputs(resources, "role", "ada")["assumeRolePolicy"] = "(known after apply)"
     _depends(resources, "role", "ada", "assumeRolePolicy", f"{T['awskey']}::ada")
+    return resources
+
+
+@case(
+    "rule-vpa-above-the-ceiling",
+    "rule",
+    "vox's VerticalPodAutoscaler may size it past the quota (maxAllowed memory 64Gi, quota 16Gi) and its GPU",
+    {
+        "nuketown-autoscaler": [
+            "maxAllowed memory '64Gi' is above the quota's '16Gi'",
+            "must be cpu and memory only",
+        ]
+    },
+)
+def _():
+    full = plan({})
+    resources = pick(full, *agent_of(full, "vox", "ns", "netpol", "quota", "vpa"))
+    [policy] = inputs(resources, "vpa", "vox")["spec"]["resourcePolicy"]["containerPolicies"]
+    policy["maxAllowed"]["memory"] = "64Gi"
+    policy["controlledResources"] = ["cpu", "memory", "nvidia.com/gpu"]
+    return resources
+
+
+@case(
+    "rule-scaled-object-on-another-workload",
+    "rule",
+    "ada's ScaledObject scales a Deployment that is not ada's, up to 10 pods",
+    {"nuketown-autoscaler": ["not its agent's Deployment 'ada'", "maxReplicaCount 10 exceeds the quota's pods"]},
+)
+def _():
+    full = plan({})
+    resources = pick(full, *agent_of(full, "ada", "ns", "netpol", "quota", "scaled"))
+    spec = inputs(resources, "scaled", "ada")["spec"]
+    spec["scaleTargetRef"]["name"] = "payroll"
+    spec["maxReplicaCount"] = 10
     return resources
 
 
