@@ -1,7 +1,7 @@
 """nuketown-stack: validate | render | plan | diff, over the same functions as `pulumi up`.
 
-Exit codes: 0 success, 2 invalid input (one line per problem, no traceback),
-1 internal error, 3 `diff` found a change that would lose data.
+Settings come from the stack file `pulumi` itself would read (Pulumi.<stack>.yaml beside the nearest
+Pulumi.yaml), and the command says on stderr which file that was, or that there was none.
 """
 
 import argparse
@@ -9,8 +9,9 @@ import json
 import os
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -19,84 +20,51 @@ import yaml
 from nuketown_stack.errors import InputError
 from nuketown_stack.plan import StackPlan, build_plan
 from nuketown_stack.render import to_yaml
-from nuketown_stack.report import identity_chains, resource_tree, type_counts
 from nuketown_stack.settings import (
     Settings,
     StackFile,
     load_stack_file,
     parse_overrides,
-    read_stack_file,
     settings_from_config,
 )
 from nuketown_stack.source import load_raw
 from nuketown_stack.spec import CloudSpec, load_spec
 
-EXIT_INVALID = 2
 EXIT_INTERNAL = 1
+EXIT_INVALID = 2
 DEFAULT_STACK = "dev"
+SOURCE_HELP = (
+    "a .json file or '-' (stdin), a .nix file (nix-instantiate), or a flake reference with '#' (nix eval); "
+    "default: the stack's nuketown:source"
+)
+EXIT_CODES = "exit codes: 0 success; 2 invalid input, one line per problem naming its path; 1 a bug (report it)"
+EPILOGS = {
+    "validate": f"""{EXIT_CODES}.
+
+example:
+  $ nuketown-stack validate examples/cloud-ada.nix
+  ok: schemaVersion 1, 2 agents (ada, vox), tiers small, standard, large, gpu""",
+    "render": f"""{EXIT_CODES}.
+
+examples:
+  $ nuketown-stack render examples/cloud-ada.nix | kubectl apply -f -
+  $ nuketown-stack render --stack production --out rendered/   # one file per agent; stale ones removed""",
+    "plan": f"""{EXIT_CODES}.
+
+examples:
+  $ nuketown-stack plan examples/cloud-ada.nix -c nuketown:cloud=gcp -c gcp:project=acme-agents
+  $ nuketown-stack plan --stack production --json > plan.json""",
+    "diff": """exit codes: 0 nothing moves or is lost; 3 data or identity moves or leaves the stack (read it; the PR
+label accept-data-loss lets it through); 4 a change the engine can never apply (rework it); 2 invalid input;
+1 a bug.
+
+examples:
+  $ nuketown-stack diff main.json pr.json
+  $ nuketown-stack diff base/spec.nix spec.nix --stack production --base-stack-file base/Pulumi.production.yaml""",
+}
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="nuketown-stack",
-        description="Nuketown agents from nix to Kubernetes and cloud identity (the Pulumi program, without Pulumi).",
-    )
-    commands = parser.add_subparsers(dest="command", required=True)
-    source_help = "a .json file or '-', a .nix file (nix-instantiate), or a flake reference with '#' (nix eval)"
-
-    validate = commands.add_parser("validate", help="check a spec; no settings needed")
-    validate.add_argument("source", metavar="SOURCE", help=source_help)
-
-    for name, help_text in (
-        ("render", "print every Kubernetes object as YAML"),
-        ("plan", "run the Pulumi program under the mock engine and show its resources"),
-        (
-            "diff",
-            "what would change from BASE to HEAD, per agent; exit 3 when data or identity would move or be lost, "
-            "4 when the change can never apply",
-        ),
-    ):
-        command = commands.add_parser(name, help=help_text)
-        if name == "diff":
-            command.add_argument("base", metavar="BASE", help="the spec before (" + source_help + ")")
-            command.add_argument("head", metavar="HEAD", help="the spec after, same forms as BASE")
-        else:
-            command.add_argument("source", metavar="SOURCE", help=source_help)
-        command.add_argument(
-            "--stack",
-            default=DEFAULT_STACK,
-            help=f"stack name (default {DEFAULT_STACK}); settings come from Pulumi.<stack>.yaml beside Pulumi.yaml",
-        )
-        command.add_argument(
-            "-c",
-            "--config",
-            action="append",
-            default=[],
-            metavar="KEY=VALUE",
-            help="override a setting, like -c nuketown:cloud=gcp (repeatable)",
-        )
-    commands.choices["render"].add_argument(
-        "--out", type=Path, metavar="DIR", help="write DIR/<agent>.yaml instead of printing"
-    )
-    commands.choices["plan"].add_argument("--json", action="store_true", help="print resources and outputs as JSON")
-    commands.choices["plan"].add_argument(
-        "--tree", action="store_true", help="print every resource as `pulumi preview` nests them"
-    )
-    commands.choices["diff"].add_argument("--json", action="store_true", help="print the changes as JSON")
-    commands.choices["diff"].add_argument(
-        "--base-stack-file",
-        type=Path,
-        metavar="PATH",
-        help="the base side's stack settings (the base branch's Pulumi.<stack>.yaml); default: the same file as HEAD",
-    )
-    commands.choices["diff"].add_argument(
-        "--base-config",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="a setting of the base side only (repeatable); -c then applies to HEAD only",
-    )
-    return parser
+# --- where settings come from ------------------------------------------------------------------------------
 
 
 def find_project_dir(start: Path) -> Path | None:
@@ -116,37 +84,86 @@ def project_name(project_dir: Path | None) -> str:
     return str(document.get("name", PROJECT))
 
 
-def stack_config(
-    stack: str, overrides: list[str], source: str, stack_file_path: Path | None = None
-) -> tuple[dict[str, Any], frozenset[str]]:
-    """Pulumi.<stack>.yaml (or the file given), then -c overrides; SOURCE always wins for nuketown:source.
-    Also the secret keys."""
-    if stack_file_path is not None:
-        stack_file = load_stack_file(stack_file_path)
-    else:
-        project_dir = find_project_dir(Path.cwd())
-        stack_file = read_stack_file(project_dir, stack) if project_dir else StackFile(path=None, config={})
-    config = {**stack_file.config, **parse_overrides(overrides), "nuketown:source": source}
-    return config, stack_file.secret_keys
+@dataclass(frozen=True)
+class SettingsSource:
+    """Where one side's settings come from: a stack file (found or given), or defaults, then -c pairs."""
+
+    stack: str
+    stack_given: bool  # --stack was passed: its file must exist
+    stack_file: Path | None  # --stack-file / --base-stack-file
+    defaults: bool  # --defaults: no stack file at all
+    overrides: tuple[str, ...]
+    label: str = "settings"
+
+    def stack_file_read(self) -> StackFile:
+        if self.stack_file is not None:
+            found = load_stack_file(self.stack_file)
+        elif self.defaults:
+            found = StackFile(path=None, config={})
+        else:
+            found = self._found()
+        where = found.path if found.path is not None else "none: defaults only"
+        print(f"{self.label}: {where} (stack {self.stack})", file=sys.stderr)
+        return found
+
+    def _found(self) -> StackFile:
+        cwd = Path.cwd()
+        directory = find_project_dir(cwd) or cwd
+        path = directory / f"Pulumi.{self.stack}.yaml"
+        if path.is_file():
+            return load_stack_file(path)
+        if self.stack_given:
+            stacks = sorted(
+                p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in directory.glob("Pulumi.*.yaml")
+            )
+            raise InputError(
+                [
+                    f"--stack {self.stack}: no Pulumi.{self.stack}.yaml in {directory} (stacks there: "
+                    f"{', '.join(stacks) or 'none'}); pass --defaults to run on default settings"
+                ]
+            )
+        return StackFile(path=None, config={})
+
+    def config(self, source: str | None) -> tuple[dict[str, Any], frozenset[str], str]:
+        """The flat config, its secret keys, and the spec's source (SOURCE, else nuketown:source)."""
+        stack_file = self.stack_file_read()
+        config = {**stack_file.config, **parse_overrides(list(self.overrides))}
+        if source is None:
+            source = _source_from(config, stack_file)
+        config["nuketown:source"] = source
+        return config, stack_file.secret_keys, source
+
+    def settings(self, source: str | None) -> tuple[Settings, str]:
+        config, secret_keys, source = self.config(source)
+        return settings_from_config(self.stack, config, secret_keys), source
+
+
+def _source_from(config: dict[str, Any], stack_file: StackFile) -> str:
+    """nuketown:source, relative to the stack file's directory as `pulumi up` reads it there."""
+    configured = config.get("nuketown:source")
+    if not configured:
+        raise InputError(["SOURCE: give one, or set nuketown:source in the stack file"])
+    source = str(configured)
+    if stack_file.path is None or source == "-" or "#" in source or Path(source).is_absolute():
+        return source
+    return str(stack_file.path.parent / source)
+
+
+def _settings_source(args: argparse.Namespace) -> SettingsSource:
+    return SettingsSource(
+        stack=args.stack or DEFAULT_STACK,
+        stack_given=args.stack is not None,
+        stack_file=args.stack_file,
+        defaults=args.defaults,
+        overrides=tuple(args.config),
+    )
+
+
+# --- the commands ------------------------------------------------------------------------------------------
 
 
 def _load(source: str) -> CloudSpec:
     return load_spec(load_raw(source))
-
-
-def cmd_validate(args: argparse.Namespace) -> int:
-    spec = _load(args.source)
-    names = ", ".join(sorted(spec.agents)) or "none"
-    print(
-        f"ok: schemaVersion {spec.schema_version}, {len(spec.agents)} agents ({names}), tiers {', '.join(spec.tiers)}"
-    )
-    return 0
-
-
-def _settings_and_plan(args: argparse.Namespace) -> tuple[Settings, StackPlan]:
-    config, secret_keys = stack_config(args.stack, args.config, args.source)
-    settings = settings_from_config(args.stack, config, secret_keys)
-    return settings, build_plan(_load(args.source), settings)
 
 
 def _warn(warnings: Sequence[str]) -> None:
@@ -154,33 +171,70 @@ def _warn(warnings: Sequence[str]) -> None:
         print(f"warning: {warning}", file=sys.stderr)
 
 
-def cmd_render(args: argparse.Namespace) -> int:
-    _, plan = _settings_and_plan(args)
+def _spec_and_plan(args: argparse.Namespace) -> tuple[CloudSpec, StackPlan]:
+    settings, source = _settings_source(args).settings(args.source)
+    spec = _load(source)
+    plan = build_plan(spec, settings)
     _warn(plan.warnings)
-    if args.out is None:
-        sys.stdout.write(to_yaml(plan.objects()))
-        return 0
-    args.out.mkdir(parents=True, exist_ok=True)
-    for agent in plan.agents:
-        (args.out / f"{agent.name}.yaml").write_text(to_yaml(agent.objects))
-    print(f"wrote {len(plan.agents)} files to {args.out}", file=sys.stderr)
+    return spec, plan
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    """The spec, and what the stack's settings add to it (names, allow-lists, egress)."""
+    spec, plan = _spec_and_plan(args)
+    names = ", ".join(sorted(spec.agents)) or "none"
+    print(
+        f"ok: schemaVersion {spec.schema_version}, {len(spec.agents)} agents ({names}), tiers {', '.join(spec.tiers)}; "
+        f"checked with stack {plan.stack}'s settings"
+    )
     return 0
 
 
+RENDER_MARK = "# nuketown-stack render --out: agent "  # first line of every file --out writes, and only those
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    _, plan = _spec_and_plan(args)
+    if args.out is None:
+        sys.stdout.write(to_yaml(plan.objects()))
+        return 0
+    out: Path = args.out
+    if out.exists() and not out.is_dir():
+        raise InputError([f"--out {out}: is a file; give a directory (it will hold one file per agent)"])
+    out.mkdir(parents=True, exist_ok=True)
+    current = {agent.name for agent in plan.agents}
+    for agent in plan.agents:
+        (out / f"{agent.name}.yaml").write_text(f"{RENDER_MARK}{agent.name}\n{to_yaml(agent.objects)}")
+    stale = sorted(p for p in out.glob("*.yaml") if _written_by_render(p) and p.stem not in current)
+    for path in stale:
+        path.unlink()  # an agent no longer declared: `kubectl apply -f DIR` must not bring it back
+    removed = f", removed {', '.join(p.name for p in stale)} (agents no longer declared)" if stale else ""
+    print(f"wrote {len(plan.agents)} files to {out}{removed}", file=sys.stderr)
+    return 0
+
+
+def _written_by_render(path: Path) -> bool:
+    with path.open() as text:
+        return text.readline().startswith(RENDER_MARK)
+
+
 def cmd_plan(args: argparse.Namespace) -> int:
+    from nuketown_stack.report import agent_summaries, resource_tree, type_counts
+
     project = project_name(find_project_dir(Path.cwd()))
     # As a first `pulumi preview` sees it: what the clouds assign on creation is not known yet.
-    declared = _declared(args, _Side(args.source, args.config, None), project, known=frozenset())
+    declared = _declared(_settings_source(args), args.source, project, known=frozenset())
     _warn(declared.pop("warnings"))
+    del declared["settings"]
     if args.json:
-        json.dump(declared, sys.stdout, indent=2, sort_keys=False)
+        json.dump(declared, sys.stdout, indent=2, sort_keys=True)
         sys.stdout.write("\n")
         return 0
     resources = declared["resources"]
     if args.tree:
-        print(resource_tree(project, args.stack, resources))
+        print(resource_tree(project, declared["stack"], resources))
     else:
-        print(identity_chains(resources, declared["outputs"]))
+        print(agent_summaries(resources, declared["outputs"]))
     print(f"\n{type_counts(resources)}")
     return 0
 
@@ -188,57 +242,142 @@ def cmd_plan(args: argparse.Namespace) -> int:
 def cmd_diff(args: argparse.Namespace) -> int:
     from nuketown_stack.diff import diff_plans, format_diff, setting_changes
 
+    if args.base == "-" and args.head == "-":
+        raise InputError(["BASE and HEAD are both '-': stdin can be read once; give one of them as a file"])
     project = project_name(find_project_dir(Path.cwd()))
     # Each side under its own settings: the base branch's stack file and --base-config for BASE, the
     # stack file and -c for HEAD. Without base-side settings, both sides share HEAD's.
+    head_side = _settings_source(args)
     base_own = args.base_stack_file is not None or bool(args.base_config)
-    base_side = _Side(args.base, args.base_config if base_own else args.config, args.base_stack_file)
-    head_side = _Side(args.head, args.config, None)
-    settings = setting_changes(base_side.settings(args.stack), head_side.settings(args.stack))
+    base_side = SettingsSource(
+        stack=head_side.stack,
+        stack_given=head_side.stack_given,
+        stack_file=args.base_stack_file or head_side.stack_file,
+        defaults=head_side.defaults and args.base_stack_file is None,
+        overrides=tuple(args.base_config) if base_own else head_side.overrides,
+        label="base settings",
+    )
+    head_side = SettingsSource(**{**head_side.__dict__, "label": "head settings"})
+    base_run = _declared(base_side, args.base, project, known=None)
     # The base is what `pulumi up` left (everything known); the head is a preview from there: only new
     # resources' cloud-assigned values are unknown.
-    base = _declared(args, base_side, project, known=None)["resources"]
-    in_state = frozenset((r["type"], r["name"]) for r in base)
-    head_run = _declared(args, head_side, project, known=in_state)
+    in_state = frozenset((r["type"], r["name"]) for r in base_run["resources"])
+    head_run = _declared(head_side, args.head, project, known=in_state)
     _warn(head_run["warnings"])
-    diff = diff_plans(base, head_run["resources"], settings)
+    settings = setting_changes(base_run["settings"], head_run["settings"])
+    diff = diff_plans(base_run["resources"], head_run["resources"], settings)
     if args.json:
         json.dump(diff.to_json(), sys.stdout, indent=2, sort_keys=True)
         sys.stdout.write("\n")
     else:
-        print(format_diff(diff, style="ansi" if sys.stdout.isatty() else "markdown"))
+        print(format_diff(diff, style=_style()))
     return diff.exit_code
 
 
-@dataclass(frozen=True)
-class _Side:
-    """One side of a diff: its spec and where its settings come from."""
-
-    source: str
-    overrides: list[str]
-    stack_file: Path | None
-
-    def config(self, stack: str) -> tuple[dict[str, Any], frozenset[str]]:
-        return stack_config(stack, self.overrides, self.source, self.stack_file)
-
-    def settings(self, stack: str) -> Settings:
-        config, secret_keys = self.config(stack)
-        return settings_from_config(stack, config, secret_keys)
+def _style() -> str:
+    """ANSI on a terminal unless NO_COLOR (no colour, no bold); markdown for PR comments and job summaries."""
+    if not sys.stdout.isatty():
+        return "markdown"
+    return "plain" if os.environ.get("NO_COLOR") else "ansi"
 
 
 def _declared(
-    args: argparse.Namespace, side: "_Side", project: str, known: frozenset[tuple[str, str]] | None
+    side: SettingsSource, source: str | None, project: str, known: frozenset[tuple[str, str]] | None
 ) -> dict[str, Any]:
-    """The program's resources and outputs for one side under the mock engine (the JSON of `plan --json`)."""
+    """The program's resources and outputs under the mock engine (the JSON of `plan --json`), with the
+    program's warnings and the Settings it ran with."""
     from nuketown_stack.engine import run_program  # deferred: importing pulumi is the slow part
     from nuketown_stack.program import define_stack
 
-    config, secret_keys = side.config(args.stack)
-    result = run_program(define_stack, args.stack, config, project=project, secret_keys=secret_keys, known=known)
-    return {**result.to_json(), "warnings": result.warnings}
+    config, secret_keys, _ = side.config(source)
+    settings = settings_from_config(side.stack, config, secret_keys)
+    result = run_program(define_stack, side.stack, config, project=project, secret_keys=secret_keys, known=known)
+    return {**result.to_json(), "warnings": result.warnings, "settings": settings}
 
 
-COMMANDS = {"validate": cmd_validate, "render": cmd_render, "plan": cmd_plan, "diff": cmd_diff}
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "validate": cmd_validate,
+    "render": cmd_render,
+    "plan": cmd_plan,
+    "diff": cmd_diff,
+}
+
+
+# --- the parser ------------------------------------------------------------------------------------------------
+
+
+def _settings_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--stack",
+        help=f"stack name (default {DEFAULT_STACK}); settings come from Pulumi.<stack>.yaml beside the nearest "
+        "Pulumi.yaml, and a --stack whose file does not exist is refused",
+    )
+    where = command.add_mutually_exclusive_group()
+    where.add_argument("--stack-file", type=Path, metavar="PATH", help="read settings from this stack file")
+    where.add_argument("--defaults", action="store_true", help="run on default settings, reading no stack file")
+    command.add_argument(
+        "-c",
+        "--config",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a setting, like -c nuketown:cloud=gcp (repeatable)",
+    )
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="nuketown-stack",
+        description="Nuketown agents from nix to Kubernetes and cloud identity (the Pulumi program, without Pulumi).",
+        epilog=EXIT_CODES + "; diff also 3 and 4 (see nuketown-stack diff --help).",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    helps = {
+        "validate": "check a spec and the stack's settings; nothing is declared",
+        "render": "print every Kubernetes object as YAML (kubectl apply -f -, Argo CD)",
+        "plan": "run the Pulumi program under the mock engine and show, per agent, what it declares",
+        "diff": "what `pulumi up` would do from BASE to HEAD, per agent, and whether data moves",
+    }
+    for name, help_text in helps.items():
+        command = commands.add_parser(
+            name, help=help_text, epilog=EPILOGS[name], formatter_class=argparse.RawDescriptionHelpFormatter
+        )
+        if name == "diff":
+            command.add_argument("base", metavar="BASE", help="the spec before (" + SOURCE_HELP.split(";")[0] + ")")
+            command.add_argument("head", metavar="HEAD", help="the spec after, same forms as BASE")
+        else:
+            command.add_argument("source", metavar="SOURCE", nargs="?", help=SOURCE_HELP)
+        _settings_options(command)
+    commands.choices["render"].add_argument(
+        "--out", type=Path, metavar="DIR", help="write DIR/<agent>.yaml instead of printing; removes its stale ones"
+    )
+    output = commands.choices["plan"].add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true", help="print resources and outputs as JSON (sorted keys)")
+    output.add_argument("--tree", action="store_true", help="print every resource as `pulumi preview` nests them")
+    diff = commands.choices["diff"]
+    diff.add_argument("--json", action="store_true", help="print the changes as JSON")
+    diff.add_argument(
+        "--base-stack-file",
+        type=Path,
+        metavar="PATH",
+        help="the base side's stack settings (the base branch's Pulumi.<stack>.yaml); default: the same as HEAD",
+    )
+    diff.add_argument(
+        "--base-config",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a setting of the base side only (repeatable); -c then applies to HEAD only",
+    )
+    return parser
+
+
+def _version() -> str:
+    try:
+        return metadata.version("nuketown-stack")
+    except metadata.PackageNotFoundError:
+        return "(not installed)"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -249,6 +388,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         for problem in error.problems:
             print(problem, file=sys.stderr)
         return EXIT_INVALID
+    except BrokenPipeError:
+        # The reader stopped reading (`plan | head`): not an error of ours, and nothing more to say.
+        _silence_stdout()
+        return 0
     except Exception as error:
         print(f"nuketown-stack: internal error: {type(error).__name__}: {error}", file=sys.stderr)
         if os.environ.get("NUKETOWN_DEBUG"):
@@ -258,5 +401,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERNAL
 
 
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's final flush does not raise on the closed pipe again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
+def run() -> None:
+    """The console script: exit with main's code, and never a BrokenPipeError traceback at shutdown."""
+    code = main()
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _silence_stdout()
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

@@ -314,6 +314,8 @@ def deployment(
     scaling = {"nuketown.io/resources": agent.resources, "nuketown.io/max-resources": agent.max_resources}
     if agent.scaling.idle_timeout is not None:
         scaling["nuketown.io/idle-timeout"] = str(agent.scaling.idle_timeout)
+    if agent.spot:
+        scaling["nuketown.io/spot"] = "true"
     resources = tier_resources(tier)
     container: Manifest = {
         "name": CONTAINER,

@@ -106,8 +106,51 @@ def build_plan(spec: CloudSpec, settings: Settings) -> StackPlan:
         agents=agents,
         gcp=cloud.gcp,
         aws=cloud.aws,
-        warnings=tuple(_unreachable_api_warnings(spec, settings) + _scaling_warnings(spec)),
+        warnings=tuple(
+            _fleet_warnings(spec, settings)
+            + _ignored_identity_warnings(spec, settings)
+            + _unreachable_api_warnings(spec, settings)
+            + _scaling_warnings(spec)
+        ),
     )
+
+
+def _fleet_warnings(spec: CloudSpec, settings: Settings) -> list[str]:
+    warnings = []
+    if not spec.agents:
+        warnings.append(
+            "agents: none to run: only agents with enable = true and cloud.enable (nuketown.cloud.enable) "
+            "are in the spec, and nuketown.enable must be true"
+        )
+    owners: dict[int, str] = {}
+    for name in sorted(spec.agents):
+        uid = spec.agents[name].uid
+        if uid in owners:
+            warnings.append(f"agents.{name}.uid: {uid} is also {owners[uid]}'s; nuketown gives each agent its own user")
+        owners.setdefault(uid, name)
+    pool = settings.gcp_cluster_project or settings.gcp_project
+    cluster_project = settings.gke_cluster.split("/")[1] if settings.gke_cluster else None
+    if settings.cloud == "gcp" and cluster_project != pool:  # no cluster named, or one outside the pool's project
+        warnings.append(
+            f"nuketown:cloud: the workload identity pool {pool}.svc.id.goog trusts every cluster of project {pool}: "
+            "any of them with these namespace and ServiceAccount names gets the agents' accounts; keep one "
+            "cluster per identity project (docs/security.md)"
+        )
+    return warnings
+
+
+def _ignored_identity_warnings(spec: CloudSpec, settings: Settings) -> list[str]:
+    """A given identity of another cloud than the stack's binds nothing: say so, not silently drop it."""
+    used = {"gcp": "gcpServiceAccount", "aws": "awsRoleArn"}.get(settings.cloud)
+    return [
+        f"agents.{name}.cloud.identity.{field}: ignored: nuketown:cloud is {settings.cloud}"
+        for name, agent in sorted(spec.agents.items())
+        for field, value in (
+            ("gcpServiceAccount", agent.identity.gcp_service_account),
+            ("awsRoleArn", agent.identity.aws_role_arn),
+        )
+        if value is not None and field != used
+    ]
 
 
 # What an agent's pod calls over HTTPS to use its cloud identity, by cloud (and AWS mode).

@@ -12,7 +12,11 @@ _BaseDumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
 class _Dumper(_BaseDumper):  # type: ignore[misc, valid-type]
-    """Multi-line strings (identity.toml) as literal blocks, readable in a diff."""
+    """Multi-line strings (identity.toml) as literal blocks, readable in a diff; never anchors and aliases,
+    which some YAML readers and every reviewer of a rendered manifest handle badly."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
 
 
 def _represent_str(dumper: Any, value: str) -> Any:

@@ -1,4 +1,4 @@
-"""Human views of what the program declared: each agent's identity chain, and the resource tree.
+"""Human views of what the program declared: each agent's summary and identity chain, and the resource tree.
 
 Built from the declared resources and stack outputs (the JSON of `plan
 --json`), so what it shows is what `pulumi up` would create, not a second
@@ -11,24 +11,33 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from nuketown_stack.declared import UNKNOWN_TEXT, Resource, owning_agents, resource_key
+from nuketown_stack.egress import egress_in_words
 from nuketown_stack.plan import AKS_CLIENT_ANNOTATION, EKS_ROLE_ANNOTATION
 
 Tree = tuple[str, list["Tree"]]  # a label and its children
 Owned = Mapping[str, list[Resource]]  # one agent's resources by type
 
 
-def identity_chains(resources: Sequence[Resource], outputs: Mapping[str, Any]) -> str:
-    """Per agent: Unix user, Kubernetes ServiceAccount, cloud identity and its scoped grants, as a tree."""
+def agent_summaries(resources: Sequence[Resource], outputs: Mapping[str, Any]) -> str:
+    """Per agent: what it runs at and may grow to, how it is sized and idled, its volumes, where it may
+    connect, then its identity chain (Unix user, Kubernetes ServiceAccount, cloud identity and grants)."""
+    by_agent = _by_agent(resources)
+    blocks = []
+    for name, agent_outputs in sorted(outputs.get("agents", {}).items()):
+        owned = by_agent.get(name, {})
+        label, chain = _agent_tree(name, agent_outputs, owned)
+        blocks.append(_render((label, [*_workload(owned), *chain])))
+    return "\n\n".join(blocks)
+
+
+def _by_agent(resources: Sequence[Resource]) -> dict[str, dict[str, list[Resource]]]:
     owners = owning_agents(resources)
     by_agent: dict[str, dict[str, list[Resource]]] = {}
     for resource in resources:
         agent = owners[resource_key(resource)]
         if agent is not None:
             by_agent.setdefault(agent, {}).setdefault(resource["type"], []).append(resource)
-    blocks = []
-    for name, agent_outputs in sorted(outputs.get("agents", {}).items()):
-        blocks.append(_render(_agent_tree(name, agent_outputs, by_agent.get(name, {}))))
-    return "\n\n".join(blocks)
+    return by_agent
 
 
 def _agent_tree(name: str, outputs: Mapping[str, Any], owned: Owned) -> Tree:
@@ -36,6 +45,72 @@ def _agent_tree(name: str, outputs: Mapping[str, Any], owned: Owned) -> Tree:
     annotations = account.get("metadata", {}).get("annotations", {})
     ksa = f"Kubernetes ServiceAccount {outputs['namespace']}/{outputs['serviceAccount']}"
     return (f"agent {name} (Unix uid {outputs['uid']})", [(ksa, [_cloud_identity(outputs, owned, annotations)])])
+
+
+def _workload(owned: Owned) -> list[Tree]:
+    """Tier, ceiling, right-sizing, idling, volumes, egress and spot, from the declared objects."""
+    deployment = _inputs(owned, "kubernetes:apps/v1:Deployment")
+    if not deployment:
+        return []  # an identity-only stack: another tool applies the workload
+    annotations = deployment.get("metadata", {}).get("annotations", {})
+    requests = deployment["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"]
+    hard = _inputs(owned, "kubernetes:core/v1:ResourceQuota").get("spec", {}).get("hard", {})
+    lines = [
+        f"runs at {annotations.get('nuketown.io/resources')}: {_amounts(requests)} "
+        f"(ceiling {annotations.get('nuketown.io/max-resources')}: {hard.get('limits.cpu')} cpu, "
+        f"{hard.get('limits.memory')})",
+        _right_sizing(_inputs(owned, "kubernetes:autoscaling.k8s.io/v1:VerticalPodAutoscaler")),
+        _idling(_inputs(owned, "kubernetes:keda.sh/v1alpha1:ScaledObject"), annotations),
+        _volumes(owned.get("kubernetes:core/v1:PersistentVolumeClaim", [])),
+        "egress: "
+        + egress_in_words(
+            _inputs(owned, "kubernetes:networking.k8s.io/v1:NetworkPolicy").get("spec", {}).get("egress", [])
+        ),
+    ]
+    if annotations.get("nuketown.io/spot") == "true":
+        placed = "nodeSelector" in deployment["spec"]["template"]["spec"]
+        lines.append(
+            "on spot capacity (the cloud may stop it at any time)"
+            if placed
+            else "asks for spot capacity, but nuketown:scheduling is none here: placement is ignored"
+        )
+    return [(line, []) for line in lines if line]
+
+
+def _amounts(resources: Mapping[str, str]) -> str:
+    extra = [f"{value} {name}" for name, value in resources.items() if name not in ("cpu", "memory")]
+    return ", ".join([f"{resources.get('cpu')} cpu", str(resources.get("memory")), *extra])
+
+
+def _right_sizing(vpa: Mapping[str, Any]) -> str:
+    if not vpa:
+        return "right-sizing: off"
+    mode = vpa["spec"]["updatePolicy"]["updateMode"]
+    [policy] = vpa["spec"]["resourcePolicy"]["containerPolicies"]
+    low, high = policy["minAllowed"], policy["maxAllowed"]
+    return f"right-sizing ({mode}): between {_amounts(low)} and {_amounts(high)} (VerticalPodAutoscaler)"
+
+
+def _idling(scaled: Mapping[str, Any], annotations: Mapping[str, str]) -> str:
+    if scaled:
+        spec = scaled["spec"]
+        wakes = ", ".join(f"{t['type']} {t.get('name', '')}".strip() for t in spec["triggers"])
+        return f"idles after {spec['cooldownPeriod']} s with nothing to do (KEDA scales it to 0); woken by {wakes}"
+    timeout = annotations.get("nuketown.io/idle-timeout")
+    if timeout is not None:
+        return f"idleTimeout {timeout} s is recorded only: nothing would wake it, so nothing idles it"
+    return ""
+
+
+def _volumes(claims: Sequence[Resource]) -> str:
+    if not claims:
+        return "volumes: none (its home starts empty on every restart)"
+    entries = [
+        f"{c['inputs']['metadata'].get('annotations', {}).get('nuketown.io/persist-path', c['name'])} "
+        f"{c['inputs']['spec']['resources']['requests']['storage']}"
+        for c in claims
+    ]
+    return "volumes: " + ", ".join(entries)
 
 
 def _cloud_identity(outputs: Mapping[str, Any], owned: Owned, annotations: Mapping[str, str]) -> Tree:

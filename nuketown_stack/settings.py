@@ -5,6 +5,7 @@ Settings are flat Pulumi config keys (`nuketown:cloud`, `gcp:project`, ...).
 Pulumi.<stack>.yaml plus `-c KEY=VALUE`; both go through `settings_from_config`.
 """
 
+import difflib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -123,11 +124,7 @@ class Settings(BaseModel):
 
 def settings_from_config(stack: str, config: Mapping[str, Any], secret_keys: frozenset[str] = frozenset()) -> Settings:
     """Settings from flat config keys; InputError names each bad key."""
-    problems = [
-        f"{key}: not a setting (known: {', '.join(sorted(k for k in KEYS if k.startswith('nuketown:')))})"
-        for key in config
-        if key.startswith("nuketown:") and key not in KEYS
-    ]
+    problems = [_unknown_key(key) for key in config if key.startswith("nuketown:") and key not in KEYS]
     values: dict[str, Any] = {
         "stack": stack,
         "provider_config": _provider_config(config),
@@ -149,6 +146,14 @@ def settings_from_config(stack: str, config: Mapping[str, Any], secret_keys: fro
     if problems:
         raise InputError(problems)
     return settings
+
+
+def _unknown_key(key: str) -> str:
+    known = sorted(k for k in KEYS if k.startswith("nuketown:"))
+    close = difflib.get_close_matches(key, known, n=1)
+    if close:
+        return f"{key}: not a setting (did you mean {close[0]}?)"
+    return f"{key}: not a setting (known: {', '.join(known)})"
 
 
 def _provider_config(config: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
@@ -235,9 +240,18 @@ def read_stack_file(project_dir: Path, stack: str) -> StackFile:
 
 
 def load_stack_file(path: Path) -> StackFile:
-    """The `config:` map of a stack file at any path (the base branch's, for diff)."""
-    document = yaml.safe_load(path.read_text()) or {}
-    config = document.get("config") or {}
+    """The `config:` map of a stack file at any path (the base branch's, for diff); InputError names the file."""
+    if not path.is_file():
+        raise InputError([f"{path}: no such stack file"])
+    try:
+        document = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        where = getattr(error, "problem_mark", None)
+        line = f" (line {where.line + 1}, column {where.column + 1})" if where is not None else ""
+        raise InputError([f"{path}: not valid YAML{line}: {getattr(error, 'problem', None) or error}"]) from None
+    config = document.get("config") if isinstance(document, dict) else None
+    if not isinstance(config, dict):
+        raise InputError([f"{path}: a Pulumi stack file holds its settings in a `config:` map at the top; none here"])
     secure = {k for k, v in config.items() if isinstance(v, dict) and "secure" in v}
     unreadable = sorted(k for k in secure if k in KEYS)  # settings that names and plans depend on
     if unreadable:

@@ -34,6 +34,13 @@ def load_raw(source: str) -> Any:
     if source == "-":
         return _decode(sys.stdin.read(), "stdin")
     path = Path(source)
+    if path.is_dir() and (path / "flake.nix").is_file():
+        raise InputError(
+            [
+                f"{source}: a flake; name the spec's attribute after '#', like "
+                f"'{source}#nixosConfigurations.<host>.config.nuketown.cloud.spec'"
+            ]
+        )
     if not path.is_file():
         raise InputError([f"{source}: no such file (SOURCE is a .json or .nix file, '-', or a flake#attribute)"])
     return _decode(path.read_text(), source)
@@ -48,7 +55,13 @@ def _run_nix(command: list[str], source: str) -> str:
         result = subprocess.run(command, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         said = [line for line in result.stderr.strip().splitlines() if line.strip()] or ["(no output)"]
-        raise InputError([f"{source}: nix evaluation failed:", *(f"  {line}" for line in said)])
+        hint = []
+        if "cannot convert a function to JSON" in result.stderr:
+            hint = [
+                f"{source}: is this a nuketown config rather than a spec? Wrap it with the spec function: "
+                "(import ./nix/spec.nix).spec (import ./your-nuketown.nix)"
+            ]
+        raise InputError([f"{source}: nix evaluation failed:", *(f"  {line}" for line in said), *hint])
     return result.stdout
 
 

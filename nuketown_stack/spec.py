@@ -435,10 +435,23 @@ def load_spec(raw: Any) -> CloudSpec:
     """Validate a raw (JSON-decoded) spec; InputError lists every problem."""
     if not isinstance(raw, Mapping):
         raise InputError([f"spec: expected a JSON object, got {type(raw).__name__}"])
+    if "schemaVersion" not in raw and ("agents" in raw or "enable" in raw):
+        raise InputError(
+            [
+                "spec: this is a nuketown config (config.nuketown), not the spec made from it; wrap it with the "
+                "spec function: (import ./nix/spec.nix).spec (import ./your-nuketown.nix), or evaluate "
+                "config.nuketown.cloud.spec of your NixOS configuration"
+            ]
+        )
     try:
         spec = CloudSpec.model_validate(raw)
     except ValidationError as error:
-        raise InputError(_validation_lines(error)) from None
+        agents = raw.get("agents")
+        names = [str(name) for name in agents] if isinstance(agents, Mapping) else []
+        # Field checks failed, so the cross-field ones (names among them) did not run: a bad name still says so.
+        lines = [p for name in names for p in _name_problems(name)]
+        lines += _without_derived_scopes(raw, _validation_lines(error))
+        raise InputError(_fleet_lines(lines, len(agents) if isinstance(agents, Mapping) else 0)) from None
     problems = semantic_problems(spec)
     if problems:
         raise InputError(problems)
@@ -455,13 +468,16 @@ def semantic_problems(spec: CloudSpec) -> list[str]:
     return problems
 
 
+def _name_problems(name: str) -> list[str]:
+    if naming.is_dns_label(name):
+        return []
+    return [
+        f"agents.{name}: agent name must be a DNS-1123 label (lowercase letters, digits, '-', at most 63 characters)"
+    ]
+
+
 def _agent_problems(spec: CloudSpec, name: str, agent: Agent) -> list[str]:
-    problems = []
-    if not naming.is_dns_label(name):
-        problems.append(
-            f"agents.{name}: agent name must be a DNS-1123 label "
-            "(lowercase letters, digits, '-', at most 63 characters)"
-        )
+    problems = _name_problems(name)
     tier_list = ", ".join(spec.tiers)
     references = {"resources": agent.resources, "scaling.maxResources": agent.max_resources}
     if agent.scaling.min_resources is not None:
@@ -563,6 +579,47 @@ def _shared_identities(spec: CloudSpec) -> list[str]:
 # Spec keys of an agent that come from nuketown.agents.<n>.cloud.* in nix.
 _CLOUD_FIELDS = frozenset({"resources", "scaling", "image", "imagePullPolicy", "identity", "network", "spot", "env"})
 _UNION_TAGS = frozenset({"mode", "rules"})
+
+
+def _without_derived_scopes(raw: Mapping[str, Any], lines: list[str]) -> list[str]:
+    """An agent name that is not a valid name also makes its default scope (`<name>-*`) invalid: report the
+    name only (its own check says so), not a scope the user never set."""
+    agents = raw.get("agents") if isinstance(raw.get("agents"), Mapping) else {}
+    derived = {
+        f"agents.{name}.cloud.identity.scope:"
+        for name, agent in agents.items()
+        if not naming.is_dns_label(str(name))
+        and isinstance(agent, Mapping)
+        and (agent.get("identity") or {}).get("scope") == f"{name}-*"
+    }
+    return [line for line in lines if not line.startswith(tuple(derived))] if derived else lines
+
+
+def _fleet_lines(lines: list[str], agent_count: int) -> list[str]:
+    """A problem every agent has at the same option path almost always comes from the fleet-wide option
+    (nuketown.cloud.<path>): one line for it instead of one per agent."""
+    agents_by_problem: dict[tuple[str, str], list[str]] = {}
+    order: list[tuple[str, str]] = []
+    other: list[str] = []
+    for line in lines:
+        parts = line.split(": ", 1)
+        path = parts[0].split(".")
+        if len(parts) == 2 and len(path) > 3 and path[0] == "agents" and path[2] == "cloud":
+            key = (".".join(path[3:]), parts[1])
+            if key not in agents_by_problem:
+                order.append(key)
+            agents_by_problem.setdefault(key, []).append(path[1])
+        else:
+            other.append(line)
+    result = other
+    for key in order:
+        agents = agents_by_problem[key]
+        suffix, message = key
+        if agent_count > 1 and len(agents) == agent_count:
+            result.append(f"cloud.{suffix} (every agent: {', '.join(agents)}; set in nuketown.cloud?): {message}")
+        else:
+            result.append(f"agents.{agents[0]}.cloud.{suffix}: {message}")
+    return result
 
 
 def _validation_lines(error: ValidationError) -> list[str]:

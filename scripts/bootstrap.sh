@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what a fresh machine lacks, then gets out of the way:
 #   - nix (Debian's nix-bin) when nix-instantiate is missing,
-#   - .venv with this package and its test tools (the virtualenv Pulumi.yaml names).
+#   - .venv (the virtualenv Pulumi.yaml names) with this package: `bootstrap.sh` installs what the
+#     nuketown-stack command needs, `bootstrap.sh test` adds the test tools.
 # Safe to run again: each step is skipped when already done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,12 +24,18 @@ if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
 
-# Reinstall only when the dependencies change.
-stamp=".venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)"
+# Reinstall only when the dependencies change (one stamp per set: the command's, the tests').
+extras=""
+what="nuketown-stack"
+if [ "${1:-}" = "test" ]; then
+  extras="[test]"
+  what="nuketown-stack and its test tools"
+fi
+stamp=".venv/.installed${extras:+-test}-$(sha256sum pyproject.toml | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
-  echo "bootstrap: installing nuketown-stack and its test tools into .venv (takes a minute or two)" >&2
+  echo "bootstrap: installing $what into .venv" >&2
   .venv/bin/python -m pip install --quiet --upgrade pip
-  .venv/bin/python -m pip install --quiet -e '.[test]'
-  rm -f .venv/.installed-*
+  .venv/bin/python -m pip install --quiet -e ".$extras"
+  rm -f .venv/.installed${extras:+-test}-*
   touch "$stamp"
 fi

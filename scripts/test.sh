@@ -3,7 +3,7 @@
 # real nix evaluation, kubernetes-validate, Pod Security and checkov checks).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-./scripts/bootstrap.sh
+./scripts/bootstrap.sh test
 export PATH="$PWD/.venv/bin:$PATH"
 
 # NIXPKGS_LIB: the NixOS module tests evaluate with nixpkgs' lib. CI machines keep one next to the checkout.
@@ -19,4 +19,4 @@ fi
 
 ruff check .
 ruff format --check .
-python -m pytest "$@"
+python -m pytest -n auto "$@"  # one worker per core (pytest-xdist)

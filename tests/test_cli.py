@@ -1,9 +1,14 @@
-"""The command line as users run it: exit codes, output, and render/plan parity."""
+"""The command line as a user runs it: settings it reads and says it read, exit codes, output.
+
+Everything runs in-process (`cli.main([...])`), except the few checks that need a real process: the
+console script, a closed pipe, and output compared across two separate runs.
+"""
 
 import json
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,78 +19,94 @@ from conftest import EXAMPLE, FLEET, ROOT
 from nuketown_stack import cli
 
 OIDC_ARN = "arn:aws:iam::111122223333:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/ABC"
+GCP = ["-c", "nuketown:cloud=gcp", "-c", "gcp:project=acme-agents"]
 
 
-def nuketown_stack(*args: str, cwd: Path = ROOT, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "nuketown_stack.cli", *args],
-        cwd=cwd,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+@dataclass(frozen=True)
+class Ran:
+    code: int
+    out: str
+    err: str
+
+    @property
+    def problems(self) -> list[str]:
+        """stderr without the line that says which settings were read."""
+        return [line for line in self.err.splitlines() if not line.split(": ", 1)[0].endswith("settings")]
+
+
+@pytest.fixture
+def run(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Any:
+    """`nuketown-stack ARGS` in the repository (or `cwd`), in this process."""
+
+    def invoke(*argv: str, cwd: Path = ROOT) -> Ran:
+        monkeypatch.chdir(cwd)
+        code = cli.main(list(argv))
+        captured = capsys.readouterr()
+        return Ran(code, captured.out, captured.err)
+
+    return invoke
+
+
+def write(path: Path, content: Any) -> Path:
+    path.write_text(content if isinstance(content, str) else json.dumps(content))
+    return path
+
+
+# --- the everyday commands ---------------------------------------------------------------------------------
+
+
+def test_validate_checks_the_spec_and_the_stacks_settings(run: Any) -> None:
+    ran = run("validate", "examples/cloud-ada.nix")
+    assert ran.code == 0, ran.err
+    assert ran.out == (
+        "ok: schemaVersion 1, 2 agents (ada, vox), tiers gpu, large, small, standard; "
+        "checked with stack dev's settings\n"
     )
+    assert ran.err.splitlines()[0] == f"settings: {ROOT / 'Pulumi.dev.yaml'} (stack dev)"
 
 
-def test_validate() -> None:
-    result = nuketown_stack("validate", "examples/cloud-ada.nix")
-    assert result.returncode == 0, result.stderr
-    assert result.stdout == "ok: schemaVersion 1, 2 agents (ada, vox), tiers gpu, large, small, standard\n"
-
-
-def test_render_is_byte_identical_across_runs() -> None:
-    first = nuketown_stack("render", str(FLEET), "--stack", "dev")
-    second = nuketown_stack("render", str(FLEET), "--stack", "dev")
-    assert first.returncode == 0, first.stderr
-    assert first.stdout == second.stdout
-    kinds = [d["kind"] for d in yaml.safe_load_all(first.stdout)]
-    assert kinds[:4] == ["Namespace"] * 4
-    assert len(kinds) == 4 * 7 + 6  # 7 objects per agent plus one claim per persist dir (3 + 2 + 0 + 1)
-
-
-def test_render_reads_the_stack_file_and_overrides() -> None:
+def test_render_reads_the_stack_file_and_overrides(run: Any) -> None:
     """Pulumi.dev.yaml says scheduling none; -c puts tiers back."""
-    dev = [d for d in yaml.safe_load_all(nuketown_stack("render", str(EXAMPLE)).stdout) if d["kind"] == "Deployment"]
+    dev = [d for d in yaml.safe_load_all(run("render", str(EXAMPLE)).out) if d["kind"] == "Deployment"]
     assert all("nodeSelector" not in d["spec"]["template"]["spec"] for d in dev)
-    tiers = nuketown_stack("render", str(EXAMPLE), "-c", "nuketown:scheduling=tiers")
-    placed = [d for d in yaml.safe_load_all(tiers.stdout) if d["kind"] == "Deployment"]
+    placed = [
+        d
+        for d in yaml.safe_load_all(run("render", str(EXAMPLE), "-c", "nuketown:scheduling=tiers").out)
+        if d["kind"] == "Deployment"
+    ]
     assert [d["spec"]["template"]["spec"]["nodeSelector"]["nuketown.io/tier"] for d in placed] == ["standard", "gpu"]
 
 
-def test_render_out_dir(tmp_path: Path) -> None:
-    result = nuketown_stack("render", str(EXAMPLE), "--out", str(tmp_path / "out"))
-    assert result.returncode == 0, result.stderr
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["ada.yaml", "vox.yaml"]
-    ada = list(yaml.safe_load_all((tmp_path / "out" / "ada.yaml").read_text()))
-    assert ada[0]["kind"] == "Namespace"
-    assert {d["metadata"].get("namespace", d["metadata"]["name"]) for d in ada} == {"nuketown-dev-ada"}
+def test_render_from_stdin(run: Any, example_json: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    monkeypatch.setattr(sys, "stdin", io.StringIO(json.dumps(example_json)))
+    from_stdin = run("render", "-")
+    assert from_stdin.code == 0, from_stdin.err
+    assert from_stdin.out == run("render", str(EXAMPLE)).out
 
 
-def test_render_from_stdin(example_json: dict[str, Any]) -> None:
-    result = nuketown_stack("render", "-", stdin=json.dumps(example_json))
-    assert result.returncode == 0, result.stderr
-    assert result.stdout == nuketown_stack("render", str(EXAMPLE)).stdout
+def test_rendered_manifests_have_no_yaml_anchors(run: Any) -> None:
+    rendered = run("render", str(FLEET), "-c", "nuketown:cloud=gcp", "-c", "gcp:project=p").out
+    assert "&id" not in rendered and "*id" not in rendered
 
 
-def test_plan_json_matches_render() -> None:
-    result = nuketown_stack("plan", str(FLEET), "--json", "-c", "nuketown:storageClass=standard-rwo")
-    assert result.returncode == 0, result.stderr
-    planned = json.loads(result.stdout)
+def test_plan_json_matches_render_with_sorted_keys(run: Any) -> None:
+    ran = run("plan", str(FLEET), "--json", "-c", "nuketown:storageClass=standard-rwo")
+    assert ran.code == 0, ran.err
+    planned = json.loads(ran.out)
+    assert ran.out == json.dumps(planned, indent=2, sort_keys=True) + "\n"  # stable, whatever the engine's order
     assert set(planned) == {"stack", "resources", "outputs"}
     for resource in planned["resources"]:
         assert set(resource) == {"type", "name", "parent", "inputs", "protect", "retainOnDelete", "dependencies"}
     kube = [r["inputs"] for r in planned["resources"] if r["type"].startswith("kubernetes:")]
-    rendered = list(
-        yaml.safe_load_all(nuketown_stack("render", str(FLEET), "-c", "nuketown:storageClass=standard-rwo").stdout)
-    )
+    rendered = list(yaml.safe_load_all(run("render", str(FLEET), "-c", "nuketown:storageClass=standard-rwo").out))
 
     def key(obj: dict[str, Any]) -> tuple[str, str, str]:
         return obj["kind"], obj["metadata"].get("namespace", ""), obj["metadata"]["name"]
 
     assert sorted(kube, key=key) == sorted(rendered, key=key)
-    assert len(kube) == len(rendered) == 34
-    components = [r for r in planned["resources"] if r["type"] == "nuketown:index:Agent"]
-    assert [c["name"] for c in components] == [
+    assert [r["name"] for r in planned["resources"] if r["type"] == "nuketown:index:Agent"] == [
         "a-very-long-agent-name-that-fills-a-namespace-abcd",
         "ada",
         "rio",
@@ -93,22 +114,25 @@ def test_plan_json_matches_render() -> None:
     ]
 
 
-def test_plan_tree() -> None:
-    result = nuketown_stack("plan", str(EXAMPLE), "--tree")
-    assert result.returncode == 0, result.stderr
-    lines = result.stdout.splitlines()
+def test_plan_tree(run: Any) -> None:
+    ran = run("plan", str(EXAMPLE), "--tree")
+    lines = ran.out.splitlines()
     assert lines[0] == "pulumi:pulumi:Stack  nuketown-dev"
     assert "├─ nuketown:index:Agent  ada" in lines
     assert "│  ├─ kubernetes:core/v1:PersistentVolumeClaim  ada-projects  [retain]" in lines
-    assert lines[-1] == "   25  resources"  # two providers; per agent a component, nine objects (+ vox's VPA)
+    assert lines[-1] == "   25  resources"  # two providers; per agent a component and ten objects; vox's VPA
 
 
-def test_plan_shows_each_agents_identity_chain_then_counts() -> None:
-    result = nuketown_stack("plan", str(EXAMPLE), "-c", "nuketown:cloud=gcp", "-c", "gcp:project=acme-agents")
-    assert result.returncode == 0, result.stderr
-    # As a first `pulumi preview` shows it: the email and the key's id are assigned by GCP on creation.
-    assert result.stdout.startswith(
+def test_plan_shows_each_agents_workload_then_its_identity_chain(run: Any) -> None:
+    ran = run("plan", str(EXAMPLE), "-c", "nuketown:scheduling=tiers", *GCP)
+    assert ran.code == 0, ran.err
+    assert ran.out.startswith(
         "agent ada (Unix uid 1100)\n"
+        "├─ runs at standard: 2 cpu, 4Gi (ceiling large: 4 cpu, 8Gi)\n"
+        "├─ right-sizing: off\n"
+        "├─ idles after 3600 s with nothing to do (KEDA scales it to 0); woken by redis inbox, redis working\n"
+        "├─ volumes: projects 10Gi, .config/claude 1Gi\n"
+        "├─ egress: everything\n"
         "└─ Kubernetes ServiceAccount nuketown-dev-ada/ada\n"
         "   └─ GCP service account nt-dev-ada in project acme-agents, email (known after apply) (workload identity)\n"
         "      ├─ impersonated only by serviceAccount:acme-agents.svc.id.goog[nuketown-dev-ada/ada]"
@@ -117,9 +141,11 @@ def test_plan_shows_each_agents_identity_chain_then_counts() -> None:
         "      └─ KMS: roles/cloudkms.cryptoKeyDecrypter on key ada (id (known after apply))\n"
         "\n"
         "agent vox (Unix uid 1101)\n"
+        "├─ runs at gpu: 4 cpu, 16Gi, 1 nvidia.com/gpu (ceiling gpu: 4 cpu, 16Gi)\n"
+        "├─ right-sizing (Initial): between 2 cpu, 4Gi and 4 cpu, 16Gi (VerticalPodAutoscaler)\n"
     )
-    assert "    2  gcp:serviceaccount/account:Account" in result.stdout.splitlines()
-    assert result.stdout.splitlines()[-1] == "   37  resources"
+    assert "├─ on spot capacity (the cloud may stop it at any time)\n" in ran.out
+    assert "    2  gcp:serviceaccount/account:Account" in ran.out.splitlines()
 
 
 @pytest.mark.parametrize(
@@ -132,24 +158,151 @@ def test_plan_shows_each_agents_identity_chain_then_counts() -> None:
         ),
     ],
 )
-def test_plan_identity_chain_on_aws(mode: list[str], expected: str) -> None:
-    result = nuketown_stack("plan", str(EXAMPLE), "-c", "nuketown:cloud=aws", "-c", "aws:region=us-east-1", *mode)
-    assert result.returncode == 0, result.stderr
-    lines = result.stdout.splitlines()
+def test_plan_identity_chain_on_aws(run: Any, mode: list[str], expected: str) -> None:
+    ran = run("plan", str(EXAMPLE), "-c", "nuketown:cloud=aws", "-c", "aws:region=us-east-1", *mode)
+    assert ran.code == 0, ran.err
+    lines = ran.out.splitlines()
     # A first preview: AWS assigns the role's ARN and the key's ARN (which the policy names) on creation.
-    assert lines[2] == f"   └─ IAM role nuketown-dev-ada (ARN (known after apply)) {expected}"
-    assert lines[3] == "      └─ policy nuketown-agent: its buckets and key, (known after apply)"
+    assert f"   └─ IAM role nuketown-dev-ada (ARN (known after apply)) {expected}" in lines
 
 
-def test_plan_without_cloud_says_so() -> None:
-    result = nuketown_stack("plan", str(EXAMPLE))
-    assert result.stderr == ""  # no progress spinner when stderr is not a terminal
-    lines = result.stdout.splitlines()
+def test_plan_of_an_identity_only_stack_still_names_each_agent(run: Any) -> None:
+    """With Argo CD applying the workloads, the chain comes from the stack's outputs alone."""
+    ran = run("plan", str(EXAMPLE), *GCP, "-c", "nuketown:applyKubernetes=false")
+    assert ran.code == 0, ran.err
+    lines = ran.out.splitlines()
     assert lines[:3] == [
         "agent ada (Unix uid 1100)",
         "└─ Kubernetes ServiceAccount nuketown-dev-ada/ada",
-        "   └─ no cloud identity (nuketown:cloud none)",
+        "   └─ GCP service account nt-dev-ada in project acme-agents, email (known after apply) (workload identity)",
     ]
+    assert not any("kubernetes:" in line for line in lines)
+
+
+# --- point 2: settings never depend silently on the working directory -------------------------------------------
+
+
+def test_the_settings_read_are_named_and_a_missing_stack_is_refused(run: Any, tmp_path: Path) -> None:
+    ran = run("render", str(EXAMPLE), "--stack", "prdo")
+    assert ran.code == 2
+    assert ran.problems == [
+        f"--stack prdo: no Pulumi.prdo.yaml in {ROOT} (stacks there: dev); pass --defaults to run on default settings"
+    ]
+    defaults = run("render", str(EXAMPLE), "--stack", "prdo", "--defaults")
+    assert defaults.code == 0
+    assert defaults.err.splitlines()[0] == "settings: none: defaults only (stack prdo)"
+    outside = run("render", str(EXAMPLE), cwd=tmp_path)  # no Pulumi.yaml anywhere up from here
+    assert outside.code == 0
+    assert outside.err.splitlines()[0] == "settings: none: defaults only (stack dev)"
+
+
+def test_an_own_stack_file_without_pulumi_yaml_is_read(run: Any, tmp_path: Path) -> None:
+    write(tmp_path / "Pulumi.lab.yaml", yaml.safe_dump({"config": {"nuketown:scheduling": "none"}}))
+    ran = run("render", str(EXAMPLE), "--stack", "lab", cwd=tmp_path)
+    assert ran.code == 0, ran.err
+    assert ran.err.splitlines()[0] == f"settings: {tmp_path / 'Pulumi.lab.yaml'} (stack lab)"
+    assert "nodeSelector" not in ran.out
+
+
+def test_source_comes_from_the_stack_file_when_omitted(run: Any, tmp_path: Path) -> None:
+    """Relative to the stack file's directory, as `pulumi up` reads it there."""
+    write(tmp_path / "Pulumi.yaml", (ROOT / "Pulumi.yaml").read_text())
+    write(tmp_path / "spec.json", json.loads(json.dumps(run("plan", str(EXAMPLE), "--json").out and {})))
+    (tmp_path / "sub").mkdir()
+    write(tmp_path / "Pulumi.lab.yaml", yaml.safe_dump({"config": {"nuketown:source": str(EXAMPLE)}}))
+    assert run("validate", "--stack", "lab", cwd=tmp_path / "sub").code == 0
+    write(tmp_path / "Pulumi.rel.yaml", yaml.safe_dump({"config": {"nuketown:source": "missing.nix"}}))
+    ran = run("validate", "--stack", "rel", cwd=tmp_path / "sub")
+    assert ran.code == 2
+    assert ran.problems == [f"{tmp_path / 'missing.nix'}: no such file"]
+    assert run("render", "--defaults").problems == ["SOURCE: give one, or set nuketown:source in the stack file"]
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ("config: [unclosed\n", "not valid YAML (line 2, column 1)"),
+        ("nuketown:cloud: gcp\n", "a Pulumi stack file holds its settings in a `config:` map at the top; none here"),
+        ("", "a Pulumi stack file holds its settings in a `config:` map at the top; none here"),
+    ],
+    ids=["syntax", "no-config", "empty"],
+)
+def test_a_broken_stack_file_is_invalid_input_naming_it(run: Any, tmp_path: Path, content: str, expected: str) -> None:
+    path = write(tmp_path / "Pulumi.bad.yaml", content)
+    ran = run("render", str(EXAMPLE), "--stack-file", str(path))
+    assert ran.code == 2
+    [line] = ran.problems
+    assert line.startswith(f"{path}: ") and expected in line
+
+
+# --- point 5: render --out holds exactly the current agents ----------------------------------------------------
+
+
+def test_render_out_removes_its_stale_files_and_nothing_else(
+    run: Any, tmp_path: Path, example_json: dict[str, Any]
+) -> None:
+    out = tmp_path / "out"
+    assert run("render", str(EXAMPLE), "--out", str(out)).code == 0
+    write(out / "kustomization.yaml", "resources: []\n")  # not ours: never touched
+    fewer = json.loads(json.dumps(example_json))
+    del fewer["agents"]["vox"]
+    ran = run("render", str(write(tmp_path / "fewer.json", fewer)), "--out", str(out))
+    assert ran.code == 0
+    assert sorted(p.name for p in out.iterdir()) == ["ada.yaml", "kustomization.yaml"]
+    assert ran.problems == ["wrote 1 files to " + str(out) + ", removed vox.yaml (agents no longer declared)"]
+    ada = list(yaml.safe_load_all((out / "ada.yaml").read_text()))
+    assert ada[0]["kind"] == "Namespace"
+    assert {d["metadata"].get("namespace", d["metadata"]["name"]) for d in ada} == {"nuketown-dev-ada"}
+
+
+def test_render_out_onto_a_file_is_invalid_input(run: Any, tmp_path: Path) -> None:
+    target = write(tmp_path / "file.yaml", "x: 1\n")
+    ran = run("render", str(EXAMPLE), "--out", str(target))
+    assert (ran.code, ran.problems) == (
+        2,
+        [f"--out {target}: is a file; give a directory (it will hold one file per agent)"],
+    )
+
+
+# --- points 6 and 7: exit codes, usage, version ---------------------------------------------------------------------
+
+
+def test_diff_of_stdin_twice_is_invalid_input(run: Any) -> None:
+    ran = run("diff", "-", "-")
+    assert (ran.code, ran.problems) == (
+        2,
+        ["BASE and HEAD are both '-': stdin can be read once; give one of them as a file"],
+    )
+
+
+def test_json_and_tree_together_are_a_usage_error(run: Any) -> None:
+    with pytest.raises(SystemExit) as exited:
+        run("plan", str(EXAMPLE), "--json", "--tree")
+    assert exited.value.code == 2
+
+
+def test_version_and_help_say_the_exit_codes(run: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        cli.main(["--version"])
+    assert capsys.readouterr().out.startswith("nuketown-stack 0.")
+    for command in ("validate", "render", "plan", "diff"):
+        with pytest.raises(SystemExit):
+            cli.main([command, "--help"])
+        text = capsys.readouterr().out
+        assert "exit codes: 0" in text and "example" in text and "$ nuketown-stack" in text, command
+    diff_help = cli._parser()._subparsers._group_actions[0].choices["diff"].format_help()  # type: ignore[union-attr]
+    assert "4 a change the engine can never apply" in diff_help
+
+
+def test_internal_error_exits_1(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    def explode(_: Any) -> int:
+        raise RuntimeError("boom")
+
+    monkeypatch.setitem(cli.COMMANDS, "validate", explode)
+    monkeypatch.delenv("NUKETOWN_DEBUG", raising=False)
+    assert cli.main(["validate", "x.json"]) == 1
+    err = capsys.readouterr().err
+    assert err == "nuketown-stack: internal error: RuntimeError: boom\n(set NUKETOWN_DEBUG=1 for the traceback)\n"
 
 
 @pytest.mark.parametrize(
@@ -171,88 +324,144 @@ def test_plan_without_cloud_says_so() -> None:
             ],
         ),
         (
-            ["render", str(FLEET), "--stack", "prod"],
+            ["render", str(FLEET), "--stack", "dev", "-c", "nuketown:namespacePrefix=nuketown-production-"],
             [
                 "agents.a-very-long-agent-name-that-fills-a-namespace-abcd: namespace "
-                "'nuketown-prod-a-very-long-agent-name-that-fills-a-namespace-abcd' is not a DNS-1123 label "
-                "of at most 63 "
-                "characters; shorten the agent name (at most 49 here) or nuketown:namespacePrefix"
+                "'nuketown-production-a-very-long-agent-name-that-fills-a-namespace-abcd' is not a DNS-1123 label "
+                "of at most 63 characters; shorten the agent name (at most 43 here) or nuketown:namespacePrefix"
             ],
         ),
+        (
+            ["render", str(EXAMPLE), "-c", "nuketown:clod=gcp"],
+            ["nuketown:clod: not a setting (did you mean nuketown:cloud?)"],
+        ),
     ],
+    ids=["missing-source", "gcp-without-project", "irsa-without-provider", "name-too-long", "typo-in-a-key"],
 )
-def test_invalid_input_exits_2_with_one_line_per_problem(args: list[str], expected: list[str]) -> None:
-    result = nuketown_stack(*args)
-    assert result.returncode == 2
-    assert result.stderr.splitlines() == expected
-    assert result.stdout == ""
+def test_invalid_input_exits_2_with_one_line_per_problem(run: Any, args: list[str], expected: list[str]) -> None:
+    ran = run(*args)
+    assert (ran.code, ran.problems, ran.out) == (2, expected, "")
 
 
-def test_bad_spec_through_every_command(tmp_path: Path, example_json: dict[str, Any]) -> None:
+def test_bad_spec_through_every_command(run: Any, tmp_path: Path, example_json: dict[str, Any]) -> None:
     spec = json.loads(json.dumps(example_json))
     spec["agents"]["ada"]["uid"] = 0
     spec["agents"]["vox"]["image"] = ""
-    path = tmp_path / "bad.json"
-    path.write_text(json.dumps(spec))
+    path = write(tmp_path / "bad.json", spec)
     for command in ("validate", "render", "plan"):
-        result = nuketown_stack(command, str(path))
-        assert result.returncode == 2, command
-        assert result.stderr.splitlines() == [
+        ran = run(command, str(path))
+        assert ran.code == 2, command
+        assert ran.problems == [
             "agents.ada.uid: 0 is not allowed; agents run as a non-root uid (1 to 2147483647, usually 1100+)",
             "agents.vox.cloud.image: must be an image reference (nix:0/nix/store/...tar or registry/name:tag), "
             "not empty",
         ], command
-        assert "Traceback" not in result.stderr
 
 
-def test_malformed_json_exits_2(tmp_path: Path) -> None:
-    path = tmp_path / "bad.json"
-    path.write_text("{")
-    result = nuketown_stack("validate", str(path))
-    assert result.returncode == 2
-    assert (
-        result.stderr
-        == f"{path}: not valid JSON: Expecting property name enclosed in double quotes at line 1 column 2\n"
+def test_malformed_json_exits_2(run: Any, tmp_path: Path) -> None:
+    path = write(tmp_path / "bad.json", "{")
+    ran = run("validate", str(path))
+    assert (ran.code, ran.problems) == (
+        2,
+        [f"{path}: not valid JSON: Expecting property name enclosed in double quotes at line 1 column 2"],
     )
 
 
-def test_internal_error_exits_1(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    def explode(_: Any) -> int:
-        raise RuntimeError("boom")
-
-    monkeypatch.setitem(cli.COMMANDS, "validate", explode)
-    monkeypatch.delenv("NUKETOWN_DEBUG", raising=False)
-    assert cli.main(["validate", "x.json"]) == 1
-    err = capsys.readouterr().err
-    assert err == "nuketown-stack: internal error: RuntimeError: boom\n(set NUKETOWN_DEBUG=1 for the traceback)\n"
+# --- point 8: messages that point at what to fix ------------------------------------------------------------------
 
 
-def test_usage_error_exits_2() -> None:
-    result = nuketown_stack("render")
-    assert result.returncode == 2
-    assert "SOURCE" in result.stderr
+def test_a_plain_nuketown_config_is_recognized(run: Any, tmp_path: Path) -> None:
+    plain = {"enable": True, "agents": {"ada": {"enable": True, "uid": 1100}}, "cloud": {"enable": True}}
+    ran = run("validate", str(write(tmp_path / "nuketown.json", plain)))
+    assert ran.code == 2
+    assert ran.problems[0].startswith("spec: this is a nuketown config (config.nuketown), not the spec made from it")
+    # Through nix the example's nuketown.nix cannot even become JSON (it holds a function): say what it is.
+    ran = run("validate", "examples/cloud-ada/nuketown.nix")
+    assert ran.code == 2
+    assert ran.problems[-1].startswith("examples/cloud-ada/nuketown.nix: is this a nuketown config rather than a spec?")
 
 
-def test_settings_found_from_a_subdirectory() -> None:
-    result = nuketown_stack("render", "../examples/cloud-ada.nix", cwd=ROOT / "tests")
-    assert result.returncode == 0, result.stderr
-    assert all(
-        "nodeSelector" not in d["spec"]["template"]["spec"]
-        for d in yaml.safe_load_all(result.stdout)
-        if d["kind"] == "Deployment"
-    )
-
-
-def test_plan_of_an_identity_only_stack_still_names_each_agent() -> None:
-    """With Argo CD applying the workloads, the chain comes from the stack's outputs alone."""
-    result = nuketown_stack(
-        "plan", str(EXAMPLE), "-c", "nuketown:cloud=gcp", "-c", "gcp:project=p", "-c", "nuketown:applyKubernetes=false"
-    )
-    assert result.returncode == 0, result.stderr
-    lines = result.stdout.splitlines()
-    assert lines[:3] == [
-        "agent ada (Unix uid 1100)",
-        "└─ Kubernetes ServiceAccount nuketown-dev-ada/ada",
-        "   └─ GCP service account nt-dev-ada in project p, email (known after apply) (workload identity)",
+def test_a_flake_directory_needs_its_attribute(run: Any) -> None:
+    ran = run("validate", "examples/cloud-ada")
+    assert ran.problems == [
+        "examples/cloud-ada: a flake; name the spec's attribute after '#', like "
+        "'examples/cloud-ada#nixosConfigurations.<host>.config.nuketown.cloud.spec'"
     ]
-    assert not any("kubernetes:" in line for line in lines)
+
+
+def test_an_uppercase_agent_name_is_blamed_on_the_name_only(
+    run: Any, tmp_path: Path, example_json: dict[str, Any]
+) -> None:
+    spec = json.loads(json.dumps(example_json))
+    ada = spec["agents"].pop("ada")
+    ada["identity"]["scope"] = "Ada-*"  # what nix derives for an agent named Ada
+    spec["agents"]["Ada"] = ada
+    ran = run("validate", str(write(tmp_path / "upper.json", spec)))
+    assert ran.problems == [
+        "agents.Ada: agent name must be a DNS-1123 label (lowercase letters, digits, '-', at most 63 characters)"
+    ]
+
+
+def test_a_fleet_option_is_reported_once(run: Any, tmp_path: Path, example_json: dict[str, Any]) -> None:
+    spec = json.loads(json.dumps(example_json))
+    for agent in spec["agents"].values():
+        agent["scaling"]["idleTimeout"] = -1
+    ran = run("validate", str(write(tmp_path / "fleet.json", spec)))
+    assert ran.problems == [
+        "cloud.scaling.idleTimeout (every agent: ada, vox; set in nuketown.cloud?): "
+        "Input should be greater than or equal to 0, got -1"
+    ]
+
+
+def test_no_agents_and_shared_uids_are_said(run: Any, tmp_path: Path, example_json: dict[str, Any]) -> None:
+    empty = {**example_json, "agents": {}}
+    assert "warning: agents: none to run" in run("render", str(write(tmp_path / "e.json", empty))).err
+    shared = json.loads(json.dumps(example_json))
+    shared["agents"]["vox"]["uid"] = 1100
+    assert "warning: agents.vox.uid: 1100 is also ada's" in run("render", str(write(tmp_path / "s.json", shared))).err
+
+
+def test_an_identity_of_another_cloud_is_said_to_be_ignored(
+    run: Any, tmp_path: Path, example_json: dict[str, Any]
+) -> None:
+    spec = json.loads(json.dumps(example_json))
+    spec["agents"]["ada"]["identity"]["gcpServiceAccount"] = "ada-agent@acme-agents.iam.gserviceaccount.com"
+    ran = run("render", str(write(tmp_path / "other.json", spec)))
+    assert "warning: agents.ada.cloud.identity.gcpServiceAccount: ignored: nuketown:cloud is none" in ran.err
+
+
+# --- the few that need a real process ---------------------------------------------------------------------------
+
+
+def nuketown_stack(*args: str, cwd: Path = ROOT) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-c", "from nuketown_stack.cli import run; run()", *args],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+
+
+def test_output_is_byte_identical_across_processes() -> None:
+    """Two separate processes (the engine's maps and set orders differ between them), one byte stream."""
+    outputs = []
+    for _ in range(2):
+        process = nuketown_stack("plan", str(FLEET), "--json")
+        out, err = process.communicate()
+        assert process.returncode == 0, err
+        outputs.append(out)
+    assert outputs[0] == outputs[1]
+
+
+def test_a_reader_that_stops_early_is_not_an_error() -> None:
+    """`plan | head -1` under `set -o pipefail` must not fail the job: a closed pipe is exit 0, no traceback."""
+    process = nuketown_stack("plan", str(FLEET), "--json")
+    assert process.stdout is not None
+    process.stdout.readline()
+    process.stdout.close()
+    process.wait()
+    assert process.stderr is not None
+    err = process.stderr.read()
+    assert (process.returncode, "Traceback" in err, "internal error" in err) == (0, False, False)

@@ -41,9 +41,11 @@ def with_eve(raw: dict[str, Any], **identity: str) -> dict[str, Any]:
 
 
 def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    """Exit code, stdout, and stderr without the line naming the settings read."""
     code = cli.main(list(argv))
     captured = capsys.readouterr()
-    return code, captured.out, captured.err
+    err = "".join(line for line in captured.err.splitlines(keepends=True) if not line.startswith("settings: "))
+    return code, captured.out, err
 
 
 VOX_ACCOUNT = f"nt-dev-vox@{PROJECT}.iam.gserviceaccount.com"

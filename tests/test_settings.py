@@ -87,7 +87,9 @@ def test_overrides() -> None:
 
 def test_unknown_nuketown_key_is_a_typo() -> None:
     (line,) = refused({"nuketown:sorce": "x.nix"})
-    assert line.startswith("nuketown:sorce: not a setting (known: nuketown:allowedIdentities, nuketown:allowedScopes, ")
+    assert line == "nuketown:sorce: not a setting (did you mean nuketown:source?)"
+    (line,) = refused({"nuketown:qqqqqqqqqqqq": "x"})  # nothing close: the known keys
+    assert line.startswith("nuketown:qqqqqqqqqqqq: not a setting (known: nuketown:allowedIdentities, ")
 
 
 def test_other_namespaces_are_left_to_their_providers() -> None:
