@@ -252,23 +252,20 @@ def _with_quota_admission(
     claim = "kubernetes:core/v1:PersistentVolumeClaim"
     kept_by_namespace: dict[str, list[Resource]] = {}
     for change in changes:
-        if (
-            change.action == "delete"
-            and change.type == claim
-            and before[(change.type, change.name)].get("retainOnDelete")
-        ):
-            kept = before[(change.type, change.name)]
-            kept_by_namespace.setdefault(_namespace(kept), []).append(kept)
+        old = before.get((change.type, change.name))
+        if change.action == "delete" and change.type == claim and old is not None and old.get("retainOnDelete"):
+            kept_by_namespace.setdefault(_namespace(old), []).append(old)
     quotas = {_namespace(r): r for r in after.values() if r["type"] == "kubernetes:core/v1:ResourceQuota"}
     result = []
     for change in changes:
         if change.action == "create" and change.type == claim:
             new = after[(change.type, change.name)]
             namespace = _namespace(new)
-            kept = kept_by_namespace.get(namespace, [])
+            kept_here = kept_by_namespace.get(namespace, [])
             quota = quotas.get(namespace)
-            if kept and quota is not None:
-                claims = [r for r in after.values() if r["type"] == claim and _namespace(r) == namespace] + kept
+            if kept_here and quota is not None:
+                declared = [r for r in after.values() if r["type"] == claim and _namespace(r) == namespace]
+                claims = declared + kept_here
                 hard = quota.get("inputs", {}).get("spec", {}).get("hard", {})
                 if not change_model.quota_admits(hard, [c.get("inputs", {}) for c in claims]):
                     change = Change(
@@ -279,7 +276,7 @@ def _with_quota_admission(
                         effect="blocked",
                         reason=(
                             f"volume {change.name} is refused by the namespace's ResourceQuota, which still counts "
-                            f"the kept {', '.join(k['name'] for k in kept)}; see {LIFECYCLE_DOC}#persist"
+                            f"the kept {', '.join(str(k['name']) for k in kept_here)}; see {LIFECYCLE_DOC}#persist"
                         ),
                     )
         result.append(change)
@@ -378,7 +375,7 @@ def _short(value: Any, limit: int = 60) -> str:
     if value is _ABSENT or value is None:
         return "(none)"
     if value == UNKNOWN_TEXT:
-        return value
+        return UNKNOWN_TEXT
     text = repr(value) if isinstance(value, str) else str(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 

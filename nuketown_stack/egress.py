@@ -11,7 +11,7 @@ def _peer(peer: Mapping[str, Any]) -> str:
     if "ipBlock" in peer:
         block = peer["ipBlock"]
         excepted = block.get("except") or []
-        return block["cidr"] + (f" except {', '.join(excepted)}" if excepted else "")
+        return str(block["cidr"]) + (f" except {', '.join(excepted)}" if excepted else "")
     labels = peer.get("podSelector", {}).get("matchLabels", {})
     if labels.get("k8s-app") == "kube-dns":
         return "cluster DNS"

@@ -117,8 +117,8 @@ class _RecordingMocks(pulumi.runtime.Mocks):
         resource_id = computed.pop("id", f"{args.name}-id")
         return resource_id, {**state, **computed}
 
-    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
-        return call_result(args.token, _plain(dict(args.args)), self._cloud)
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
+        return call_result(args.token, _plain(dict(args.args)), self._cloud), []  # no check failures
 
 
 def run_program(
@@ -197,7 +197,7 @@ def run_program(
     policy = _ClosingLoopPolicy()
     asyncio.set_event_loop_policy(policy)  # a fresh main loop for this run, and a record of every loop made
     try:
-        runtime_settings.set_root_resource(None)  # a fresh root stack for every run
+        runtime_settings.set_root_resource(None)  # type: ignore[arg-type]  # a fresh root stack for every run
         mocks.set_mocks(
             _RecordingMocks(record_inputs, MockCloud.from_config(config, kept or Kept()), known),
             project=project,
@@ -227,7 +227,7 @@ class _WarningLog(logging.Logger):
         super().__init__("nuketown-mock-engine")
         self.warnings: list[str] = []
 
-    def warning(self, msg: object, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+    def warning(self, msg: object, *args: Any, **kwargs: Any) -> None:
         self.warnings.append(str(msg))
 
 

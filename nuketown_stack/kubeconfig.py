@@ -7,6 +7,7 @@ whose user runs `gke-gcloud-auth-plugin` or `aws eks get-token`, the way
 them. No credential is stored: a token is fetched each time the provider connects.
 """
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import yaml
@@ -51,7 +52,7 @@ def eks_kubeconfig(name: str, region: str, endpoint: str, ca_certificate: str) -
     return _kubeconfig(f"eks_{region}_{name}", endpoint, ca_certificate, user)
 
 
-def _kubeconfig(context: str, server: str, ca_certificate: str, exec_user: dict[str, object]) -> str:
+def _kubeconfig(context: str, server: str, ca_certificate: str, exec_user: Mapping[str, object]) -> str:
     document = {
         "apiVersion": "v1",
         "kind": "Config",

@@ -8,7 +8,7 @@ names that must stay readable (namespaces) are refused instead.
 
 import hashlib
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 DNS_LABEL_MAX = 63
 DNS_SUBDOMAIN_MAX = 253
@@ -175,11 +175,12 @@ def collision_problems(stack: str, prefix: str, agents: Mapping[str, list[str]])
                     f"agents.{agent}.persist: volume claim {claim!r} (from {path!r}) is also {owner[0]}'s "
                     f"(from {owner[1]!r}); rename one directory"
                 )
-    for what, derive in (
+    derivations: tuple[tuple[str, Callable[[str], str]], ...] = (
         ("namespace", lambda a: namespace(prefix, a)),
         ("GCP service account id", lambda a: gcp_service_account_id(stack, a)),
         ("AWS IAM role name", lambda a: aws_role(stack, a)),
-    ):
+    )
+    for what, derive in derivations:
         owners: dict[str, str] = {}
         for agent in sorted(agents):
             derived = derive(agent)

@@ -11,7 +11,6 @@ import difflib
 import inspect
 import json
 import typing
-from functools import cache
 from typing import Any
 
 import pulumi
@@ -26,10 +25,16 @@ _PROGRAM_OWNED = frozenset({"upsert_existing_objects"})
 _ALWAYS_SECRET = frozenset({"kubernetes:kubeconfig"})
 
 
-@cache
+_PARAMETERS: dict[str, dict[str, inspect.Parameter]] = {}  # by provider class: signatures never change
+
+
 def _parameters(provider_class: type[pulumi.ProviderResource]) -> dict[str, inspect.Parameter]:
-    signature = inspect.signature(provider_class._internal_init)  # type: ignore[attr-defined]
-    return {name: p for name, p in signature.parameters.items() if name not in ("__self__", "resource_name", "opts")}
+    key = f"{provider_class.__module__}.{provider_class.__qualname__}"
+    if key not in _PARAMETERS:
+        signature = inspect.signature(provider_class._internal_init)  # type: ignore[attr-defined]
+        excluded = ("__self__", "resource_name", "opts")
+        _PARAMETERS[key] = {name: p for name, p in signature.parameters.items() if name not in excluded}
+    return _PARAMETERS[key]
 
 
 def provider_args(package: str, provider_class: type[pulumi.ProviderResource], settings: Settings) -> dict[str, Any]:

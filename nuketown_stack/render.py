@@ -11,7 +11,7 @@ from nuketown_stack.plan import KubeObject
 _BaseDumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
-class _Dumper(_BaseDumper):  # type: ignore[misc, valid-type]
+class _Dumper(_BaseDumper):  # type: ignore[misc]
     """Multi-line strings (identity.toml) as literal blocks, readable in a diff; never anchors and aliases,
     which some YAML readers and every reviewer of a rendered manifest handle badly."""
 

@@ -584,7 +584,8 @@ _UNION_TAGS = frozenset({"mode", "rules"})
 def _without_derived_scopes(raw: Mapping[str, Any], lines: list[str]) -> list[str]:
     """An agent name that is not a valid name also makes its default scope (`<name>-*`) invalid: report the
     name only (its own check says so), not a scope the user never set."""
-    agents = raw.get("agents") if isinstance(raw.get("agents"), Mapping) else {}
+    found = raw.get("agents")
+    agents: Mapping[str, Any] = found if isinstance(found, Mapping) else {}
     derived = {
         f"agents.{name}.cloud.identity.scope:"
         for name, agent in agents.items()
@@ -649,4 +650,4 @@ def _message(item: Any) -> str:
         return str(item["ctx"]["error"])
     if "input" in item and kind not in ("model_type", "dict_type", "tuple_type"):
         return f"{item['msg']}, got {item['input']!r}"
-    return item["msg"]
+    return str(item["msg"])

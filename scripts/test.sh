@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The test suite: lint, then pytest (unit tests, the program under Pulumi's mocks,
+# The test suite: lint, type check, then pytest (unit tests, the program under Pulumi's mocks,
 # real nix evaluation, kubernetes-validate, Pod Security and checkov checks).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,4 +19,5 @@ fi
 
 ruff check .
 ruff format --check .
+mypy  # strict, on nuketown_stack (pyproject.toml)
 python -m pytest -n auto "$@"  # one worker per core (pytest-xdist)
