@@ -65,7 +65,10 @@ def _stage(stage: str, spec_path: str, cloud: str, resources: int, dump: str) ->
     imported = time.perf_counter()
     import pulumi
 
-    from nuketown_stack import engine, plan, program, render, settings, source, spec
+    from nuketown_stack.inputs import settings, source, spec
+    from nuketown_stack.plan import stack as plan
+    from nuketown_stack.program import engine, program
+    from nuketown_stack.views import render
 
     if cloud != "none":  # the cloud's SDK, as declare imports it
         __import__(f"nuketown_stack.{cloud}_declare")

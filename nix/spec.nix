@@ -15,7 +15,7 @@ let
   strict = import ./strict.nix;
   upstreamNames = import ./upstream-options.nix;
   # One grammar for nix and Python; the Python package ships it.
-  grammar = builtins.fromJSON (builtins.readFile ../nuketown_stack/grammar.json);
+  grammar = builtins.fromJSON (builtins.readFile ../nuketown_stack/inputs/grammar.json);
 
   # Names the spec function accepts (notation of ./upstream-options.nix):
   # upstream nuketown's options, and the cloud options of ./module.nix.

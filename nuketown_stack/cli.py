@@ -18,17 +18,17 @@ from typing import Any
 import yaml
 
 from nuketown_stack.errors import InputError
-from nuketown_stack.plan import StackPlan, build_plan
-from nuketown_stack.render import to_yaml
-from nuketown_stack.settings import (
+from nuketown_stack.inputs.settings import (
     Settings,
     StackFile,
     load_stack_file,
     parse_overrides,
     settings_from_config,
 )
-from nuketown_stack.source import load_raw
-from nuketown_stack.spec import CloudSpec, load_spec
+from nuketown_stack.inputs.source import load_raw
+from nuketown_stack.inputs.spec import CloudSpec, load_spec
+from nuketown_stack.plan.stack import StackPlan, build_plan
+from nuketown_stack.views.render import to_yaml
 
 EXIT_INTERNAL = 1
 EXIT_INVALID = 2
@@ -76,7 +76,7 @@ def find_project_dir(start: Path) -> Path | None:
 
 
 def project_name(project_dir: Path | None) -> str:
-    from nuketown_stack.engine import PROJECT
+    from nuketown_stack.program.engine import PROJECT
 
     if project_dir is None:
         return PROJECT
@@ -219,7 +219,7 @@ def _written_by_render(path: Path) -> bool:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    from nuketown_stack.report import agent_summaries, resource_tree, type_counts
+    from nuketown_stack.views.report import agent_summaries, resource_tree, type_counts
 
     project = project_name(find_project_dir(Path.cwd()))
     # As a first `pulumi preview` sees it: what the clouds assign on creation is not known yet.
@@ -240,7 +240,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
-    from nuketown_stack.diff import diff_plans, format_diff, setting_changes
+    from nuketown_stack.views.diff import diff_plans, format_diff, setting_changes
 
     if args.base == "-" and args.head == "-":
         raise InputError(["BASE and HEAD are both '-': stdin can be read once; give one of them as a file"])
@@ -286,8 +286,8 @@ def _declared(
 ) -> dict[str, Any]:
     """The program's resources and outputs under the mock engine (the JSON of `plan --json`), with the
     program's warnings and the Settings it ran with."""
-    from nuketown_stack.engine import run_program  # deferred: importing pulumi is the slow part
-    from nuketown_stack.program import define_stack
+    from nuketown_stack.program.engine import run_program  # deferred: importing pulumi is the slow part
+    from nuketown_stack.program.program import define_stack
 
     config, secret_keys, _ = side.config(source)
     settings = settings_from_config(side.stack, config, secret_keys)

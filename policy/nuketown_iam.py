@@ -19,7 +19,7 @@ from typing import Any
 
 from nuketown_values import Derived, strings, view
 
-# A scope prefix: the program's scope grammar without its '*' (nuketown_stack/spec.py `_SCOPE`), matched
+# A scope prefix: the program's scope grammar without its '*' (nuketown_stack/inputs/spec.py `_SCOPE`), matched
 # whole: lowercase name characters (`ada-`, `ada-data`). Whose prefix it is, scope_ownership_problems decides.
 SCOPE_PREFIX = r"[a-z0-9][a-z0-9._-]*"
 _PARTITION = r"arn:aws(?:-cn|-us-gov)?"

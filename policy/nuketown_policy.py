@@ -142,7 +142,7 @@ CLUSTER_SCOPED_KINDS = frozenset({"Namespace", "PersistentVolume", "StorageClass
 STACK_UNKNOWN = "the stack name is not known (offline: pass --stack), so names derived from it cannot be checked"
 
 
-# --- names the program derives (nuketown_stack/naming.py) --------------------------------------------------
+# --- names the program derives (nuketown_stack/plan/naming.py) --------------------------------------------------
 
 HASH_LENGTH = 6
 

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from nuketown_stack.plan import StackPlan, build_plan
-from nuketown_stack.settings import settings_from_config
-from nuketown_stack.spec import load_spec
+from nuketown_stack.inputs.settings import settings_from_config
+from nuketown_stack.inputs.spec import load_spec
+from nuketown_stack.plan.stack import StackPlan, build_plan
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "cloud-ada.nix"

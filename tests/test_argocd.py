@@ -15,9 +15,9 @@ import pytest
 import yaml
 from conftest import EXAMPLE, ROOT
 
-from nuketown_stack.engine import run_program
-from nuketown_stack.program import define_stack
-from nuketown_stack.source import NIX_EXPERIMENTAL
+from nuketown_stack.inputs.source import NIX_EXPERIMENTAL
+from nuketown_stack.program.engine import run_program
+from nuketown_stack.program.program import define_stack
 
 ARGOCD = ROOT / "deploy" / "argocd"
 GENERATE = ARGOCD / "nuketown-cmp-generate"  # the image installs it on PATH (Dockerfile)
@@ -101,8 +101,9 @@ def checkout_with_stack(tmp_path: Path, stack: str, config: dict[str, str]) -> P
     checkout = tmp_path / "repo"
     shutil.copytree(ROOT / "examples", checkout / "examples")
     shutil.copytree(ROOT / "nix", checkout / "nix")
-    (checkout / "nuketown_stack").mkdir()
-    shutil.copy(ROOT / "nuketown_stack" / "grammar.json", checkout / "nuketown_stack")  # nix/spec.nix reads it
+    (checkout / "nuketown_stack" / "inputs").mkdir(parents=True)
+    grammar = ROOT / "nuketown_stack" / "inputs" / "grammar.json"  # nix/spec.nix reads it
+    shutil.copy(grammar, checkout / "nuketown_stack" / "inputs")
     shutil.copy(ROOT / "Pulumi.yaml", checkout)
     settings = {"nuketown:source": "examples/cloud-ada.nix", "nuketown:applyKubernetes": False, **config}
     (checkout / f"Pulumi.{stack}.yaml").write_text(yaml.safe_dump({"config": settings}))

@@ -24,8 +24,8 @@ import jsonschema
 import pytest
 from conftest import ROOT, make_plan
 
-from nuketown_stack.engine import run_program
-from nuketown_stack.program import define_stack
+from nuketown_stack.program.engine import run_program
+from nuketown_stack.program.program import define_stack
 
 SCHEMAS = ROOT / "tests" / "schemas"
 VPA = json.loads((SCHEMAS / "vpa-v1.schema.json").read_text())
@@ -109,7 +109,7 @@ def test_without_min_resources_the_floor_is_each_resources_smallest_tier(example
 
 def test_a_floor_above_the_start_is_refused(example_raw: dict[str, Any]) -> None:
     from nuketown_stack.errors import InputError
-    from nuketown_stack.spec import load_spec
+    from nuketown_stack.inputs.spec import load_spec
 
     example_raw["agents"]["ada"]["scaling"]["minResources"] = "large"
     with pytest.raises(InputError) as caught:

@@ -13,11 +13,11 @@ from moto import mock_aws
 from moto.core import set_initial_no_auth_action_count
 from parliament import analyze_policy_string, enhance_finding
 
-from nuketown_stack import aws_plan
-from nuketown_stack.engine import DeclaredResource, EngineResult, run_program
+from nuketown_stack.clouds.aws import plan as aws_plan
 from nuketown_stack.errors import InputError
-from nuketown_stack.program import define_stack
-from nuketown_stack.render import to_yaml
+from nuketown_stack.program.engine import DeclaredResource, EngineResult, run_program
+from nuketown_stack.program.program import define_stack
+from nuketown_stack.views.render import to_yaml
 
 ACCOUNT = "111122223333"
 ISSUER = "oidc.eks.us-east-1.amazonaws.com/id/5C0FFEE5"
@@ -92,7 +92,7 @@ def test_irsa_annotation_is_the_roles_arn(irsa: EngineResult) -> None:
 
 
 def test_annotation_comes_from_the_role_output(monkeypatch: pytest.MonkeyPatch) -> None:
-    from nuketown_stack import mock_cloud
+    from nuketown_stack.program import mock_cloud
 
     def other_arn(_: str, inputs: dict[str, Any], __: Any) -> dict[str, Any]:
         return {"id": inputs["name"], "arn": f"arn:aws:iam::{ACCOUNT}:role/assigned/{inputs['name']}"}

@@ -14,7 +14,7 @@ import yaml
 from conftest import ROOT
 
 from nuketown_stack import cli
-from nuketown_stack.diff import changed_paths, diff_plans, format_diff
+from nuketown_stack.views.diff import changed_paths, diff_plans, format_diff
 
 GCP = ["-c", "nuketown:cloud=gcp", "-c", "gcp:project=acme-agents"]
 OIDC = "arn:aws:iam::111122223333:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/ABC"

@@ -9,13 +9,14 @@ import pytest
 import yaml
 from conftest import EXAMPLE, FLEET, FLEET_ALLOWED, make_plan
 
-from nuketown_stack import gcp_plan, naming
-from nuketown_stack.engine import DeclaredResource, EngineResult, run_program
+from nuketown_stack.clouds.gcp import plan as gcp_plan
 from nuketown_stack.errors import InputError
-from nuketown_stack.mock_cloud import Kept
-from nuketown_stack.program import define_stack
-from nuketown_stack.render import to_yaml
-from nuketown_stack.spec import load_spec
+from nuketown_stack.inputs.spec import load_spec
+from nuketown_stack.plan import naming
+from nuketown_stack.program.engine import DeclaredResource, EngineResult, run_program
+from nuketown_stack.program.mock_cloud import Kept
+from nuketown_stack.program.program import define_stack
+from nuketown_stack.views.render import to_yaml
 
 PROJECT = "acme-agents"
 GCP = {"nuketown:cloud": "gcp", "gcp:project": PROJECT}
@@ -106,7 +107,7 @@ def test_kubernetes_account_is_annotated_with_the_email(fleet: EngineResult) -> 
 
 def test_annotation_comes_from_the_account_output(monkeypatch: pytest.MonkeyPatch) -> None:
     """If GCP assigned another email, the annotation would follow it: it is not rebuilt from strings."""
-    from nuketown_stack import mock_cloud
+    from nuketown_stack.program import mock_cloud
 
     def other_email(_: str, inputs: dict[str, Any], __: Any) -> dict[str, Any]:
         email = f"assigned-{inputs['accountId']}@elsewhere.iam.gserviceaccount.com"

@@ -10,7 +10,7 @@ from typing import Any
 
 from conftest import make_plan
 
-from nuketown_stack.render import to_yaml
+from nuketown_stack.views.render import to_yaml
 
 GOLDEN = Path(__file__).parent / "golden" / "cloud-ada.dev.yaml"
 

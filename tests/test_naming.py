@@ -7,9 +7,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from nuketown_stack import naming
 from nuketown_stack.errors import InputError
-from nuketown_stack.spec import Persist, load_spec
+from nuketown_stack.inputs.spec import Persist, load_spec
+from nuketown_stack.plan import naming
 
 dns_labels = st.from_regex(r"\A[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\Z")
 agent_names = st.from_regex(r"\A[a-z]([-a-z0-9]{0,30}[a-z0-9])?\Z")

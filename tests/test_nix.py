@@ -16,12 +16,12 @@ import pytest
 from conftest import ROOT
 from pydantic import BaseModel
 
-from nuketown_stack.quantity import parse_quantity
-from nuketown_stack.spec import Agent, CloudSpec, Scaling, load_spec
+from nuketown_stack.inputs.quantity import parse_quantity
+from nuketown_stack.inputs.spec import Agent, CloudSpec, Scaling, load_spec
 
 SPEC_NIX = ROOT / "nix" / "spec.nix"
 STRICT_NIX = ROOT / "nix" / "strict.nix"
-GRAMMAR = ROOT / "nuketown_stack" / "grammar.json"
+GRAMMAR = ROOT / "nuketown_stack" / "inputs" / "grammar.json"
 HARNESS = ROOT / "tests" / "nix" / "harness.nix"
 EXAMPLE_DIR = ROOT / "examples" / "cloud-ada"
 NIXPKGS_LIB = os.environ.get("NIXPKGS_LIB")

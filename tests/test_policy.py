@@ -50,9 +50,9 @@ from pulumi_policy import (
 )
 from pulumi_policy.policy import _PolicyAnalyzerServicer  # the SDK's analyzer: what the engine talks to
 
-from nuketown_stack import naming
-from nuketown_stack.engine import run_program
-from nuketown_stack.program import define_stack
+from nuketown_stack.plan import naming
+from nuketown_stack.program.engine import run_program
+from nuketown_stack.program.program import define_stack
 
 OFFLINE = ROOT / "policy" / "offline.py"
 CRAFTED = sorted((ROOT / "tests" / "data" / "policy").glob("*.json"))

@@ -11,11 +11,11 @@ import pytest
 import yaml
 from conftest import EXAMPLE, FLEET, make_plan
 
-from nuketown_stack import engine
-from nuketown_stack.engine import EngineResult, run_program
 from nuketown_stack.errors import InputError
-from nuketown_stack.program import define_stack
-from nuketown_stack.render import to_yaml
+from nuketown_stack.program import engine
+from nuketown_stack.program.engine import EngineResult, run_program
+from nuketown_stack.program.program import define_stack
+from nuketown_stack.views.render import to_yaml
 
 
 def run(source: Path | str, stack: str = "dev", **config: str) -> EngineResult:
@@ -168,7 +168,7 @@ def test_main_turns_bad_input_into_a_run_error(monkeypatch: pytest.MonkeyPatch) 
     """Under `pulumi up`, bad input is reported as one message (RunError), not a traceback."""
     import pulumi
 
-    from nuketown_stack import program
+    from nuketown_stack.program import program
 
     def refuse() -> dict[str, Any]:
         raise InputError(["agents.ada.uid: 0 is not allowed"])

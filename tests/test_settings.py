@@ -6,7 +6,7 @@ import pytest
 from conftest import ROOT
 
 from nuketown_stack.errors import InputError
-from nuketown_stack.settings import (
+from nuketown_stack.inputs.settings import (
     GKE_SPOT_SELECTOR,
     Settings,
     StackFile,

@@ -10,8 +10,8 @@ import pytest
 from conftest import EXAMPLE, ROOT
 
 from nuketown_stack.errors import InputError
-from nuketown_stack.progress import progress
-from nuketown_stack.source import load_raw, nix_command
+from nuketown_stack.inputs.progress import progress
+from nuketown_stack.inputs.source import load_raw, nix_command
 
 
 def refused(source: str) -> list[str]:

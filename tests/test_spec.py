@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nuketown_stack.errors import InputError
-from nuketown_stack.spec import CloudSpec, load_spec, semantic_problems
+from nuketown_stack.inputs.spec import CloudSpec, load_spec, semantic_problems
 
 
 def test_example_is_accepted(example_raw: dict[str, Any]) -> None:

@@ -9,9 +9,9 @@ import yaml
 from conftest import EXAMPLE, ROOT
 
 from nuketown_stack import cli
-from nuketown_stack.engine import run_program
-from nuketown_stack.program import define_stack
-from nuketown_stack.settings import read_stack_file, settings_from_config
+from nuketown_stack.inputs.settings import read_stack_file, settings_from_config
+from nuketown_stack.program.engine import run_program
+from nuketown_stack.program.program import define_stack
 
 STACK_FILES = sorted((ROOT / "examples" / "stacks").glob("Pulumi.*.yaml"))
 

@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nuketown_stack.errors import InputError
-from nuketown_stack.spec import load_spec
+from nuketown_stack.inputs.spec import load_spec
 
 Setter = Callable[[dict[str, Any], str], None]
 

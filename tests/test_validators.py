@@ -13,7 +13,7 @@ import pytest
 import yaml
 from conftest import make_plan
 
-from nuketown_stack.render import to_yaml
+from nuketown_stack.views.render import to_yaml
 
 # The oldest and newest schemas kubernetes-validate ships that this project supports.
 KUBERNETES_VERSIONS = ("1.30.0", "1.37.0")

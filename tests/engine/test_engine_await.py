@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from conftest import make_plan
 
-from nuketown_stack.keeping import KEPT
+from nuketown_stack.plan.keeping import KEPT
 
 WAIT_FOR_FIRST_CONSUMER = "WaitForFirstConsumer"
 

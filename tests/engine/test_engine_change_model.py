@@ -14,11 +14,11 @@ pulumi-gcp and pulumi-aws for the `ForceNew` arguments of each resource type use
 import pytest
 from conftest import EXAMPLE
 
-from nuketown_stack import change_model
-from nuketown_stack.change_model import MODEL
-from nuketown_stack.engine import run_program
-from nuketown_stack.keeping import KEPT
-from nuketown_stack.program import define_stack
+from nuketown_stack.plan import change_model
+from nuketown_stack.plan.change_model import MODEL
+from nuketown_stack.plan.keeping import KEPT
+from nuketown_stack.program.engine import run_program
+from nuketown_stack.program.program import define_stack
 
 ROWS = sorted(MODEL.items())
 

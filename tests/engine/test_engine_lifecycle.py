@@ -22,11 +22,11 @@ from typing import Any
 
 import pytest
 
-from nuketown_stack.diff import diff_plans
-from nuketown_stack.engine import EngineResult, run_program
-from nuketown_stack.keeping import KEPT
-from nuketown_stack.mock_cloud import Kept
-from nuketown_stack.program import define_stack
+from nuketown_stack.plan.keeping import KEPT
+from nuketown_stack.program.engine import EngineResult, run_program
+from nuketown_stack.program.mock_cloud import Kept
+from nuketown_stack.program.program import define_stack
+from nuketown_stack.views.diff import diff_plans
 
 GCP = {"nuketown:cloud": "gcp", "gcp:project": "acme-agents"}
 AWS = {

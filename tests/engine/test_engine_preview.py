@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 from conftest import EXAMPLE, FLEET, FLEET_ALLOWED
 
-from nuketown_stack.declared import UNKNOWN_TEXT
-from nuketown_stack.engine import DuplicateUrnError, EngineResult, run_program
-from nuketown_stack.program import define_stack
+from nuketown_stack.program.declared import UNKNOWN_TEXT
+from nuketown_stack.program.engine import DuplicateUrnError, EngineResult, run_program
+from nuketown_stack.program.program import define_stack
 
 OIDC = "arn:aws:iam::111122223333:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/ABC"
 STACKS = {

@@ -15,7 +15,7 @@ import yaml
 from conftest import ROOT
 from pulumi_config_rules import missing_keys, project_problems, type_problems
 
-from nuketown_stack.settings import KEYS, Settings, settings_from_config
+from nuketown_stack.inputs.settings import KEYS, Settings, settings_from_config
 
 PROJECT = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
 STACK_FILES = sorted([*ROOT.glob("Pulumi.*.yaml"), *(ROOT / "examples" / "stacks").glob("Pulumi.*.yaml")])

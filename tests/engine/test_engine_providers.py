@@ -19,9 +19,9 @@ import pytest
 import yaml
 from conftest import EXAMPLE
 
-from nuketown_stack.engine import SECRET_TEXT, EngineResult, run_program
 from nuketown_stack.errors import InputError
-from nuketown_stack.program import define_stack
+from nuketown_stack.program.engine import SECRET_TEXT, EngineResult, run_program
+from nuketown_stack.program.program import define_stack
 
 GCP = {"nuketown:cloud": "gcp", "gcp:project": "acme-agents"}
 OIDC = "arn:aws:iam::111122223333:oidc-provider/oidc.eks.eu-west-1.amazonaws.com/id/ABC"

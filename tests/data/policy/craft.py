@@ -33,8 +33,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(ROOT))
 
-from nuketown_stack.engine import run_program  # noqa: E402
-from nuketown_stack.program import define_stack  # noqa: E402
+from nuketown_stack.program.engine import run_program  # noqa: E402
+from nuketown_stack.program.program import define_stack  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 EXAMPLE = ROOT / "examples" / "cloud-ada.nix"

@@ -19,8 +19,8 @@ from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 from pydantic.alias_generators import to_camel
 
-from nuketown_stack.declared import UNKNOWN_TEXT
-from nuketown_stack.mock_cloud import Kept, MockCloud, call_result, computed_outputs
+from nuketown_stack.program.declared import UNKNOWN_TEXT
+from nuketown_stack.program.mock_cloud import Kept, MockCloud, call_result, computed_outputs
 
 PROJECT = "nuketown"
 

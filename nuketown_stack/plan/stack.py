@@ -9,15 +9,18 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from nuketown_stack import aws_plan, gcp_plan, manifests, naming
-from nuketown_stack.aws_plan import AwsAgentPlan, AwsStackPlan
+from nuketown_stack.clouds.aws import plan as aws_plan
+from nuketown_stack.clouds.aws.plan import AwsAgentPlan, AwsStackPlan
+from nuketown_stack.clouds.gcp import plan as gcp_plan
+from nuketown_stack.clouds.gcp.plan import GcpAgentPlan, GcpStackPlan
 from nuketown_stack.errors import raise_if_any
-from nuketown_stack.gcp_plan import GcpAgentPlan, GcpStackPlan
-from nuketown_stack.keeping import is_kept
-from nuketown_stack.manifests import EgressGuard
-from nuketown_stack.ownership import ownership_problems
-from nuketown_stack.settings import Settings
-from nuketown_stack.spec import Agent, CloudSpec, cidr_within
+from nuketown_stack.inputs.settings import Settings
+from nuketown_stack.inputs.spec import Agent, CloudSpec, cidr_within
+from nuketown_stack.plan import kubernetes as manifests
+from nuketown_stack.plan import naming
+from nuketown_stack.plan.keeping import is_kept
+from nuketown_stack.plan.kubernetes import EgressGuard
+from nuketown_stack.plan.ownership import ownership_problems
 
 GKE_ACCOUNT_ANNOTATION = "iam.gke.io/gcp-service-account"
 EKS_ROLE_ANNOTATION = "eks.amazonaws.com/role-arn"

@@ -7,9 +7,9 @@ the caller identity; everything else is decided here. DESIGN.md section 7, AWS.
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from nuketown_stack import naming
-from nuketown_stack.settings import Settings
-from nuketown_stack.spec import Agent
+from nuketown_stack.inputs.settings import Settings
+from nuketown_stack.inputs.spec import Agent
+from nuketown_stack.plan import naming
 
 Document = dict[str, Any]
 POLICY_VERSION = "2012-10-17"

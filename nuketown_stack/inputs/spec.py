@@ -23,9 +23,9 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from nuketown_stack import naming
 from nuketown_stack.errors import InputError
-from nuketown_stack.quantity import parse_quantity
+from nuketown_stack.inputs.quantity import parse_quantity
+from nuketown_stack.plan import naming
 
 SCHEMA_VERSION = 1
 

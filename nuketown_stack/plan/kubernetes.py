@@ -10,10 +10,10 @@ from typing import Any
 
 import tomli_w
 
-from nuketown_stack import naming
-from nuketown_stack.quantity import parse_quantity
-from nuketown_stack.settings import Settings
-from nuketown_stack.spec import Agent, CloudSpec, EgressRule, Tier, Toleration, cidr_within
+from nuketown_stack.inputs.quantity import parse_quantity
+from nuketown_stack.inputs.settings import Settings
+from nuketown_stack.inputs.spec import Agent, CloudSpec, EgressRule, Tier, Toleration, cidr_within
+from nuketown_stack.plan import naming
 
 Manifest = dict[str, Any]
 

@@ -8,12 +8,12 @@ from typing import Any
 
 import pulumi
 
-from nuketown_stack.declare import declare
 from nuketown_stack.errors import InputError
-from nuketown_stack.plan import build_plan
-from nuketown_stack.settings import pulumi_config_map, settings_from_config
-from nuketown_stack.source import load_raw
-from nuketown_stack.spec import load_spec
+from nuketown_stack.inputs.settings import pulumi_config_map, settings_from_config
+from nuketown_stack.inputs.source import load_raw
+from nuketown_stack.inputs.spec import load_spec
+from nuketown_stack.plan.stack import build_plan
+from nuketown_stack.program.declare import declare
 
 
 def define_stack() -> dict[str, Any]:

@@ -5,7 +5,7 @@ from typing import Any
 
 import yaml
 
-from nuketown_stack.plan import KubeObject
+from nuketown_stack.plan.stack import KubeObject
 
 # The C emitter when libyaml is there: the same output, many times faster.
 _BaseDumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)

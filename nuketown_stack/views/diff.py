@@ -22,13 +22,13 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from nuketown_stack import change_model
-from nuketown_stack.declared import UNKNOWN_TEXT, Resource, owning_agents, resource_key
-from nuketown_stack.egress import egress_in_words, widened
-from nuketown_stack.keeping import KEPT
+from nuketown_stack.plan import change_model
+from nuketown_stack.plan.egress import egress_in_words, widened
+from nuketown_stack.plan.keeping import KEPT
+from nuketown_stack.program.declared import UNKNOWN_TEXT, Resource, owning_agents, resource_key
 
 if TYPE_CHECKING:
-    from nuketown_stack.settings import Settings
+    from nuketown_stack.inputs.settings import Settings
 
 Action = Literal["create", "update", "replace", "delete"]
 Effect = Literal["kept", "empty", "identity", "blocked"]

@@ -6,9 +6,9 @@ only wires resources together. DESIGN.md section 7, GCP.
 
 from dataclasses import dataclass
 
-from nuketown_stack import naming
-from nuketown_stack.settings import Settings
-from nuketown_stack.spec import Agent
+from nuketown_stack.inputs.settings import Settings
+from nuketown_stack.inputs.spec import Agent
+from nuketown_stack.plan import naming
 
 WORKLOAD_IDENTITY_USER = "roles/iam.workloadIdentityUser"
 KMS_DECRYPTER = "roles/cloudkms.cryptoKeyDecrypter"

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from nuketown_stack.errors import InputError
-from nuketown_stack.progress import progress
+from nuketown_stack.inputs.progress import progress
 
 NIX_EXPERIMENTAL = ["--extra-experimental-features", "nix-command flakes"]
 

@@ -17,7 +17,7 @@ import pulumi
 from pydantic.alias_generators import to_camel, to_snake
 
 from nuketown_stack.errors import InputError
-from nuketown_stack.settings import Settings
+from nuketown_stack.inputs.settings import Settings
 
 # Provider arguments the program sets itself, never from stack settings.
 _PROGRAM_OWNED = frozenset({"upsert_existing_objects"})

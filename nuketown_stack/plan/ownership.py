@@ -7,9 +7,9 @@ allow-lists it in the stack settings (`nuketown:allowedIdentities`,
 start with the agent's own name. Pure: no pulumi, no I/O.
 """
 
-from nuketown_stack import naming
-from nuketown_stack.settings import Settings
-from nuketown_stack.spec import CloudSpec
+from nuketown_stack.inputs.settings import Settings
+from nuketown_stack.inputs.spec import CloudSpec
+from nuketown_stack.plan import naming
 
 
 def ownership_problems(spec: CloudSpec, settings: Settings) -> list[str]:

@@ -10,9 +10,9 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from nuketown_stack.declared import UNKNOWN_TEXT, Resource, owning_agents, resource_key
-from nuketown_stack.egress import egress_in_words
-from nuketown_stack.plan import AKS_CLIENT_ANNOTATION, EKS_ROLE_ANNOTATION
+from nuketown_stack.plan.egress import egress_in_words
+from nuketown_stack.plan.stack import AKS_CLIENT_ANNOTATION, EKS_ROLE_ANNOTATION
+from nuketown_stack.program.declared import UNKNOWN_TEXT, Resource, owning_agents, resource_key
 
 Tree = tuple[str, list["Tree"]]  # a label and its children
 Owned = Mapping[str, list[Resource]]  # one agent's resources by type

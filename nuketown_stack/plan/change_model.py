@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from nuketown_stack.quantity import parse_quantity
+from nuketown_stack.inputs.quantity import parse_quantity
 
 _K8S_DIFF = "pulumi-kubernetes provider/pkg/provider/diff.go (forceNewProperties)"
 _K8S_NAMED = "pulumi-kubernetes provider/pkg/provider/provider.go 1645-1658 (an explicit name is deleted first)"

@@ -12,15 +12,15 @@ import pulumi_kubernetes as k8s
 import yaml
 from pydantic.alias_generators import to_snake
 
-from nuketown_stack.declared import AGENT_TYPE
-from nuketown_stack.kubeconfig import GkeCluster
-from nuketown_stack.plan import EKS_ROLE_ANNOTATION, GKE_ACCOUNT_ANNOTATION, AgentPlan, KubeObject, StackPlan
-from nuketown_stack.providers import provider_args
-from nuketown_stack.settings import Settings
+from nuketown_stack.inputs.settings import Settings
+from nuketown_stack.plan.kubeconfig import GkeCluster
+from nuketown_stack.plan.stack import EKS_ROLE_ANNOTATION, GKE_ACCOUNT_ANNOTATION, AgentPlan, KubeObject, StackPlan
+from nuketown_stack.program.declared import AGENT_TYPE
+from nuketown_stack.program.providers import provider_args
 
 if TYPE_CHECKING:  # each cloud's SDK is imported only by the stacks that use it (a large import)
-    from nuketown_stack.aws_declare import AwsStack
-    from nuketown_stack.gcp_declare import GcpStack
+    from nuketown_stack.clouds.aws.declare import AwsStack
+    from nuketown_stack.clouds.gcp.declare import GcpStack
 
 
 _CLASSES: dict[str, type[pulumi.CustomResource]] = {
@@ -110,7 +110,7 @@ class Agent(pulumi.ComponentResource):
     def _declare_cloud_identity(self, plan: AgentPlan, clouds: Clouds) -> None:
         # Annotations take the identity from the cloud resource's output, so IAM and Kubernetes cannot drift apart.
         if plan.gcp is not None and clouds.gcp is not None:
-            from nuketown_stack import gcp_declare
+            from nuketown_stack.clouds.gcp import declare as gcp_declare
 
             gcp = gcp_declare.declare_agent_identity(plan.gcp, clouds.gcp, parent=self)
             self.identity_annotations[GKE_ACCOUNT_ANNOTATION] = gcp.email
@@ -118,7 +118,7 @@ class Agent(pulumi.ComponentResource):
             self.outputs["kmsKey"] = gcp.key_id
             self.sops_key = ("gcp_kms", gcp.key_id)
         if plan.aws is not None and clouds.aws is not None:
-            from nuketown_stack import aws_declare
+            from nuketown_stack.clouds.aws import declare as aws_declare
 
             aws = aws_declare.declare_agent_identity(plan.aws, clouds.aws, parent=self)
             if clouds.aws.plan.mode == "irsa":
@@ -176,11 +176,11 @@ def sops_config(agents: list[Agent]) -> pulumi.Output[str]:
 
 def _declare_clouds(plan: StackPlan, settings: Settings) -> Clouds:
     if plan.gcp is not None:
-        from nuketown_stack import gcp_declare
+        from nuketown_stack.clouds.gcp import declare as gcp_declare
 
         return Clouds(gcp=gcp_declare.declare_stack(plan.gcp, settings))
     if plan.aws is not None:
-        from nuketown_stack import aws_declare
+        from nuketown_stack.clouds.aws import declare as aws_declare
 
         return Clouds(aws=aws_declare.declare_stack(plan.aws, settings))
     return Clouds()
@@ -189,11 +189,11 @@ def _declare_clouds(plan: StackPlan, settings: Settings) -> Clouds:
 def _cluster_kubeconfig(clouds: Clouds, settings: Settings) -> pulumi.Output[str] | None:
     """The kubeconfig of a cluster looked up through its cloud (nuketown:gkeCluster / eksCluster), if any."""
     if clouds.gcp is not None and settings.gke_cluster is not None:
-        from nuketown_stack import gcp_declare
+        from nuketown_stack.clouds.gcp import declare as gcp_declare
 
         return gcp_declare.cluster_kubeconfig(GkeCluster.parse(settings.gke_cluster), clouds.gcp)
     if clouds.aws is not None and settings.eks_cluster is not None:
-        from nuketown_stack import aws_declare
+        from nuketown_stack.clouds.aws import declare as aws_declare
 
         return aws_declare.cluster_kubeconfig(settings.eks_cluster, clouds.aws)
     return None

@@ -9,11 +9,12 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_gcp as gcp
 
-from nuketown_stack import gcp_plan, naming
-from nuketown_stack.gcp_plan import GcpAgentPlan, GcpStackPlan
-from nuketown_stack.kubeconfig import GkeCluster, gke_kubeconfig
-from nuketown_stack.providers import provider_args
-from nuketown_stack.settings import Settings
+from nuketown_stack.clouds.gcp import plan as gcp_plan
+from nuketown_stack.clouds.gcp.plan import GcpAgentPlan, GcpStackPlan
+from nuketown_stack.inputs.settings import Settings
+from nuketown_stack.plan import naming
+from nuketown_stack.plan.kubeconfig import GkeCluster, gke_kubeconfig
+from nuketown_stack.program.providers import provider_args
 
 
 @dataclass(frozen=True)

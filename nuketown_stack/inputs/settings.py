@@ -15,9 +15,9 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
 
-from nuketown_stack import naming
 from nuketown_stack.errors import InputError
-from nuketown_stack.spec import Toleration
+from nuketown_stack.inputs.spec import Toleration
+from nuketown_stack.plan import naming
 
 # A GCP IAM principal: user:, group:, serviceAccount:, domain: or principal(Set):// forms.
 IamMember = Annotated[

@@ -12,11 +12,12 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from nuketown_stack import aws_plan, naming
-from nuketown_stack.aws_plan import AwsAgentPlan, AwsStackPlan
-from nuketown_stack.kubeconfig import eks_kubeconfig
-from nuketown_stack.providers import provider_args
-from nuketown_stack.settings import Settings
+from nuketown_stack.clouds.aws import plan as aws_plan
+from nuketown_stack.clouds.aws.plan import AwsAgentPlan, AwsStackPlan
+from nuketown_stack.inputs.settings import Settings
+from nuketown_stack.plan import naming
+from nuketown_stack.plan.kubeconfig import eks_kubeconfig
+from nuketown_stack.program.providers import provider_args
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from importlib import resources
 
 # One grammar for nix (nix/spec.nix reads the same file) and Python: Kubernetes' resource.Quantity,
 # without a sign and without zero, since every quantity here is a size.
-_GRAMMAR = json.loads(resources.files("nuketown_stack").joinpath("grammar.json").read_text())["quantity"]
+_GRAMMAR = json.loads(resources.files("nuketown_stack.inputs").joinpath("grammar.json").read_text())["quantity"]
 _QUANTITY = re.compile(_GRAMMAR["pattern"])  # group 1 is the number; the rest of the text is the suffix
 _BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
 _DECIMAL = {
