@@ -17,7 +17,7 @@ from conftest import ROOT
 from pydantic import BaseModel
 
 from nuketown_stack.inputs.quantity import parse_quantity
-from nuketown_stack.inputs.spec import Agent, CloudSpec, Scaling, load_spec
+from nuketown_stack.inputs.spec import AgentSpec, CloudSpec, Scaling, load_spec
 
 SPEC_NIX = ROOT / "nix" / "spec.nix"
 STRICT_NIX = ROOT / "nix" / "strict.nix"
@@ -534,13 +534,13 @@ def _model_in(annotation: Any) -> type[BaseModel] | None:
 
 
 def expected_agent_cloud() -> dict[str, Any]:
-    agent = model_tree(Agent)
+    agent = model_tree(AgentSpec)
     assert agent.keys() >= UPSTREAM_OWNED
     return {k: v for k, v in agent.items() if k not in UPSTREAM_OWNED} | MODULE_ONLY_AGENT
 
 
 def expected_fleet_cloud() -> dict[str, Any]:
-    agent = model_tree(Agent)
+    agent = model_tree(AgentSpec)
     return {k: agent[k] for k in FLEET_DEFAULTS} | {"tiers": model_tree(CloudSpec)["tiers"]} | MODULE_ONLY_FLEET
 
 
@@ -564,7 +564,7 @@ def test_spec_function_knows_the_models_names() -> None:
     assert names["agents"]["cloud"] == expected_agent_cloud()
     assert names["cloud"] == expected_fleet_cloud()
     upstream_read = {k: names["agents"][k] for k in UPSTREAM_OWNED - {"home"}}
-    assert upstream_read["git"].keys() >= model_tree(Agent)["git"].keys()
+    assert upstream_read["git"].keys() >= model_tree(AgentSpec)["git"].keys()
     assert {"enable", "domain", "agentsDir", "agents", "cloud"} <= names.keys()
 
 

@@ -358,7 +358,7 @@ class Network(Model):
     egress: Egress = "all"
 
 
-class Agent(Model):
+class AgentSpec(Model):
     uid: int
     role: Text = "general"
     description: FreeText = ""
@@ -414,7 +414,7 @@ class CloudSpec(Model):
     schema_version: int
     domain: Text
     tiers: dict[TierName, Tier]
-    agents: dict[str, Agent]
+    agents: dict[str, AgentSpec]
 
     @field_validator("domain")
     @classmethod
@@ -476,7 +476,7 @@ def _name_problems(name: str) -> list[str]:
     ]
 
 
-def _agent_problems(spec: CloudSpec, name: str, agent: Agent) -> list[str]:
+def _agent_problems(spec: CloudSpec, name: str, agent: AgentSpec) -> list[str]:
     problems = _name_problems(name)
     tier_list = ", ".join(spec.tiers)
     references = {"resources": agent.resources, "scaling.maxResources": agent.max_resources}
@@ -500,7 +500,7 @@ def _agent_problems(spec: CloudSpec, name: str, agent: Agent) -> list[str]:
     return problems
 
 
-def _scale_problems(spec: CloudSpec, name: str, agent: Agent) -> list[str]:
+def _scale_problems(spec: CloudSpec, name: str, agent: AgentSpec) -> list[str]:
     base = spec.tiers[agent.resources].amounts()
     ceiling = spec.tiers[agent.max_resources].amounts()
     smaller = sorted(r for r, amount in base.items() if ceiling.get(r, Decimal(0)) < amount)
@@ -512,7 +512,7 @@ def _scale_problems(spec: CloudSpec, name: str, agent: Agent) -> list[str]:
     ]
 
 
-def _floor_problems(spec: CloudSpec, name: str, agent: Agent) -> list[str]:
+def _floor_problems(spec: CloudSpec, name: str, agent: AgentSpec) -> list[str]:
     assert agent.scaling.min_resources is not None
     floor = spec.tiers[agent.scaling.min_resources].amounts()
     base = spec.tiers[agent.resources].amounts()
@@ -525,7 +525,7 @@ def _floor_problems(spec: CloudSpec, name: str, agent: Agent) -> list[str]:
     ]
 
 
-def _persist_problems(name: str, agent: Agent) -> list[str]:
+def _persist_problems(name: str, agent: AgentSpec) -> list[str]:
     problems = []
     seen: dict[str, str] = {}
     for index, entry in enumerate(agent.persist):

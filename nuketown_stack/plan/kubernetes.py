@@ -1,18 +1,19 @@
 """Kubernetes objects of one agent, as plain dicts (pure; no pulumi).
 
-Each builder returns the full manifest (apiVersion, kind, metadata, ...), so
-`render` prints exactly what `declare` hands to pulumi-kubernetes.
+Each builder takes the agent's context (one props object: the agent, its namespace, the tiers and
+where pods are placed) and returns the full manifest (apiVersion, kind, metadata, ...), so `render`
+prints exactly what `declare` hands to pulumi-kubernetes.
 """
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import tomli_w
 
 from nuketown_stack.inputs.quantity import parse_quantity
-from nuketown_stack.inputs.settings import Settings
-from nuketown_stack.inputs.spec import Agent, CloudSpec, EgressRule, Tier, Toleration, cidr_within
+from nuketown_stack.inputs.spec import AgentSpec, EgressRule, Persist, Tier, Toleration, cidr_within
 from nuketown_stack.plan import naming
 
 Manifest = dict[str, Any]
@@ -40,51 +41,80 @@ def selector_labels(agent: str) -> dict[str, str]:
     return {"app.kubernetes.io/name": APP_NAME, "app.kubernetes.io/instance": agent}
 
 
-def _metadata(name: str, namespace: str, agent: str, annotations: dict[str, str] | None = None) -> Manifest:
-    meta: Manifest = {"name": name, "namespace": namespace, "labels": common_labels(agent)}
-    if annotations:
-        meta["annotations"] = annotations
-    return meta
+@dataclass(frozen=True)
+class Placement:
+    """Where pods go: the tiers' node placement (scheduling tiers) and, for spot agents, the spot capacity."""
+
+    by_tier: bool  # false: scheduling none, a plain cluster where placement is ignored
+    spot_node_selector: Mapping[str, str]
+    spot_tolerations: tuple[Toleration, ...]
 
 
-def namespace(name: str, agent: str) -> Manifest:
+@dataclass(frozen=True)
+class AgentContext:
+    """One agent and what its Kubernetes objects are built from: the props every builder takes."""
+
+    name: str  # the agent's name: its labels, its one-per-agent objects' names
+    agent: AgentSpec
+    namespace: str
+    tiers: Mapping[str, Tier]
+    placement: Placement
+    storage_class: str | None
+
+    @property
+    def tier(self) -> Tier:
+        return self.tiers[self.agent.resources]
+
+    @property
+    def ceiling(self) -> Tier:
+        return self.tiers[self.agent.max_resources]
+
+    def metadata(self, name: str, annotations: dict[str, str] | None = None) -> Manifest:
+        meta: Manifest = {"name": name, "namespace": self.namespace, "labels": common_labels(self.name)}
+        if annotations:
+            meta["annotations"] = annotations
+        return meta
+
+
+def namespace(ctx: AgentContext) -> Manifest:
     restricted = {f"pod-security.kubernetes.io/{mode}": "restricted" for mode in ("enforce", "audit", "warn")}
     return {
         "apiVersion": "v1",
         "kind": "Namespace",
-        "metadata": {"name": name, "labels": common_labels(agent) | restricted},
+        "metadata": {"name": ctx.namespace, "labels": common_labels(ctx.name) | restricted},
     }
 
 
-def service_account(ns: str, agent: str, annotations: dict[str, str]) -> Manifest:
+def service_account(ctx: AgentContext, annotations: dict[str, str]) -> Manifest:
     return {
         "apiVersion": "v1",
         "kind": "ServiceAccount",
-        "metadata": _metadata(naming.service_account(agent), ns, agent, annotations),
+        "metadata": ctx.metadata(naming.service_account(ctx.name), annotations),
         "automountServiceAccountToken": False,
     }
 
 
-def identity_toml(spec: CloudSpec, name: str, agent: Agent, provider: str, ns: str) -> str:
+def identity_toml(ctx: AgentContext, domain: str, provider: str) -> str:
     """identity.toml as nuketown projects it, plus where the agent runs."""
+    agent = ctx.agent
     document = {
-        "name": name,
+        "name": ctx.name,
         "role": agent.role,
         "email": agent.git.email,
-        "domain": spec.domain,
+        "domain": domain,
         "home": agent.home,
         "uid": agent.uid,
         "description": agent.description,
-        "cloud": {"provider": provider, "namespace": ns},
+        "cloud": {"provider": provider, "namespace": ctx.namespace},
     }
     return tomli_w.dumps(document)
 
 
-def identity_config_map(ns: str, agent: str, toml: str) -> Manifest:
+def identity_config_map(ctx: AgentContext, toml: str) -> Manifest:
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
-        "metadata": _metadata(naming.identity_config_map(agent), ns, agent),
+        "metadata": ctx.metadata(naming.identity_config_map(ctx.name)),
         "data": {IDENTITY_FILE: toml},
     }
 
@@ -95,14 +125,15 @@ def identity_config_map(ns: str, agent: str, toml: str) -> Manifest:
 _NO_AWAIT = {"pulumi.com/skipAwait": "true"}
 
 
-def persistent_volume_claim(ns: str, agent: str, path: str, size: str, storage_class: str | None) -> Manifest:
-    spec: Manifest = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": size}}}
-    if storage_class is not None:
-        spec["storageClassName"] = storage_class
+def persistent_volume_claim(ctx: AgentContext, persist: Persist) -> Manifest:
+    spec: Manifest = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": persist.size}}}
+    if ctx.storage_class is not None:
+        spec["storageClassName"] = ctx.storage_class
+    annotations = {"nuketown.io/persist-path": persist.path, **_NO_AWAIT}
     return {
         "apiVersion": "v1",
         "kind": "PersistentVolumeClaim",
-        "metadata": _metadata(naming.pvc(agent, path), ns, agent, {"nuketown.io/persist-path": path, **_NO_AWAIT}),
+        "metadata": ctx.metadata(naming.pvc(ctx.name, persist.path), annotations),
         "spec": spec,
     }
 
@@ -111,9 +142,9 @@ def tier_resources(tier: Tier) -> dict[str, str]:
     return {"cpu": tier.cpu, "memory": tier.memory} | dict(sorted(tier.extended_resources.items()))
 
 
-def resource_quota(ns: str, name: str, spec: CloudSpec, agent: Agent) -> Manifest:
+def resource_quota(ctx: AgentContext) -> Manifest:
     """Room for one pod at maxResources, nothing more, and no Services."""
-    ceiling = spec.tiers[agent.max_resources]
+    ceiling = ctx.ceiling
     hard = {
         "requests.cpu": ceiling.cpu,
         "limits.cpu": ceiling.cpu,
@@ -121,7 +152,7 @@ def resource_quota(ns: str, name: str, spec: CloudSpec, agent: Agent) -> Manifes
         "limits.memory": ceiling.memory,
     }
     # Every extended resource any tier offers is capped, at 0 when the ceiling has none.
-    extended = sorted({r for tier in spec.tiers.values() for r in tier.extended_resources})
+    extended = sorted({r for tier in ctx.tiers.values() for r in tier.extended_resources})
     hard |= {f"requests.{r}": ceiling.extended_resources.get(r, "0") for r in extended}
     # Claims are not counted: agents have no API token, so this stack alone creates claims in their
     # namespaces and the spec is their bound; and a claim kept from a removed persist directory stays in the
@@ -135,12 +166,12 @@ def resource_quota(ns: str, name: str, spec: CloudSpec, agent: Agent) -> Manifes
     return {
         "apiVersion": "v1",
         "kind": "ResourceQuota",
-        "metadata": _metadata(name, ns, name),
+        "metadata": ctx.metadata(ctx.name),
         "spec": {"hard": hard},
     }
 
 
-def limit_range(ns: str, name: str, spec: CloudSpec, agent: Agent) -> Manifest:
+def limit_range(ctx: AgentContext) -> Manifest:
     """Caps any container at maxResources; containers that set nothing get the fleet's smallest tier.
 
     The defaults deliberately do not follow the agent's `resources` tier: the
@@ -148,15 +179,12 @@ def limit_range(ns: str, name: str, spec: CloudSpec, agent: Agent) -> Manifest:
     Deployment, and an extra container that sets nothing cannot take the
     agent's whole quota.
     """
-    ceiling = spec.tiers[agent.max_resources]
-    smallest = {
-        dimension: min((getattr(tier, dimension) for tier in spec.tiers.values()), key=parse_quantity)
-        for dimension in ("cpu", "memory")
-    }
+    ceiling = ctx.ceiling
+    smallest = _smallest(ctx.tiers)
     return {
         "apiVersion": "v1",
         "kind": "LimitRange",
-        "metadata": _metadata(name, ns, name),
+        "metadata": ctx.metadata(ctx.name),
         "spec": {
             "limits": [
                 {
@@ -209,7 +237,7 @@ def _dns_rule() -> Manifest:
     }
 
 
-def egress_rules(agent: Agent, guard: EgressGuard) -> list[Manifest]:
+def egress_rules(agent: AgentSpec, guard: EgressGuard) -> list[Manifest]:
     egress = agent.network.egress
     # Where the pod's cloud credentials come from stays reachable however narrow its egress is.
     required = [
@@ -225,16 +253,16 @@ def egress_rules(agent: Agent, guard: EgressGuard) -> list[Manifest]:
     return [_egress_rule(rule, guard) for rule in egress] + [_dns_rule()] + required
 
 
-def network_policy(ns: str, name: str, agent: Agent, guard: EgressGuard = NO_GUARD) -> Manifest:
+def network_policy(ctx: AgentContext, guard: EgressGuard = NO_GUARD) -> Manifest:
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
-        "metadata": _metadata(name, ns, name),
+        "metadata": ctx.metadata(ctx.name),
         "spec": {
             "podSelector": {},
             "policyTypes": ["Ingress", "Egress"],
             "ingress": [],
-            "egress": egress_rules(agent, guard),
+            "egress": egress_rules(ctx.agent, guard),
         },
     }
 
@@ -243,15 +271,15 @@ def _toleration(toleration: Toleration) -> Manifest:
     return toleration.model_dump(by_alias=True, exclude_none=True)
 
 
-def _placement(spec: CloudSpec, agent: Agent, settings: Settings) -> Manifest:
-    if settings.scheduling == "none":
+def _placement(ctx: AgentContext) -> Manifest:
+    if not ctx.placement.by_tier:
         return {}
-    tier = spec.tiers[agent.resources]
+    tier = ctx.tier
     selector = dict(tier.node_selector)
     tolerations = list(tier.tolerations)
-    if agent.spot:
-        selector |= settings.spot_node_selector
-        tolerations += settings.spot_tolerations
+    if ctx.agent.spot:
+        selector |= ctx.placement.spot_node_selector
+        tolerations += ctx.placement.spot_tolerations
     placement: Manifest = {}
     if selector:
         placement["nodeSelector"] = dict(sorted(selector.items()))
@@ -260,7 +288,8 @@ def _placement(spec: CloudSpec, agent: Agent, settings: Settings) -> Manifest:
     return placement
 
 
-def _env(name: str, agent: Agent) -> list[Manifest]:
+def _env(ctx: AgentContext) -> list[Manifest]:
+    name, agent = ctx.name, ctx.agent
     fixed = {
         "HOME": agent.home,
         "USER": name,
@@ -276,8 +305,9 @@ def _env(name: str, agent: Agent) -> list[Manifest]:
     ]
 
 
-def _volumes(name: str, agent: Agent) -> tuple[list[Manifest], list[Manifest]]:
+def _volumes(ctx: AgentContext) -> tuple[list[Manifest], list[Manifest]]:
     """Pod volumes and the container's mounts: an ephemeral home and /tmp, identity, persist dirs."""
+    name, agent = ctx.name, ctx.agent
     volumes: list[Manifest] = [
         {"name": HOME_VOLUME, "emptyDir": {}},
         {"name": TMP_VOLUME, "emptyDir": {}},
@@ -301,27 +331,23 @@ def _volumes(name: str, agent: Agent) -> tuple[list[Manifest], list[Manifest]]:
 
 
 def deployment(
-    ns: str,
-    name: str,
-    spec: CloudSpec,
-    agent: Agent,
-    settings: Settings,
+    ctx: AgentContext,
     restart_on: dict[str, str],  # checksums of what the pod reads at start (identity.toml, credentials wiring)
     pod_labels: dict[str, str],
 ) -> Manifest:
-    tier = spec.tiers[agent.resources]
-    volumes, mounts = _volumes(name, agent)
+    name, agent = ctx.name, ctx.agent
+    volumes, mounts = _volumes(ctx)
     scaling = {"nuketown.io/resources": agent.resources, "nuketown.io/max-resources": agent.max_resources}
     if agent.scaling.idle_timeout is not None:
         scaling["nuketown.io/idle-timeout"] = str(agent.scaling.idle_timeout)
     if agent.spot:
         scaling["nuketown.io/spot"] = "true"
-    resources = tier_resources(tier)
+    resources = tier_resources(ctx.tier)
     container: Manifest = {
         "name": CONTAINER,
         "image": agent.image,
         **({"imagePullPolicy": policy} if (policy := image_pull_policy(agent)) else {}),
-        "env": _env(name, agent),
+        "env": _env(ctx),
         "resources": {"requests": resources, "limits": dict(resources)},
         "securityContext": {
             "allowPrivilegeEscalation": False,
@@ -344,14 +370,14 @@ def deployment(
             "runAsNonRoot": True,
             "seccompProfile": {"type": "RuntimeDefault"},
         },
-        **_placement(spec, agent, settings),
+        **_placement(ctx),
         "containers": [container],
         "volumes": volumes,
     }
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": _metadata(name, ns, name, scaling | {"nuketown.io/role": agent.role}),
+        "metadata": ctx.metadata(name, scaling | {"nuketown.io/role": agent.role}),
         "spec": {
             # With an idle timeout KEDA owns the replica count (0 when idle, 1 when woken): left out here, so
             # `pulumi up` never scales an idle agent back up (server-side apply leaves a field it does not set).
@@ -381,33 +407,38 @@ def checksum(text: str) -> str:
 NIX_IMAGE_PREFIX = "nix:0/nix/store/"
 
 
-def image_pull_policy(agent: Agent) -> str | None:
+def image_pull_policy(agent: AgentSpec) -> str | None:
     """The spec's policy; else IfNotPresent for a nix-snapshotter image; else Kubernetes' own default."""
     if agent.image_pull_policy is not None:
         return agent.image_pull_policy
     return "IfNotPresent" if agent.image.startswith(NIX_IMAGE_PREFIX) else None
 
 
-def idles(agent: Agent) -> bool:
+def idles(agent: AgentSpec) -> bool:
     """An idle timeout acts only with something to wake the agent again (scaling.wake)."""
     return agent.scaling.idle_timeout is not None and bool(agent.scaling.wake)
 
 
-def _tier_floor(spec: CloudSpec, agent: Agent) -> dict[str, str]:
-    """minAllowed: the minResources tier, or per resource the smallest any tier asks for."""
-    if agent.scaling.min_resources is not None:
-        tier = spec.tiers[agent.scaling.min_resources]
-        return {"cpu": tier.cpu, "memory": tier.memory}
+def _smallest(tiers: Mapping[str, Tier]) -> dict[str, str]:
+    """Per resource, the smallest amount any tier asks for."""
     return {
-        dimension: min((getattr(tier, dimension) for tier in spec.tiers.values()), key=parse_quantity)
+        dimension: min((getattr(tier, dimension) for tier in tiers.values()), key=parse_quantity)
         for dimension in ("cpu", "memory")
     }
 
 
-def vertical_pod_autoscaler(ns: str, name: str, spec: CloudSpec, agent: Agent) -> Manifest:
+def _tier_floor(ctx: AgentContext) -> dict[str, str]:
+    """minAllowed: the minResources tier, or per resource the smallest any tier asks for."""
+    if ctx.agent.scaling.min_resources is not None:
+        tier = ctx.tiers[ctx.agent.scaling.min_resources]
+        return {"cpu": tier.cpu, "memory": tier.memory}
+    return _smallest(ctx.tiers)
+
+
+def vertical_pod_autoscaler(ctx: AgentContext) -> Manifest:
     """Right-sizing inside the approved band: never above maxResources (the quota's size), GPUs left alone."""
-    ceiling = spec.tiers[agent.max_resources]
-    mode = agent.scaling.right_sizing
+    name, ceiling = ctx.name, ctx.ceiling
+    mode = ctx.agent.scaling.right_sizing
     update_policy: Manifest = {"updateMode": mode}
     if mode in ("Recreate", "InPlaceOrRecreate"):
         # The updater evicts nothing from a workload of fewer than --min-replicas (2) pods unless told:
@@ -416,7 +447,7 @@ def vertical_pod_autoscaler(ns: str, name: str, spec: CloudSpec, agent: Agent) -
     return {
         "apiVersion": "autoscaling.k8s.io/v1",
         "kind": "VerticalPodAutoscaler",
-        "metadata": _metadata(name, ns, name),
+        "metadata": ctx.metadata(name),
         "spec": {
             "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
             "updatePolicy": update_policy,
@@ -427,7 +458,7 @@ def vertical_pod_autoscaler(ns: str, name: str, spec: CloudSpec, agent: Agent) -
                         "controlledResources": ["cpu", "memory"],
                         # Limits follow requests at the Deployment's 1:1 ratio, so they stay under the quota too.
                         "controlledValues": "RequestsAndLimits",
-                        "minAllowed": _tier_floor(spec, agent),
+                        "minAllowed": _tier_floor(ctx),
                         "maxAllowed": {"cpu": ceiling.cpu, "memory": ceiling.memory},
                     }
                 ]
@@ -436,8 +467,9 @@ def vertical_pod_autoscaler(ns: str, name: str, spec: CloudSpec, agent: Agent) -
     }
 
 
-def scaled_object(ns: str, name: str, agent: Agent) -> Manifest:
+def scaled_object(ctx: AgentContext) -> Manifest:
     """KEDA scales the agent to zero after idleTimeout seconds with no wake trigger active, and back to one."""
+    name, agent = ctx.name, ctx.agent
     triggers = [
         {
             "type": trigger.type,
@@ -454,7 +486,7 @@ def scaled_object(ns: str, name: str, agent: Agent) -> Manifest:
     return {
         "apiVersion": "keda.sh/v1alpha1",
         "kind": "ScaledObject",
-        "metadata": _metadata(name, ns, name),
+        "metadata": ctx.metadata(name),
         "spec": {
             "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
             "minReplicaCount": 0,

@@ -15,7 +15,7 @@ from nuketown_stack.clouds.gcp import plan as gcp_plan
 from nuketown_stack.clouds.gcp.plan import GcpAgentPlan, GcpStackPlan
 from nuketown_stack.errors import raise_if_any
 from nuketown_stack.inputs.settings import Settings
-from nuketown_stack.inputs.spec import Agent, CloudSpec, cidr_within
+from nuketown_stack.inputs.spec import AgentSpec, CloudSpec, cidr_within
 from nuketown_stack.plan import kubernetes as manifests
 from nuketown_stack.plan import naming
 from nuketown_stack.plan.keeping import is_kept
@@ -237,9 +237,21 @@ def _guard_problems(spec: CloudSpec, guard: EgressGuard) -> list[str]:
     ]
 
 
-def _agent_plan(spec: CloudSpec, settings: Settings, cloud: _StackCloud, name: str, agent: Agent) -> AgentPlan:
+def _agent_plan(spec: CloudSpec, settings: Settings, cloud: _StackCloud, name: str, agent: AgentSpec) -> AgentPlan:
     ns = naming.namespace(settings.prefix, name)
     account = naming.service_account(name)
+    ctx = manifests.AgentContext(
+        name=name,
+        agent=agent,
+        namespace=ns,
+        tiers=spec.tiers,
+        placement=manifests.Placement(
+            by_tier=settings.scheduling == "tiers",
+            spot_node_selector=settings.spot_node_selector,
+            spot_tolerations=settings.spot_tolerations,
+        ),
+        storage_class=settings.storage_class,
+    )
     gcp_agent = gcp_plan.agent_plan(cloud.gcp, settings, name, agent, ns, account) if cloud.gcp else None
     aws_agent = aws_plan.agent_plan(settings, name, agent, ns, account) if cloud.aws else None
     annotations = _service_account_annotations(agent)
@@ -247,7 +259,7 @@ def _agent_plan(spec: CloudSpec, settings: Settings, cloud: _StackCloud, name: s
         annotations[GKE_ACCOUNT_ANNOTATION] = gcp_plan.email(gcp_agent, cloud.gcp)
     if cloud.aws is not None and aws_agent is not None and cloud.aws.mode == "irsa":
         annotations[EKS_ROLE_ANNOTATION] = aws_plan.role_arn(aws_agent, cloud.aws.oidc_account)
-    toml = manifests.identity_toml(spec, name, agent, settings.cloud, ns)
+    toml = manifests.identity_toml(ctx, spec.domain, settings.cloud)
     # A pod reads its credentials wiring once, at start: a change to it must roll the pod.
     credentials = {
         "cloud": settings.cloud,
@@ -257,21 +269,17 @@ def _agent_plan(spec: CloudSpec, settings: Settings, cloud: _StackCloud, name: s
         "pod": _pod_labels(agent),
     }
     objects = [
-        manifests.namespace(ns, name),
-        manifests.service_account(ns, name, annotations),
-        manifests.identity_config_map(ns, name, toml),
-        manifests.resource_quota(ns, name, spec, agent),
-        manifests.limit_range(ns, name, spec, agent),
-        manifests.network_policy(ns, name, agent, cloud.guard),
-        *(manifests.persistent_volume_claim(ns, name, p.path, p.size, settings.storage_class) for p in agent.persist),
-        *([manifests.vertical_pod_autoscaler(ns, name, spec, agent)] if agent.scaling.right_sizing else []),
-        *([manifests.scaled_object(ns, name, agent)] if manifests.idles(agent) else []),
+        manifests.namespace(ctx),
+        manifests.service_account(ctx, annotations),
+        manifests.identity_config_map(ctx, toml),
+        manifests.resource_quota(ctx),
+        manifests.limit_range(ctx),
+        manifests.network_policy(ctx, cloud.guard),
+        *(manifests.persistent_volume_claim(ctx, entry) for entry in agent.persist),
+        *([manifests.vertical_pod_autoscaler(ctx)] if agent.scaling.right_sizing else []),
+        *([manifests.scaled_object(ctx)] if manifests.idles(agent) else []),
         manifests.deployment(
-            ns,
-            name,
-            spec,
-            agent,
-            settings,
+            ctx,
             {
                 "nuketown.io/identity-checksum": manifests.checksum(toml),
                 "nuketown.io/credentials-checksum": manifests.checksum(json.dumps(credentials, sort_keys=True)),
@@ -297,13 +305,13 @@ def _resource_name(agent: str, manifest: dict[str, Any]) -> str:
     return agent
 
 
-def _service_account_annotations(agent: Agent) -> dict[str, str]:
+def _service_account_annotations(agent: AgentSpec) -> dict[str, str]:
     if agent.identity.azure_client_id is not None:
         return {AKS_CLIENT_ANNOTATION: agent.identity.azure_client_id}
     return {}
 
 
-def _pod_labels(agent: Agent) -> dict[str, str]:
+def _pod_labels(agent: AgentSpec) -> dict[str, str]:
     if agent.identity.azure_client_id is not None:
         return {"azure.workload.identity/use": "true"}
     return {}

@@ -77,7 +77,7 @@ class Clouds:
     aws: "AwsStack | None" = None
 
 
-class Agent(pulumi.ComponentResource):
+class AgentComponent(pulumi.ComponentResource):
     """Everything of one agent, grouped so `pulumi preview` shows it as one tree."""
 
     def __init__(
@@ -161,7 +161,7 @@ def _kubernetes_resource(
     )
 
 
-def sops_config(agents: list[Agent]) -> pulumi.Output[str]:
+def sops_config(agents: list[AgentComponent]) -> pulumi.Output[str]:
     """`.sops.yaml` with one creation rule per agent key: secrets/<agent>/ encrypted to it."""
     keyed = [(agent.agent_name, agent.sops_key) for agent in agents if agent.sops_key is not None]
 
@@ -205,7 +205,7 @@ def declare(plan: StackPlan, settings: Settings) -> dict[str, Any]:
     providers = (
         kubernetes_providers(settings, _cluster_kubeconfig(clouds, settings)) if settings.apply_kubernetes else None
     )
-    agents = [Agent(agent_plan, providers, clouds) for agent_plan in plan.agents]
+    agents = [AgentComponent(agent_plan, providers, clouds) for agent_plan in plan.agents]
     outputs: dict[str, Any] = {"agents": {agent.agent_name: agent.outputs for agent in agents}}
     if plan.cloud != "none":
         outputs["sopsConfig"] = sops_config(agents)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from nuketown_stack.inputs.settings import Settings
-from nuketown_stack.inputs.spec import Agent
+from nuketown_stack.inputs.spec import AgentSpec
 from nuketown_stack.plan import naming
 
 Document = dict[str, Any]
@@ -124,7 +124,7 @@ def stack_plan(settings: Settings) -> AwsStackPlan:
     )
 
 
-def agent_plan(settings: Settings, name: str, agent: Agent, namespace: str, service_account: str) -> AwsAgentPlan:
+def agent_plan(settings: Settings, name: str, agent: AgentSpec, namespace: str, service_account: str) -> AwsAgentPlan:
     existing = agent.identity.aws_role_arn
     role = naming.aws_role(settings.stack, name)
     return AwsAgentPlan(

@@ -7,7 +7,7 @@ only wires resources together. DESIGN.md section 7, GCP.
 from dataclasses import dataclass
 
 from nuketown_stack.inputs.settings import Settings
-from nuketown_stack.inputs.spec import Agent
+from nuketown_stack.inputs.spec import AgentSpec
 from nuketown_stack.plan import naming
 
 WORKLOAD_IDENTITY_USER = "roles/iam.workloadIdentityUser"
@@ -64,7 +64,7 @@ def stack_plan(settings: Settings) -> GcpStackPlan:
 
 
 def agent_plan(
-    stack: GcpStackPlan, settings: Settings, name: str, agent: Agent, namespace: str, service_account: str
+    stack: GcpStackPlan, settings: Settings, name: str, agent: AgentSpec, namespace: str, service_account: str
 ) -> GcpAgentPlan:
     existing = agent.identity.gcp_service_account
     prefix = agent.identity.prefix
