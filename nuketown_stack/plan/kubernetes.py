@@ -207,6 +207,10 @@ class EgressGuard:
 
 
 NO_GUARD = EgressGuard()
+# Where a cloud VM's instance metadata service answers: the node's own credentials live behind it.
+NODE_METADATA = ("169.254.169.254/32", "fd00:ec2::254/128")
+# No cloud identity, so nothing the pod needs lives behind a metadata address.
+WITHOUT_CLOUD = EgressGuard(blocked=NODE_METADATA)
 
 
 def _ip_block(cidr: str, excepted: tuple[str, ...], guard: EgressGuard) -> Manifest:

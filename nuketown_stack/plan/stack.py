@@ -9,10 +9,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from nuketown_stack.clouds.aws import plan as aws_plan
-from nuketown_stack.clouds.aws.plan import AwsAgentPlan, AwsStackPlan
-from nuketown_stack.clouds.gcp import plan as gcp_plan
-from nuketown_stack.clouds.gcp.plan import GcpAgentPlan, GcpStackPlan
+from nuketown_stack import clouds
+from nuketown_stack.clouds import AgentIdentityPlan, StackIdentityPlan
 from nuketown_stack.errors import raise_if_any
 from nuketown_stack.inputs.settings import Settings
 from nuketown_stack.inputs.spec import AgentSpec, CloudSpec, cidr_within
@@ -22,8 +20,6 @@ from nuketown_stack.plan.keeping import is_kept
 from nuketown_stack.plan.kubernetes import EgressGuard
 from nuketown_stack.plan.ownership import ownership_problems
 
-GKE_ACCOUNT_ANNOTATION = "iam.gke.io/gcp-service-account"
-EKS_ROLE_ANNOTATION = "eks.amazonaws.com/role-arn"
 AKS_CLIENT_ANNOTATION = "azure.workload.identity/client-id"
 
 
@@ -57,8 +53,7 @@ class AgentPlan:
     service_account: str
     uid: int
     objects: tuple[KubeObject, ...]  # namespace first, the Deployment last
-    gcp: GcpAgentPlan | None = None
-    aws: AwsAgentPlan | None = None
+    identity: AgentIdentityPlan | None = None  # its cloud identity, when the stack has a cloud
 
     def object(self, kind: str) -> KubeObject:
         return next(o for o in self.objects if o.kind == kind)
@@ -72,8 +67,7 @@ class StackPlan:
     stack: str
     cloud: str
     agents: tuple[AgentPlan, ...]  # sorted by name
-    gcp: GcpStackPlan | None = None
-    aws: AwsStackPlan | None = None
+    identity: StackIdentityPlan | None = None  # the stack's cloud identity plan (None: nuketown:cloud none)
     # What is valid but probably not what the user meant, one line each naming its option path.
     warnings: tuple[str, ...] = ()
 
@@ -97,18 +91,15 @@ def build_plan(spec: CloudSpec, settings: Settings) -> StackPlan:
         + naming.collision_problems(settings.stack, settings.prefix, _persist_paths(spec))
         + ownership_problems(spec, settings)
     )
-    cloud = _StackCloud(
-        gcp=gcp_plan.stack_plan(settings) if settings.cloud == "gcp" else None,
-        aws=aws_plan.stack_plan(settings) if settings.cloud == "aws" else None,
-    )
-    raise_if_any(_guard_problems(spec, cloud.guard))
-    agents = tuple(_agent_plan(spec, settings, cloud, name, spec.agents[name]) for name in sorted(spec.agents))
+    cloud = clouds.stack_plan(settings)
+    guard = cloud.guard() if cloud is not None else manifests.WITHOUT_CLOUD
+    raise_if_any(_guard_problems(spec, guard))
+    agents = tuple(_agent_plan(spec, settings, cloud, guard, name, spec.agents[name]) for name in sorted(spec.agents))
     return StackPlan(
         stack=settings.stack,
         cloud=settings.cloud,
         agents=agents,
-        gcp=cloud.gcp,
-        aws=cloud.aws,
+        identity=cloud,
         warnings=tuple(
             _fleet_warnings(spec, settings)
             + _ignored_identity_warnings(spec, settings)
@@ -207,23 +198,6 @@ def _persist_paths(spec: CloudSpec) -> dict[str, list[str]]:
     return {name: [entry.path for entry in agent.persist] for name, agent in spec.agents.items()}
 
 
-@dataclass(frozen=True)
-class _StackCloud:
-    gcp: GcpStackPlan | None
-    aws: AwsStackPlan | None
-
-    @property
-    def guard(self) -> EgressGuard:
-        if self.gcp is not None:
-            return EgressGuard(required=gcp_plan.GKE_METADATA_SERVER)
-        if self.aws is None:
-            # No cloud identity, so nothing the pod needs lives behind a metadata address; on a cloud VM the
-            # node's own credentials do.
-            return EgressGuard(blocked=aws_plan.METADATA_CIDRS)
-        required = aws_plan.POD_IDENTITY_AGENT if self.aws.mode == "podIdentity" else ()
-        return EgressGuard(blocked=aws_plan.METADATA_CIDRS, required=required)
-
-
 def _guard_problems(spec: CloudSpec, guard: EgressGuard) -> list[str]:
     """Egress the spec asks for that the cloud must keep closed."""
     return [
@@ -237,7 +211,14 @@ def _guard_problems(spec: CloudSpec, guard: EgressGuard) -> list[str]:
     ]
 
 
-def _agent_plan(spec: CloudSpec, settings: Settings, cloud: _StackCloud, name: str, agent: AgentSpec) -> AgentPlan:
+def _agent_plan(
+    spec: CloudSpec,
+    settings: Settings,
+    cloud: StackIdentityPlan | None,
+    guard: EgressGuard,
+    name: str,
+    agent: AgentSpec,
+) -> AgentPlan:
     ns = naming.namespace(settings.prefix, name)
     account = naming.service_account(name)
     ctx = manifests.AgentContext(
@@ -252,19 +233,18 @@ def _agent_plan(spec: CloudSpec, settings: Settings, cloud: _StackCloud, name: s
         ),
         storage_class=settings.storage_class,
     )
-    gcp_agent = gcp_plan.agent_plan(cloud.gcp, settings, name, agent, ns, account) if cloud.gcp else None
-    aws_agent = aws_plan.agent_plan(settings, name, agent, ns, account) if cloud.aws else None
+    identity = cloud.agent_plan(settings, name, agent, ns, account) if cloud is not None else None
     annotations = _service_account_annotations(agent)
-    if cloud.gcp is not None and gcp_agent is not None:
-        annotations[GKE_ACCOUNT_ANNOTATION] = gcp_plan.email(gcp_agent, cloud.gcp)
-    if cloud.aws is not None and aws_agent is not None and cloud.aws.mode == "irsa":
-        annotations[EKS_ROLE_ANNOTATION] = aws_plan.role_arn(aws_agent, cloud.aws.oidc_account)
+    annotation = identity.annotation() if identity is not None else None
+    if annotation is not None:
+        annotations[annotation.key] = annotation.planned
     toml = manifests.identity_toml(ctx, spec.domain, settings.cloud)
     # A pod reads its credentials wiring once, at start: a change to it must roll the pod.
     credentials = {
         "cloud": settings.cloud,
-        "awsMode": cloud.aws.mode if cloud.aws else None,
-        "role": (aws_agent.role_name or aws_agent.existing_role_arn) if aws_agent else None,
+        "awsMode": None,
+        "role": None,
+        **(identity.credentials() if identity is not None else {}),
         "serviceAccount": annotations,
         "pod": _pod_labels(agent),
     }
@@ -274,7 +254,7 @@ def _agent_plan(spec: CloudSpec, settings: Settings, cloud: _StackCloud, name: s
         manifests.identity_config_map(ctx, toml),
         manifests.resource_quota(ctx),
         manifests.limit_range(ctx),
-        manifests.network_policy(ctx, cloud.guard),
+        manifests.network_policy(ctx, guard),
         *(manifests.persistent_volume_claim(ctx, entry) for entry in agent.persist),
         *([manifests.vertical_pod_autoscaler(ctx)] if agent.scaling.right_sizing else []),
         *([manifests.scaled_object(ctx)] if manifests.idles(agent) else []),
@@ -293,8 +273,7 @@ def _agent_plan(spec: CloudSpec, settings: Settings, cloud: _StackCloud, name: s
         service_account=account,
         uid=agent.uid,
         objects=tuple(KubeObject(_resource_name(name, m), m) for m in objects),
-        gcp=gcp_agent,
-        aws=aws_agent,
+        identity=identity,
     )
 
 

@@ -5,23 +5,20 @@ resource is created inside an `apply`.
 """
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from types import ModuleType
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
 import yaml
 from pydantic.alias_generators import to_snake
 
+from nuketown_stack.clouds import KMS_KEY_OUTPUT, StackIdentityPlan, declare_module
 from nuketown_stack.inputs.settings import Settings
-from nuketown_stack.plan.kubeconfig import GkeCluster
-from nuketown_stack.plan.stack import EKS_ROLE_ANNOTATION, GKE_ACCOUNT_ANNOTATION, AgentPlan, KubeObject, StackPlan
+from nuketown_stack.plan.stack import AgentPlan, KubeObject, StackPlan
 from nuketown_stack.program.declared import AGENT_TYPE
+from nuketown_stack.program.identity import DeclaredIdentity
 from nuketown_stack.program.providers import provider_args
-
-if TYPE_CHECKING:  # each cloud's SDK is imported only by the stacks that use it (a large import)
-    from nuketown_stack.clouds.aws.declare import AwsStack
-    from nuketown_stack.clouds.gcp.declare import GcpStack
-
 
 _CLASSES: dict[str, type[pulumi.CustomResource]] = {
     "kubernetes:core/v1:Namespace": k8s.core.v1.Namespace,
@@ -70,11 +67,20 @@ def _annotated(manifest: dict[str, Any], annotations: dict[str, pulumi.Input[str
 
 
 @dataclass(frozen=True)
-class Clouds:
-    """The stack-wide cloud resources agents hang their identities on (at most one cloud is set)."""
+class DeclaredCloud:
+    """A stack's cloud: its plan, the module that declares it, and the stack-wide resources agents hang on."""
 
-    gcp: "GcpStack | None" = None
-    aws: "AwsStack | None" = None
+    plan: StackIdentityPlan
+    module: ModuleType  # nuketown_stack.clouds.<cloud>.declare
+    stack: Any  # what module.declare_stack returned (GcpStack, AwsStack)
+
+    def declare_agent_identity(self, plan: AgentPlan, parent: pulumi.Resource) -> DeclaredIdentity:
+        identity: DeclaredIdentity = self.module.declare_agent_identity(plan.identity, self.stack, parent=parent)
+        return identity
+
+    def cluster_kubeconfig(self, settings: Settings) -> pulumi.Output[str] | None:
+        kubeconfig: pulumi.Output[str] | None = self.module.cluster_kubeconfig(settings, self.stack)
+        return kubeconfig
 
 
 class AgentComponent(pulumi.ComponentResource):
@@ -84,7 +90,7 @@ class AgentComponent(pulumi.ComponentResource):
         self,
         plan: AgentPlan,
         providers: Providers | None,  # None: another tool applies the Kubernetes objects
-        clouds: Clouds,
+        cloud: DeclaredCloud | None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__(AGENT_TYPE, plan.name, None, opts)
@@ -93,7 +99,8 @@ class AgentComponent(pulumi.ComponentResource):
         # ServiceAccount annotations whose values the cloud assigns, and the key secrets are encrypted to.
         self.identity_annotations: dict[str, pulumi.Input[str]] = {}
         self.sops_key: tuple[str, pulumi.Output[str]] | None = None
-        self._declare_cloud_identity(plan, clouds)
+        if cloud is not None:
+            self._declare_cloud_identity(plan, cloud)
         self.resources: dict[str, pulumi.CustomResource] = {}
         if providers is not None:
             self._declare_workload(plan, providers)
@@ -107,25 +114,15 @@ class AgentComponent(pulumi.ComponentResource):
         volumes = [r for o, r in self.resources.items() if o.startswith("PersistentVolumeClaim/")]
         self._declare(plan.object("Deployment"), providers, [namespace, *volumes])
 
-    def _declare_cloud_identity(self, plan: AgentPlan, clouds: Clouds) -> None:
+    def _declare_cloud_identity(self, plan: AgentPlan, cloud: DeclaredCloud) -> None:
         # Annotations take the identity from the cloud resource's output, so IAM and Kubernetes cannot drift apart.
-        if plan.gcp is not None and clouds.gcp is not None:
-            from nuketown_stack.clouds.gcp import declare as gcp_declare
-
-            gcp = gcp_declare.declare_agent_identity(plan.gcp, clouds.gcp, parent=self)
-            self.identity_annotations[GKE_ACCOUNT_ANNOTATION] = gcp.email
-            self.outputs["gcpServiceAccount"] = gcp.email
-            self.outputs["kmsKey"] = gcp.key_id
-            self.sops_key = ("gcp_kms", gcp.key_id)
-        if plan.aws is not None and clouds.aws is not None:
-            from nuketown_stack.clouds.aws import declare as aws_declare
-
-            aws = aws_declare.declare_agent_identity(plan.aws, clouds.aws, parent=self)
-            if clouds.aws.plan.mode == "irsa":
-                self.identity_annotations[EKS_ROLE_ANNOTATION] = aws.role_arn
-            self.outputs["roleArn"] = aws.role_arn
-            self.outputs["kmsKey"] = aws.key_arn
-            self.sops_key = ("kms", aws.key_arn)
+        declared = cloud.declare_agent_identity(plan, parent=self)
+        annotation = plan.identity.annotation() if plan.identity is not None else None
+        if annotation is not None and declared.annotation_value is not None:
+            self.identity_annotations[annotation.key] = declared.annotation_value
+        self.outputs[cloud.plan.identity_output] = declared.identity
+        self.outputs[KMS_KEY_OUTPUT] = declared.key
+        self.sops_key = (cloud.plan.sops_field, declared.key)
 
     def _declare(
         self, obj: KubeObject, providers: Providers, depends_on: list[pulumi.Resource]
@@ -174,38 +171,19 @@ def sops_config(agents: list[AgentComponent]) -> pulumi.Output[str]:
     return pulumi.Output.all(*[key for _, (_, key) in keyed]).apply(document)
 
 
-def _declare_clouds(plan: StackPlan, settings: Settings) -> Clouds:
-    if plan.gcp is not None:
-        from nuketown_stack.clouds.gcp import declare as gcp_declare
-
-        return Clouds(gcp=gcp_declare.declare_stack(plan.gcp, settings))
-    if plan.aws is not None:
-        from nuketown_stack.clouds.aws import declare as aws_declare
-
-        return Clouds(aws=aws_declare.declare_stack(plan.aws, settings))
-    return Clouds()
-
-
-def _cluster_kubeconfig(clouds: Clouds, settings: Settings) -> pulumi.Output[str] | None:
-    """The kubeconfig of a cluster looked up through its cloud (nuketown:gkeCluster / eksCluster), if any."""
-    if clouds.gcp is not None and settings.gke_cluster is not None:
-        from nuketown_stack.clouds.gcp import declare as gcp_declare
-
-        return gcp_declare.cluster_kubeconfig(GkeCluster.parse(settings.gke_cluster), clouds.gcp)
-    if clouds.aws is not None and settings.eks_cluster is not None:
-        from nuketown_stack.clouds.aws import declare as aws_declare
-
-        return aws_declare.cluster_kubeconfig(settings.eks_cluster, clouds.aws)
-    return None
+def _declare_cloud(plan: StackPlan, settings: Settings) -> DeclaredCloud | None:
+    if plan.identity is None:
+        return None
+    module = declare_module(plan.identity.cloud)
+    return DeclaredCloud(plan=plan.identity, module=module, stack=module.declare_stack(plan.identity, settings))
 
 
 def declare(plan: StackPlan, settings: Settings) -> dict[str, Any]:
     """Declare every agent; returns the stack outputs."""
-    clouds = _declare_clouds(plan, settings)
-    providers = (
-        kubernetes_providers(settings, _cluster_kubeconfig(clouds, settings)) if settings.apply_kubernetes else None
-    )
-    agents = [AgentComponent(agent_plan, providers, clouds) for agent_plan in plan.agents]
+    cloud = _declare_cloud(plan, settings)
+    kubeconfig = cloud.cluster_kubeconfig(settings) if cloud is not None else None
+    providers = kubernetes_providers(settings, kubeconfig) if settings.apply_kubernetes else None
+    agents = [AgentComponent(agent_plan, providers, cloud) for agent_plan in plan.agents]
     outputs: dict[str, Any] = {"agents": {agent.agent_name: agent.outputs for agent in agents}}
     if plan.cloud != "none":
         outputs["sopsConfig"] = sops_config(agents)

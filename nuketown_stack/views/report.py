@@ -10,8 +10,11 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from nuketown_stack.clouds.aws.plan import EKS_ROLE_ANNOTATION
+from nuketown_stack.clouds.aws.plan import IDENTITY_OUTPUT as AWS_IDENTITY
+from nuketown_stack.clouds.gcp.plan import IDENTITY_OUTPUT as GCP_IDENTITY
 from nuketown_stack.plan.egress import egress_in_words
-from nuketown_stack.plan.stack import AKS_CLIENT_ANNOTATION, EKS_ROLE_ANNOTATION
+from nuketown_stack.plan.stack import AKS_CLIENT_ANNOTATION
 from nuketown_stack.program.declared import UNKNOWN_TEXT, Resource, owning_agents, resource_key
 
 Tree = tuple[str, list["Tree"]]  # a label and its children
@@ -114,9 +117,9 @@ def _volumes(claims: Sequence[Resource]) -> str:
 
 
 def _cloud_identity(outputs: Mapping[str, Any], owned: Owned, annotations: Mapping[str, str]) -> Tree:
-    if "gcpServiceAccount" in outputs:
+    if GCP_IDENTITY in outputs:
         return _gcp_identity(outputs, owned)
-    if "roleArn" in outputs:
+    if AWS_IDENTITY in outputs:
         return _aws_identity(outputs, owned, annotations)
     if AKS_CLIENT_ANNOTATION in annotations:
         return (f"Azure workload identity, client id {annotations[AKS_CLIENT_ANNOTATION]} (no Azure resources)", [])
@@ -126,7 +129,7 @@ def _cloud_identity(outputs: Mapping[str, Any], owned: Owned, annotations: Mappi
 def _gcp_identity(outputs: Mapping[str, Any], owned: Owned) -> Tree:
     account = _inputs(owned, "gcp:serviceaccount/account:Account")
     created = "" if account else ", existing"
-    email = outputs["gcpServiceAccount"]
+    email = outputs[GCP_IDENTITY]
     if email == UNKNOWN_TEXT and account:  # a first preview: GCP assigns the email on creation
         email = f"{account['accountId']} in project {account['project']}, email {UNKNOWN_TEXT}"
     binding = _inputs(owned, "gcp:serviceaccount/iAMMember:IAMMember")
@@ -137,7 +140,7 @@ def _gcp_identity(outputs: Mapping[str, Any], owned: Owned) -> Tree:
         inputs = member["inputs"]
         condition = inputs.get("condition", {}).get("expression", "no condition")
         grants.append((f"storage: {inputs['role']} where {condition}", []))
-    own = {f"serviceAccount:{outputs['gcpServiceAccount']}", UNKNOWN_TEXT}  # unknown: the account being created
+    own = {f"serviceAccount:{outputs[GCP_IDENTITY]}", UNKNOWN_TEXT}  # unknown: the account being created
     key = _inputs(owned, "gcp:kms/cryptoKey:CryptoKey")
     for member in owned.get("gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember", []):
         inputs = member["inputs"]
@@ -169,7 +172,7 @@ def _aws_identity(outputs: Mapping[str, Any], owned: Owned, annotations: Mapping
             continue
         for statement in json.loads(document).get("Statement", []):
             grants.append((_statement(statement), []))
-    arn = outputs["roleArn"]
+    arn = outputs[AWS_IDENTITY]
     if arn == UNKNOWN_TEXT and role:
         arn = f"{role['name']} (ARN {UNKNOWN_TEXT})"
     return (f"IAM role {arn} ({details})", grants)

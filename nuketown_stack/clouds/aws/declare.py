@@ -17,6 +17,7 @@ from nuketown_stack.clouds.aws.plan import AwsAgentPlan, AwsStackPlan
 from nuketown_stack.inputs.settings import Settings
 from nuketown_stack.plan import naming
 from nuketown_stack.plan.kubeconfig import eks_kubeconfig
+from nuketown_stack.program.identity import DeclaredIdentity, adoption_opts
 from nuketown_stack.program.providers import provider_args
 
 
@@ -27,17 +28,6 @@ class AwsStack:
     account: str  # from the caller identity: the account every role and key lives in
     existing_roles: frozenset[str]  # role names of this stack kept in the account (removed agents)
     existing_keys: dict[str, str]  # agent -> key id of keys kept in the account, found by their tags
-
-
-@dataclass(frozen=True)
-class AwsIdentity:
-    role_arn: pulumi.Input[str]
-    key_arn: pulumi.Output[str]
-
-
-def _kept(adopt_id: str | None = None) -> pulumi.ResourceOptions:
-    """Kept on removal, replacement and destroy (see keeping.py); adopted when it already exists."""
-    return pulumi.ResourceOptions(retain_on_delete=True, import_=adopt_id)
 
 
 def declare_stack(stack: AwsStackPlan, settings: Settings) -> AwsStack:
@@ -70,17 +60,17 @@ def _json(document: aws_plan.Document) -> str:
     return json.dumps(document, sort_keys=False)
 
 
-def declare_agent_identity(plan: AwsAgentPlan, aws_stack: AwsStack, parent: pulumi.Resource) -> AwsIdentity:
+def declare_agent_identity(plan: AwsAgentPlan, aws_stack: AwsStack, parent: pulumi.Resource) -> DeclaredIdentity:
     """The agent's role (created, or the allow-listed one it names), its key, and grants to that role only."""
     options = pulumi.ResourceOptions(parent=parent, provider=aws_stack.provider)
     account, name = aws_stack.account, plan.agent
     key = aws.kms.Key(
         name,
-        description=f"Secrets of nuketown agent {name}",
+        description=plan.key_description,
         enable_key_rotation=True,
         deletion_window_in_days=aws_plan.KEY_DELETION_WINDOW_DAYS,
         tags=plan.key_tags,
-        opts=pulumi.ResourceOptions.merge(options, _kept(aws_stack.existing_keys.get(name))),
+        opts=pulumi.ResourceOptions.merge(options, adoption_opts(aws.kms.Key, aws_stack.existing_keys.get(name))),
     )
     aws.kms.Alias(name, name=plan.key_alias, target_key_id=key.key_id, opts=options)
     role_arn, role_name = (
@@ -111,7 +101,9 @@ def declare_agent_identity(plan: AwsAgentPlan, aws_stack: AwsStack, parent: pulu
             role_arn=role_arn,
             opts=options,
         )
-    return AwsIdentity(role_arn=role_arn, key_arn=key.arn)
+    return DeclaredIdentity(
+        identity=role_arn, key=key.arn, annotation_value=role_arn if plan.annotation() is not None else None
+    )
 
 
 def _declare_role(
@@ -121,28 +113,33 @@ def _declare_role(
     account, name = aws_stack.account, plan.agent
     found = plan.role_name in aws_stack.existing_roles
     boundary = aws.iam.Policy(
-        f"{name}-boundary",
+        plan.boundary_resource_name,
         name=plan.boundary_name,
-        description=f"Permissions boundary of nuketown agent {name}: its own buckets and key, no escalation.",
+        description=plan.boundary_description,
         policy=key.arn.apply(lambda arn: _json(aws_plan.permissions_boundary(plan, account, arn))),
         # Kept with its role: a boundary still attached to a role cannot be deleted.
         opts=pulumi.ResourceOptions.merge(
-            options, _kept(f"arn:aws:iam::{account}:policy/{plan.boundary_name}" if found else None)
+            options,
+            adoption_opts(aws.iam.Policy, f"arn:aws:iam::{account}:policy/{plan.boundary_name}" if found else None),
         ),
     )
     role = aws.iam.Role(
         name,
         name=plan.role_name,
-        description=f"Workload identity of nuketown agent {name}; managed by Pulumi.",
+        description=plan.role_description,
         assume_role_policy=_json(aws_plan.trust_policy(plan, aws_stack.plan, account)),
         permissions_boundary=boundary.arn,
-        opts=pulumi.ResourceOptions.merge(options, _kept(plan.role_name if found else None)),
+        opts=pulumi.ResourceOptions.merge(options, adoption_opts(aws.iam.Role, plan.role_name if found else None)),
     )
     return role.arn, role.name
 
 
-def cluster_kubeconfig(name: str, aws_stack: AwsStack) -> pulumi.Output[str]:
-    """The EKS cluster's kubeconfig from its endpoint and CA, read with the stack's AWS credentials."""
+def cluster_kubeconfig(settings: Settings, aws_stack: AwsStack) -> pulumi.Output[str] | None:
+    """The EKS cluster's kubeconfig (nuketown:eksCluster) from its endpoint and CA, read with the stack's AWS
+    credentials; None when the stack reaches its cluster another way."""
+    name = settings.eks_cluster
+    if name is None:
+        return None
     found = aws.eks.get_cluster_output(name=name, opts=pulumi.InvokeOutputOptions(provider=aws_stack.provider))
     region = aws_stack.plan.region
     # No credential is in it (the exec plugin fetches one), and the SDK marks a whole lookup secret if any

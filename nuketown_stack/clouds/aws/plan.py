@@ -7,15 +7,17 @@ the caller identity; everything else is decided here. DESIGN.md section 7, AWS.
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from nuketown_stack.clouds import Annotation
 from nuketown_stack.inputs.settings import Settings
 from nuketown_stack.inputs.spec import AgentSpec
 from nuketown_stack.plan import naming
+from nuketown_stack.plan.kubernetes import NODE_METADATA, EgressGuard
 
 Document = dict[str, Any]
 POLICY_VERSION = "2012-10-17"
 KEY_DELETION_WINDOW_DAYS = 30
 # Node credentials live behind the instance metadata service; an agent's pod must not reach them.
-METADATA_CIDRS = ("169.254.169.254/32", "fd00:ec2::254/128")
+METADATA_CIDRS = NODE_METADATA
 # The EKS Pod Identity agent on every node, where Pod Identity credentials come from.
 POD_IDENTITY_AGENT = (("169.254.170.23/32", 80), ("fd00:ec2::23/128", 80))
 
@@ -59,6 +61,9 @@ KEY_ADMIN_ACTIONS = (
 KEY_ENCRYPT_ACTIONS = ("kms:Encrypt", "kms:GenerateDataKey")
 
 
+EKS_ROLE_ANNOTATION = "eks.amazonaws.com/role-arn"
+IDENTITY_OUTPUT = "roleArn"  # agents.<name>.roleArn in the stack outputs
+SOPS_FIELD = "kms"
 STACK_TAG = "nuketown.io/stack"
 AGENT_TAG = "nuketown.io/agent"
 CREATED_ROLE_POLICY = "nuketown-agent"  # the inline policy on a role this stack created
@@ -71,6 +76,27 @@ class AwsStackPlan:
     mode: Literal["irsa", "podIdentity"]
     oidc_provider_arn: str | None
     cluster_name: str | None
+
+    @property
+    def cloud(self) -> str:
+        return "aws"
+
+    @property
+    def identity_output(self) -> str:
+        return IDENTITY_OUTPUT
+
+    @property
+    def sops_field(self) -> str:
+        return SOPS_FIELD
+
+    def guard(self) -> EgressGuard:
+        required = POD_IDENTITY_AGENT if self.mode == "podIdentity" else ()
+        return EgressGuard(blocked=METADATA_CIDRS, required=required)
+
+    def agent_plan(
+        self, settings: Settings, name: str, agent: AgentSpec, namespace: str, service_account: str
+    ) -> "AwsAgentPlan":
+        return agent_plan(self, settings, name, agent, namespace, service_account)
 
     @property
     def oidc_account(self) -> str:
@@ -99,10 +125,23 @@ class AwsAgentPlan:
     # The inline policy granting the agent its buckets and key: on a given role it carries the stack and
     # agent, so it never overwrites a policy of the role's owner or of another stack.
     role_policy_name: str
+    mode: Literal["irsa", "podIdentity"]
+    irsa_role_arn: str | None  # IRSA: the ARN the ServiceAccount names (the program takes the role's output)
+    key_description: str
+    boundary_description: str
+    role_description: str
+    boundary_resource_name: str  # the boundary policy's Pulumi logical name
 
     @property
     def creates_identity(self) -> bool:
         return self.role_name is not None
+
+    def annotation(self) -> Annotation | None:
+        """IRSA hands the pod its role through the ServiceAccount; Pod Identity through an association."""
+        return Annotation(EKS_ROLE_ANNOTATION, self.irsa_role_arn) if self.irsa_role_arn is not None else None
+
+    def credentials(self) -> dict[str, str | None]:
+        return {"awsMode": self.mode, "role": self.role_name or self.existing_role_arn}
 
     @property
     def granted_role(self) -> str:
@@ -124,7 +163,9 @@ def stack_plan(settings: Settings) -> AwsStackPlan:
     )
 
 
-def agent_plan(settings: Settings, name: str, agent: AgentSpec, namespace: str, service_account: str) -> AwsAgentPlan:
+def agent_plan(
+    stack: AwsStackPlan, settings: Settings, name: str, agent: AgentSpec, namespace: str, service_account: str
+) -> AwsAgentPlan:
     existing = agent.identity.aws_role_arn
     role = naming.aws_role(settings.stack, name)
     return AwsAgentPlan(
@@ -138,11 +179,14 @@ def agent_plan(settings: Settings, name: str, agent: AgentSpec, namespace: str, 
         key_tags={STACK_TAG: settings.stack, AGENT_TAG: name},
         storage_prefix=agent.identity.prefix,
         role_policy_name=CREATED_ROLE_POLICY if existing is None else naming.aws_role(settings.stack, name),
+        mode=stack.mode,
+        # IRSA requires the role in the OIDC provider's account, so that is the ARN's account.
+        irsa_role_arn=(existing or f"arn:aws:iam::{stack.oidc_account}:role/{role}") if stack.mode == "irsa" else None,
+        key_description=f"Secrets of nuketown agent {name}",
+        boundary_description=f"Permissions boundary of nuketown agent {name}: its own buckets and key, no escalation.",
+        role_description=f"Workload identity of nuketown agent {name}; managed by Pulumi.",
+        boundary_resource_name=f"{name}-boundary",
     )
-
-
-def role_arn(plan: AwsAgentPlan, account: str) -> str:
-    return plan.existing_role_arn or f"arn:aws:iam::{account}:role/{plan.role_name}"
 
 
 def trust_policy(plan: AwsAgentPlan, stack: AwsStackPlan, account: str) -> Document:

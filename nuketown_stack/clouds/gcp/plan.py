@@ -1,14 +1,16 @@
 """GCP intent of each agent (pure): service account, workload identity member, KMS key, storage grant.
 
-Every string IAM will see is decided here, so tests can read it and `declare`
-only wires resources together. DESIGN.md section 7, GCP.
+Every string IAM will see, and every name and description of a resource, is decided here, so tests can
+read it and `declare` only wires resources together.
 """
 
 from dataclasses import dataclass
 
+from nuketown_stack.clouds import Annotation
 from nuketown_stack.inputs.settings import Settings
 from nuketown_stack.inputs.spec import AgentSpec
 from nuketown_stack.plan import naming
+from nuketown_stack.plan.kubernetes import EgressGuard
 
 WORKLOAD_IDENTITY_USER = "roles/iam.workloadIdentityUser"
 KMS_DECRYPTER = "roles/cloudkms.cryptoKeyDecrypter"
@@ -22,6 +24,11 @@ GKE_METADATA_SERVER = (("169.254.169.252/32", 988), ("169.254.169.254/32", 80))
 KEY_PURPOSE = "ENCRYPT_DECRYPT"
 
 
+GKE_ACCOUNT_ANNOTATION = "iam.gke.io/gcp-service-account"
+IDENTITY_OUTPUT = "gcpServiceAccount"  # agents.<name>.gcpServiceAccount in the stack outputs
+SOPS_FIELD = "gcp_kms"
+
+
 @dataclass(frozen=True)
 class GcpStackPlan:
     project: str
@@ -31,8 +38,51 @@ class GcpStackPlan:
     encrypters: tuple[str, ...]  # members allowed to encrypt to every agent's key (people, CI)
 
     @property
+    def cloud(self) -> str:
+        return "gcp"
+
+    @property
+    def identity_output(self) -> str:
+        return IDENTITY_OUTPUT
+
+    @property
+    def sops_field(self) -> str:
+        return SOPS_FIELD
+
+    @property
     def key_ring_id(self) -> str:
         return f"projects/{self.project}/locations/{self.location}/keyRings/{self.key_ring}"
+
+    def guard(self) -> EgressGuard:
+        return EgressGuard(required=GKE_METADATA_SERVER)
+
+    def agent_plan(
+        self, settings: Settings, name: str, agent: AgentSpec, namespace: str, service_account: str
+    ) -> "GcpAgentPlan":
+        return agent_plan(self, settings, name, agent, namespace, service_account)
+
+
+@dataclass(frozen=True)
+class GcpResourceNames:
+    """Pulumi logical names of an agent's GCP resources (stable: a change would replace them)."""
+
+    agent: str
+
+    @property
+    def workload_identity(self) -> str:
+        return f"{self.agent}-workload-identity"
+
+    @property
+    def decrypter(self) -> str:
+        return f"{self.agent}-decrypter"
+
+    @property
+    def storage(self) -> str:
+        return f"{self.agent}-storage"
+
+    def encrypter(self, member: str) -> str:
+        """Named by a hash of the member, so reordering the list never re-creates a grant."""
+        return f"{self.agent}-encrypter-{naming.short_hash(member)}"
 
 
 @dataclass(frozen=True)
@@ -40,16 +90,27 @@ class GcpAgentPlan:
     agent: str
     account_id: str | None  # None: bind the existing account, create nothing for it
     existing_email: str | None
+    email: str  # as GCP assigns it (the program takes it from the account's output)
     display_name: str
+    account_description: str
     workload_identity_member: str
     key_name: str
+    key_id: str
     storage_prefix: str
     storage_condition_title: str
+    storage_condition_description: str
     storage_condition_expression: str
+    names: GcpResourceNames
 
     @property
     def creates_identity(self) -> bool:
         return self.account_id is not None
+
+    def annotation(self) -> Annotation:
+        return Annotation(GKE_ACCOUNT_ANNOTATION, self.email)
+
+    def credentials(self) -> dict[str, str | None]:
+        return {}  # the account is in the annotation
 
 
 def stack_plan(settings: Settings) -> GcpStackPlan:
@@ -68,25 +129,25 @@ def agent_plan(
 ) -> GcpAgentPlan:
     existing = agent.identity.gcp_service_account
     prefix = agent.identity.prefix
+    account_id = None if existing else naming.gcp_service_account_id(settings.stack, name)
+    key_name = naming.gcp_crypto_key(name)
     return GcpAgentPlan(
         agent=name,
-        account_id=None if existing else naming.gcp_service_account_id(settings.stack, name),
+        account_id=account_id,
         existing_email=existing,
+        email=existing or f"{account_id}@{stack.project}.iam.gserviceaccount.com",
         display_name=f"nuketown agent {name} ({settings.stack})",
+        account_description=f"Workload identity of nuketown agent {name}; managed by Pulumi.",
         workload_identity_member=f"serviceAccount:{stack.cluster_project}.svc.id.goog[{namespace}/{service_account}]",
-        key_name=naming.gcp_crypto_key(name),
+        key_name=key_name,
+        key_id=f"{stack.key_ring_id}/cryptoKeys/{key_name}",
         storage_prefix=prefix,
         storage_condition_title=f"nuketown {name}: buckets {prefix}*",
+        storage_condition_description=f"Objects in the buckets nuketown agent {name} owns (scope {prefix}*).",
         # The prefix keeps its trailing dash: ada- covers ada-data, never adax-data.
         storage_condition_expression=f'resource.name.startsWith("projects/_/buckets/{prefix}")',
+        names=GcpResourceNames(name),
     )
-
-
-def email(plan: GcpAgentPlan, stack: GcpStackPlan) -> str:
-    """The account's email as GCP assigns it (the program reads it from the resource's output)."""
-    if plan.existing_email is not None:
-        return plan.existing_email
-    return f"{plan.account_id}@{stack.project}.iam.gserviceaccount.com"
 
 
 def account_resource_name(email_address: str) -> str:
@@ -94,7 +155,3 @@ def account_resource_name(email_address: str) -> str:
     domain = email_address.partition("@")[2]
     project = domain.removesuffix(".iam.gserviceaccount.com") if domain.endswith(".iam.gserviceaccount.com") else "-"
     return f"projects/{project}/serviceAccounts/{email_address}"
-
-
-def key_id(plan: GcpAgentPlan, stack: GcpStackPlan) -> str:
-    return f"{stack.key_ring_id}/cryptoKeys/{plan.key_name}"
