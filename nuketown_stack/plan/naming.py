@@ -20,6 +20,12 @@ AWS_KMS_ALIAS_MAX = 256
 AWS_POLICY_NAME_MAX = 128
 HASH_LENGTH = 6
 
+# Pulumi logical names of the stack's providers: part of every resource's provider reference, so never renamed.
+PROVIDER_GCP = "gcp"
+PROVIDER_AWS = "aws"
+PROVIDER_KUBERNETES = "kubernetes"
+PROVIDER_KUBERNETES_ADOPTING = "kubernetes-adopting"  # the one that takes over kept namespaces and volumes
+
 # Grammars are matched whole (fullmatch): `$` would let a trailing newline through.
 _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 _DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")

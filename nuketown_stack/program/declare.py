@@ -15,6 +15,7 @@ from pydantic.alias_generators import to_snake
 
 from nuketown_stack.clouds import KMS_KEY_OUTPUT, StackIdentityPlan, declare_module
 from nuketown_stack.inputs.settings import Settings
+from nuketown_stack.plan import naming
 from nuketown_stack.plan.stack import AgentPlan, KubeObject, StackPlan
 from nuketown_stack.program.declared import AGENT_TYPE
 from nuketown_stack.program.identity import DeclaredIdentity
@@ -50,8 +51,8 @@ def kubernetes_providers(settings: Settings, cluster_kubeconfig: pulumi.Input[st
     if cluster_kubeconfig is not None:
         args["kubeconfig"] = cluster_kubeconfig
     return Providers(
-        kubernetes=k8s.Provider("kubernetes", **args),
-        kubernetes_adopting=k8s.Provider("kubernetes-adopting", **args, upsert_existing_objects=True),
+        kubernetes=k8s.Provider(naming.PROVIDER_KUBERNETES, **args),
+        kubernetes_adopting=k8s.Provider(naming.PROVIDER_KUBERNETES_ADOPTING, **args, upsert_existing_objects=True),
     )
 
 

@@ -13,6 +13,7 @@ from typing import Any
 from nuketown_stack.clouds.aws.plan import EKS_ROLE_ANNOTATION
 from nuketown_stack.clouds.aws.plan import IDENTITY_OUTPUT as AWS_IDENTITY
 from nuketown_stack.clouds.gcp.plan import IDENTITY_OUTPUT as GCP_IDENTITY
+from nuketown_stack.clouds.gcp.plan import account_member
 from nuketown_stack.plan.egress import egress_in_words
 from nuketown_stack.plan.stack import AKS_CLIENT_ANNOTATION
 from nuketown_stack.program.declared import UNKNOWN_TEXT, Resource, owning_agents, resource_key
@@ -140,7 +141,7 @@ def _gcp_identity(outputs: Mapping[str, Any], owned: Owned) -> Tree:
         inputs = member["inputs"]
         condition = inputs.get("condition", {}).get("expression", "no condition")
         grants.append((f"storage: {inputs['role']} where {condition}", []))
-    own = {f"serviceAccount:{outputs[GCP_IDENTITY]}", UNKNOWN_TEXT}  # unknown: the account being created
+    own = {account_member(outputs[GCP_IDENTITY]), UNKNOWN_TEXT}  # unknown: the account being created
     key = _inputs(owned, "gcp:kms/cryptoKey:CryptoKey")
     for member in owned.get("gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember", []):
         inputs = member["inputs"]

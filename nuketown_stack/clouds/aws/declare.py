@@ -31,7 +31,7 @@ class AwsStack:
 
 
 def declare_stack(stack: AwsStackPlan, settings: Settings) -> AwsStack:
-    provider = aws.Provider("aws", **provider_args("aws", aws.Provider, settings))
+    provider = aws.Provider(naming.PROVIDER_AWS, **provider_args("aws", aws.Provider, settings))
     invoke = pulumi.InvokeOptions(provider=provider)
     caller = aws.get_caller_identity(opts=invoke)
     # Kept roles and keys of removed agents are adopted when their agent comes back: IAM has no
@@ -120,7 +120,7 @@ def _declare_role(
         # Kept with its role: a boundary still attached to a role cannot be deleted.
         opts=pulumi.ResourceOptions.merge(
             options,
-            adoption_opts(aws.iam.Policy, f"arn:aws:iam::{account}:policy/{plan.boundary_name}" if found else None),
+            adoption_opts(aws.iam.Policy, plan.boundary_arn(account) if found else None),
         ),
     )
     role = aws.iam.Role(

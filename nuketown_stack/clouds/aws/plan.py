@@ -143,6 +143,9 @@ class AwsAgentPlan:
     def credentials(self) -> dict[str, str | None]:
         return {"awsMode": self.mode, "role": self.role_name or self.existing_role_arn}
 
+    def boundary_arn(self, account: str) -> str:
+        return f"arn:aws:iam::{account}:policy/{self.boundary_name}"
+
     @property
     def granted_role(self) -> str:
         """The name of the role the grants go to: the created one, or the given one (from its ARN)."""

@@ -12,6 +12,7 @@ import pulumi_gcp as gcp
 from nuketown_stack.clouds.gcp import plan as gcp_plan
 from nuketown_stack.clouds.gcp.plan import GcpAgentPlan, GcpStackPlan
 from nuketown_stack.inputs.settings import Settings
+from nuketown_stack.plan import naming
 from nuketown_stack.plan.kubeconfig import GkeCluster, gke_kubeconfig
 from nuketown_stack.program.identity import DeclaredIdentity, adoption_opts
 from nuketown_stack.program.providers import provider_args
@@ -27,7 +28,7 @@ class GcpStack:
 
 def declare_stack(stack: GcpStackPlan, settings: Settings) -> GcpStack:
     """The provider and the stack's key ring, adopting the ring and keys GCP kept (it never deletes them)."""
-    provider = gcp.Provider("gcp", **provider_args("gcp", gcp.Provider, settings))
+    provider = gcp.Provider(naming.PROVIDER_GCP, **provider_args("gcp", gcp.Provider, settings))
     ring_found, existing_keys = _existing_kms(stack, provider)
     options = pulumi.ResourceOptions.merge(
         pulumi.ResourceOptions(provider=provider),
@@ -65,7 +66,7 @@ def declare_agent_identity(plan: GcpAgentPlan, gcp_stack: GcpStack, parent: pulu
         member=plan.workload_identity_member,
         opts=options,
     )
-    member = pulumi.Output.concat("serviceAccount:", email)
+    member = pulumi.Output.from_input(email).apply(gcp_plan.account_member)
     key = gcp.kms.CryptoKey(
         name,
         name=plan.key_name,

@@ -113,6 +113,11 @@ class GcpAgentPlan:
         return {}  # the account is in the annotation
 
 
+def account_member(email: str) -> str:
+    """How IAM names a service account as a member of a grant."""
+    return f"serviceAccount:{email}"
+
+
 def stack_plan(settings: Settings) -> GcpStackPlan:
     assert settings.gcp_project is not None  # settings refuse cloud gcp without a project
     return GcpStackPlan(
@@ -138,7 +143,7 @@ def agent_plan(
         email=existing or f"{account_id}@{stack.project}.iam.gserviceaccount.com",
         display_name=f"nuketown agent {name} ({settings.stack})",
         account_description=f"Workload identity of nuketown agent {name}; managed by Pulumi.",
-        workload_identity_member=f"serviceAccount:{stack.cluster_project}.svc.id.goog[{namespace}/{service_account}]",
+        workload_identity_member=account_member(f"{stack.cluster_project}.svc.id.goog[{namespace}/{service_account}]"),
         key_name=key_name,
         key_id=f"{stack.key_ring_id}/cryptoKeys/{key_name}",
         storage_prefix=prefix,
