@@ -1,4 +1,4 @@
-"""Stack settings (DESIGN.md section 8): the only place configuration is read.
+"""Stack settings: where configuration keys become typed, checked Settings.
 
 Settings are flat Pulumi config keys (`nuketown:cloud`, `gcp:project`, ...).
 `pulumi up` gets them from the engine, `nuketown-stack` from

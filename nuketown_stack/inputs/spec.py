@@ -1,8 +1,10 @@
-"""The spec: the contract between nix and Python (DESIGN.md section 3).
+"""The spec: the contract between nix and Python.
 
-Parsing a raw dict into a frozen CloudSpec is the only place input is
-validated. Problems are reported all at once, one line each, with the path
-named as the nix option that sets it (`agents.ada.cloud.resources`).
+Parsing a raw dict into a frozen CloudSpec validates every field of it; nix checked the
+same grammar first (nix/spec.nix), and what needs the stack's settings too (names that
+fit, allow-listed identities and scopes) is checked in plan/. Problems are reported all
+at once, one line each, with the path named as the nix option that sets it
+(`agents.ada.cloud.resources`).
 """
 
 import ipaddress

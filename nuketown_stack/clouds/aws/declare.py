@@ -1,4 +1,4 @@
-"""AWS resources of each agent, from the plan (DESIGN.md section 7, AWS).
+"""AWS resources of each agent, from the plan.
 
 The role's boundary caps it whatever is attached later; the key policy, not
 IAM alone, decides who decrypts. Policy documents come from aws_plan; here

@@ -1,7 +1,7 @@
 """AWS intent of each agent (pure): IAM role, trust, permissions boundary, identity policy, KMS key policy.
 
 Policy documents are functions of the account id, which the program reads from
-the caller identity; everything else is decided here. DESIGN.md section 7, AWS.
+the caller identity; everything else is decided here.
 """
 
 from dataclasses import dataclass

@@ -1,4 +1,4 @@
-"""GCP resources of a stack and of each agent, from the plan (DESIGN.md section 7, GCP).
+"""GCP resources of a stack and of each agent, from the plan.
 
 IAM is granted with non-authoritative *IAMMember resources only: a binding or
 policy resource would overwrite grants other people made.
