@@ -19,6 +19,19 @@ EXAMPLE = ROOT / "examples" / "cloud-ada.nix"
 FLEET = ROOT / "tests" / "data" / "fleet.nix"
 # The fleet's rio binds an existing service account; the stack's operator allow-lists it.
 FLEET_ALLOWED = {"nuketown:allowedIdentities": json.dumps({"rio": "rio-agent@fleet-project.iam.gserviceaccount.com"})}
+OIDC_ARN = "arn:aws:iam::111122223333:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/ABC"
+# The stack settings of each way an agent gets its cloud identity: the matrix shared tests run over.
+CLOUD_SETTINGS: dict[str, dict[str, str]] = {
+    "none": {},
+    "gcp": {"nuketown:cloud": "gcp", "gcp:project": "acme-agents"},
+    "irsa": {"nuketown:cloud": "aws", "aws:region": "us-east-1", "nuketown:awsOidcProviderArn": OIDC_ARN},
+    "podIdentity": {
+        "nuketown:cloud": "aws",
+        "aws:region": "us-east-1",
+        "nuketown:awsMode": "podIdentity",
+        "nuketown:awsClusterName": "agents",
+    },
+}
 # The policy pack is its own Pulumi project (policy/); its modules import one another by name.
 sys.path.insert(0, str(ROOT / "policy"))
 
@@ -46,6 +59,11 @@ def fleet_json() -> dict[str, Any]:
 def example_raw(example_json: dict[str, Any]) -> dict[str, Any]:
     """A fresh, mutable copy of the example spec."""
     return copy.deepcopy(example_json)
+
+
+def config_flags(config: dict[str, str]) -> list[str]:
+    """Stack settings as the CLI's `-c key=value` flags."""
+    return [flag for key, value in config.items() for flag in ("-c", f"{key}={value}")]
 
 
 def make_plan(raw: dict[str, Any], stack: str = "dev", **config: Any) -> StackPlan:

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import EXAMPLE, ROOT
+from conftest import CLOUD_SETTINGS, EXAMPLE, ROOT
 
 from nuketown_stack.inputs.source import NIX_EXPERIMENTAL
 from nuketown_stack.program.engine import run_program
@@ -22,18 +22,9 @@ from nuketown_stack.program.program import define_stack
 ARGOCD = ROOT / "deploy" / "argocd"
 GENERATE = ARGOCD / "nuketown-cmp-generate"  # the image installs it on PATH (Dockerfile)
 BIN = Path(sys.executable).parent
-OIDC = "arn:aws:iam::111122223333:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/ABC"
 CLOUDS = {
-    "gcp": (
-        {"nuketown:cloud": "gcp", "gcp:project": "acme-agents"},
-        "iam.gke.io/gcp-service-account",
-        "gcpServiceAccount",
-    ),
-    "aws": (
-        {"nuketown:cloud": "aws", "aws:region": "us-east-1", "nuketown:awsOidcProviderArn": OIDC},
-        "eks.amazonaws.com/role-arn",
-        "roleArn",
-    ),
+    "gcp": (CLOUD_SETTINGS["gcp"], "iam.gke.io/gcp-service-account", "gcpServiceAccount"),
+    "aws": (CLOUD_SETTINGS["irsa"], "eks.amazonaws.com/role-arn", "roleArn"),
 }
 
 

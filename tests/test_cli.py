@@ -14,12 +14,11 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import EXAMPLE, FLEET, ROOT
+from conftest import CLOUD_SETTINGS, EXAMPLE, FLEET, OIDC_ARN, ROOT, config_flags
 
 from nuketown_stack import cli
 
-OIDC_ARN = "arn:aws:iam::111122223333:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/ABC"
-GCP = ["-c", "nuketown:cloud=gcp", "-c", "gcp:project=acme-agents"]
+GCP = config_flags(CLOUD_SETTINGS["gcp"])
 
 
 @dataclass(frozen=True)

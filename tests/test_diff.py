@@ -11,14 +11,13 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import ROOT
+from conftest import CLOUD_SETTINGS, OIDC_ARN, ROOT, config_flags
 
 from nuketown_stack import cli
 from nuketown_stack.views.diff import changed_paths, diff_plans, format_diff
 
-GCP = ["-c", "nuketown:cloud=gcp", "-c", "gcp:project=acme-agents"]
-OIDC = "arn:aws:iam::111122223333:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/ABC"
-AWS = ["-c", "nuketown:cloud=aws", "-c", "aws:region=us-east-1", "-c", f"nuketown:awsOidcProviderArn={OIDC}"]
+GCP = config_flags(CLOUD_SETTINGS["gcp"])
+AWS = config_flags(CLOUD_SETTINGS["irsa"])
 Mutation = Callable[[dict[str, Any]], None]
 
 
@@ -262,8 +261,8 @@ def stack_file(tmp_path: Path, name: str, settings: dict[str, Any]) -> str:
             "a new key ring and keys are created there",
         ),
         (
-            {"nuketown:cloud": "aws", "aws:region": "us-east-1", "nuketown:awsOidcProviderArn": OIDC},
-            {"nuketown:cloud": "aws", "aws:region": "eu-west-1", "nuketown:awsOidcProviderArn": OIDC},
+            {"nuketown:cloud": "aws", "aws:region": "us-east-1", "nuketown:awsOidcProviderArn": OIDC_ARN},
+            {"nuketown:cloud": "aws", "aws:region": "eu-west-1", "nuketown:awsOidcProviderArn": OIDC_ARN},
             3,
             "keys are regional",
         ),

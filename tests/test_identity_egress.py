@@ -15,19 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import make_plan
+from conftest import CLOUD_SETTINGS, make_plan
 
 from nuketown_stack import cli
 
-GCP = {"nuketown:cloud": "gcp", "gcp:project": "acme-agents"}
-OIDC = "arn:aws:iam::111122223333:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/ABC"
-IRSA = {"nuketown:cloud": "aws", "aws:region": "us-east-1", "nuketown:awsOidcProviderArn": OIDC}
-POD_IDENTITY = {
-    "nuketown:cloud": "aws",
-    "aws:region": "us-east-1",
-    "nuketown:awsMode": "podIdentity",
-    "nuketown:awsClusterName": "agents",
-}
+GCP, IRSA, POD_IDENTITY = CLOUD_SETTINGS["gcp"], CLOUD_SETTINGS["irsa"], CLOUD_SETTINGS["podIdentity"]
 GKE_METADATA = [
     {"to": [{"ipBlock": {"cidr": "169.254.169.252/32"}}], "ports": [{"protocol": "TCP", "port": 988}]},
     {"to": [{"ipBlock": {"cidr": "169.254.169.254/32"}}], "ports": [{"protocol": "TCP", "port": 80}]},

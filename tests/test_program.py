@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import EXAMPLE, FLEET, make_plan
+from conftest import CLOUD_SETTINGS, EXAMPLE, FLEET, FLEET_ALLOWED, make_plan
 
 from nuketown_stack.errors import InputError
 from nuketown_stack.program import engine
@@ -36,11 +36,26 @@ def kube_resources(result: EngineResult) -> list[dict[str, Any]]:
     return [r.to_json() for r in result.resources if r.type.startswith("kubernetes:")]
 
 
-def test_every_resource_is_declared_once(example_run: EngineResult, fleet_run: EngineResult) -> None:
-    for result in (example_run, fleet_run):
-        repeated = [key for key, count in Counter(result.registrations).items() if count > 1]
-        assert repeated == []
-        assert len(result.registrations) == len(result.resources)
+SOURCES = {"example": (EXAMPLE, {}), "fleet": (FLEET, {"nuketown:storageClass": "standard-rwo", **FLEET_ALLOWED})}
+_RUNS: dict[tuple[str, str], tuple[EngineResult, dict[str, str]]] = {}
+
+
+def cloud_run(source: str, cloud: str) -> tuple[EngineResult, dict[str, str]]:
+    """The program run on a source under one cloud's settings (once per module), and those settings."""
+    if (source, cloud) not in _RUNS:
+        path, config = SOURCES[source]
+        settings = {**config, **CLOUD_SETTINGS[cloud]}
+        _RUNS[source, cloud] = (run(path, **settings), settings)
+    return _RUNS[source, cloud]
+
+
+@pytest.mark.parametrize("cloud", sorted(CLOUD_SETTINGS))
+@pytest.mark.parametrize("source", sorted(SOURCES))
+def test_every_resource_is_declared_once(source: str, cloud: str) -> None:
+    result, _ = cloud_run(source, cloud)
+    repeated = [key for key, count in Counter(result.registrations).items() if count > 1]
+    assert repeated == []
+    assert len(result.registrations) == len(result.resources)
 
 
 def test_resource_tree(example_run: EngineResult) -> None:
@@ -86,22 +101,19 @@ def test_only_retained_objects_are_adopted(fleet_run: EngineResult) -> None:
             assert resource.provider == expected, resource.name
 
 
-@pytest.mark.parametrize(
-    ("source", "config"), [(EXAMPLE, {}), (FLEET, {"nuketown:storageClass": "standard-rwo"})], ids=["example", "fleet"]
-)
-def test_plan_inputs_equal_render(
-    source: Path, config: dict[str, str], example_run: EngineResult, fleet_run: EngineResult
-) -> None:
-    """`pulumi up` applies exactly the objects `render` prints."""
-    result = example_run if source == EXAMPLE else fleet_run
-    rendered = list(yaml.safe_load_all(to_yaml(make_plan(_evaluated(source), **config).objects())))
+@pytest.mark.parametrize("cloud", sorted(CLOUD_SETTINGS))
+@pytest.mark.parametrize("source", sorted(SOURCES))
+def test_plan_inputs_equal_render(source: str, cloud: str) -> None:
+    """`pulumi up` applies exactly the objects `render` prints, annotations from cloud outputs included."""
+    result, settings = cloud_run(source, cloud)
+    rendered = list(yaml.safe_load_all(to_yaml(make_plan(_evaluated(SOURCES[source][0]), **settings).objects())))
     declared = [r["inputs"] for r in kube_resources(result)]
 
     def key(obj: dict[str, Any]) -> tuple[str, str, str]:
         return obj["kind"], obj["metadata"].get("namespace", ""), obj["metadata"]["name"]
 
-    assert sorted(declared, key=key) == sorted(rendered, key=key)
     assert len(declared) == len(rendered)
+    assert sorted(declared, key=key) == sorted(rendered, key=key)
 
 
 def _evaluated(source: Path) -> dict[str, Any]:

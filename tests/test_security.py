@@ -12,17 +12,14 @@ from typing import Any
 
 import celpy
 import pytest
+from conftest import CLOUD_SETTINGS, config_flags
 
 from nuketown_stack import cli
 
 PROJECT = "acme-agents"
-GCP = ["-c", "nuketown:cloud=gcp", "-c", f"gcp:project={PROJECT}"]
-OIDC = "arn:aws:iam::111122223333:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/ABC"
-IRSA = ["-c", "nuketown:cloud=aws", "-c", "aws:region=us-east-1", "-c", f"nuketown:awsOidcProviderArn={OIDC}"]
-POD_IDENTITY = [
-    *("-c", "nuketown:cloud=aws", "-c", "aws:region=us-east-1"),
-    *("-c", "nuketown:awsMode=podIdentity", "-c", "nuketown:awsClusterName=agents"),
-]
+GCP = config_flags(CLOUD_SETTINGS["gcp"])
+IRSA = config_flags(CLOUD_SETTINGS["irsa"])
+POD_IDENTITY = config_flags(CLOUD_SETTINGS["podIdentity"])
 
 
 def write_spec(tmp_path: Path, raw: dict[str, Any]) -> str:
