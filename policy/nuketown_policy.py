@@ -47,6 +47,7 @@ from podsecurity import violations as pod_security_violations
 Props = Mapping[str, Any]
 AGENT_TYPE = "nuketown:index:Agent"
 AGENT_LABEL = "nuketown.io/agent"
+STACK_LABEL = "nuketown.io/stack"
 ENFORCE_LABEL = "pod-security.kubernetes.io/enforce"
 GKE_ACCOUNT_ANNOTATION = "iam.gke.io/gcp-service-account"
 EKS_ROLE_ANNOTATION = "eks.amazonaws.com/role-arn"
@@ -92,6 +93,9 @@ _ARN_PREFIX = r"arn:aws(?:-cn|-us-gov)?:iam::[0-9]{12}"
 # an RBAC binding, a Service) is refused until the pack is taught what to check on it.
 VERTICAL_POD_AUTOSCALER = "kubernetes:autoscaling.k8s.io/v1:VerticalPodAutoscaler"
 SCALED_OBJECT = "kubernetes:keda.sh/v1alpha1:ScaledObject"
+ADMISSION_POLICY = "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicy"
+ADMISSION_BINDING = "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicyBinding"
+PERSISTENT_VOLUME_CLAIM = "kubernetes:core/v1:PersistentVolumeClaim"
 KNOWN_TYPES = frozenset(
     {
         "pulumi:pulumi:Stack",
@@ -104,11 +108,13 @@ KNOWN_TYPES = frozenset(
         "kubernetes:core/v1:ConfigMap",
         "kubernetes:core/v1:ResourceQuota",
         "kubernetes:core/v1:LimitRange",
-        "kubernetes:core/v1:PersistentVolumeClaim",
+        PERSISTENT_VOLUME_CLAIM,
         NETWORK_POLICY,
         "kubernetes:apps/v1:Deployment",
         VERTICAL_POD_AUTOSCALER,
         SCALED_OBJECT,
+        ADMISSION_POLICY,
+        ADMISSION_BINDING,
         GCP_ACCOUNT,
         GCP_ACCOUNT_MEMBER,
         GCP_KEY_RING,
@@ -138,7 +144,19 @@ WORKLOAD_TEMPLATES: dict[str, tuple[str, ...]] = {
     "CronJob": ("spec", "jobTemplate", "spec", "template"),
 }
 RESERVED_NAMESPACES = frozenset({"default", "kube-system", "kube-public", "kube-node-lease"})
-CLUSTER_SCOPED_KINDS = frozenset({"Namespace", "PersistentVolume", "StorageClass", "ClusterRole", "ClusterRoleBinding"})
+CLUSTER_SCOPED_KINDS = frozenset(
+    {
+        "Namespace",
+        "PersistentVolume",
+        "StorageClass",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "ValidatingAdmissionPolicy",
+        "ValidatingAdmissionPolicyBinding",
+    }
+)
+# What the stack's ownership guard must refuse: updates (adoption is one) of the kinds the program adopts.
+GUARDED_RESOURCES = frozenset({"namespaces", "persistentvolumeclaims"})
 STACK_UNKNOWN = "the stack name is not known (offline: pass --stack), so names derived from it cannot be checked"
 
 
@@ -765,6 +783,8 @@ def namespace_placement_problems(resources: Sequence[Resource], context: Context
         problems = _namespace_name_problems(name, agent, context.stack)
         if labels.get(AGENT_LABEL) != agent:
             problems.append(f"label {AGENT_LABEL} is {labels.get(AGENT_LABEL)!r}, not {agent!r}")
+        if context.stack is not None and labels.get(STACK_LABEL) != context.stack:
+            problems.append(f"label {STACK_LABEL} is {labels.get(STACK_LABEL)!r}, not {context.stack!r}")
         if labels.get(ENFORCE_LABEL) != "restricted":
             problems.append(f"label {ENFORCE_LABEL} is {labels.get(ENFORCE_LABEL)!r}, not 'restricted'")
         if name in owners and owners[name] != agent:
@@ -1103,8 +1123,65 @@ def autoscaler_problems(resources: Sequence[Resource], context: Context) -> list
     return _each(_of_type(resources, VERTICAL_POD_AUTOSCALER, SCALED_OBJECT), check)
 
 
+def ownership_policy_name(stack: str) -> str:
+    return f"nuketown-{stack}-ownership"
+
+
+def _guard_policy_problems(policy: Resource) -> list[str]:
+    spec = policy.read().get("spec") or {}
+    problems = []
+    if spec.get("failurePolicy", "Fail") != "Fail":
+        problems.append(f"failurePolicy is {spec.get('failurePolicy')!r}: an error would let the takeover through")
+    rules = (spec.get("matchConstraints") or {}).get("resourceRules") or []
+    covered = {
+        resource
+        for rule in rules
+        if "" in (rule.get("apiGroups") or []) and {"UPDATE", "*"} & set(rule.get("operations") or [])
+        for resource in rule.get("resources") or []
+    }
+    missing = sorted(GUARDED_RESOURCES - covered) if "*" not in covered else []
+    if missing:
+        problems.append(f"does not refuse updates of {', '.join(missing)}")
+    if not any(v.get("expression") for v in spec.get("validations") or []):
+        problems.append("has no validation")
+    return problems
+
+
+@stack_rule
+def ownership_guard_problems(resources: Sequence[Resource], context: Context) -> list[Finding]:
+    """A stack that declares namespaces or volume claims (and so adopts kept ones) declares its ownership
+    guard: the ValidatingAdmissionPolicy nuketown-<stack>-ownership refusing updates of namespaces and
+    volume claims, bound with Deny; and labels each namespace and claim with its stack, the label it keys on."""
+    owned = _of_type(resources, NAMESPACE, PERSISTENT_VOLUME_CLAIM)
+    if not owned:
+        return []
+    if context.stack is None:
+        return [Finding(None, STACK_UNKNOWN)]
+    name = ownership_policy_name(context.stack)
+    policies = [p for p in _of_type(resources, ADMISSION_POLICY) if _peek(p, "metadata", "name") == name]
+    bindings = [
+        b
+        for b in _of_type(resources, ADMISSION_BINDING)
+        if _peek(b, "spec", "policyName") == name and "Deny" in (_peek(b, "spec", "validationActions") or [])
+    ]
+    findings = _each(policies, _guard_policy_problems)
+    if not policies:
+        findings.append(
+            Finding(None, f"no ValidatingAdmissionPolicy {name}: kept namespaces and claims are adopted unguarded")
+        )
+    if not bindings:
+        findings.append(Finding(None, f"no ValidatingAdmissionPolicyBinding of {name} with validationActions Deny"))
+
+    def labelled(resource: Resource) -> list[str]:
+        stack = ((resource.read().get("metadata") or {}).get("labels") or {}).get(STACK_LABEL)
+        return [] if stack == context.stack else [f"label {STACK_LABEL} is {stack!r}, not {context.stack!r}"]
+
+    return findings + _each([r for r in owned if r.type == PERSISTENT_VOLUME_CLAIM], labelled)
+
+
 STACK_RULES: tuple[StackRule, ...] = (
     autoscaler_problems,
+    ownership_guard_problems,
     namespace_isolation_problems,
     namespace_placement_problems,
     stack_name_problems,

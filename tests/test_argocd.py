@@ -410,6 +410,8 @@ NAMESPACED = {
     "Namespace": False,
     "ClusterRole": False,
     "ClusterRoleBinding": False,
+    "ValidatingAdmissionPolicy": False,
+    "ValidatingAdmissionPolicyBinding": False,
 }
 
 
@@ -460,6 +462,10 @@ def test_the_project_permits_every_object_the_render_produces(tmp_path: Path, cl
     rendered = {(o["apiVersion"].rpartition("/")[0], o["kind"]) for o in objects if NAMESPACED[o["kind"]]}
     whitelist = {(e["group"], e["kind"]) for e in project["spec"]["namespaceResourceWhitelist"]}
     assert whitelist == rendered
+    # Cluster-scoped, exactly: the agents' namespaces and the stack's ownership guard, by name.
+    cluster = {(o["kind"], o["metadata"]["name"]) for o in objects if not NAMESPACED[o["kind"]]}
+    assert {kind for kind, _ in cluster} == {e["kind"] for e in project["spec"]["clusterResourceWhitelist"]}
+    assert ("ValidatingAdmissionPolicyBinding", "nuketown-production-ownership") in cluster
 
 
 OUTSIDE_THE_PROJECT = {
@@ -472,6 +478,13 @@ OUTSIDE_THE_PROJECT = {
     ),
     "a Deployment in another stack": (
         {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "x", "namespace": "nuketown-staging-ada"}}
+    ),
+    "an admission policy not the stack's guard": (
+        {
+            "apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": "ValidatingAdmissionPolicy",
+            "metadata": {"name": "nuketown-production-other"},
+        }
     ),
     "a ClusterRole": (
         {

@@ -119,7 +119,8 @@ def test_plan_tree(run: Any) -> None:
     assert lines[0] == "pulumi:pulumi:Stack  nuketown-dev"
     assert "├─ nuketown:index:Agent  ada" in lines
     assert "│  ├─ kubernetes:core/v1:PersistentVolumeClaim  ada-projects  [retain]" in lines
-    assert lines[-1] == "   25  resources"  # two providers; per agent a component and ten objects; vox's VPA
+    # two providers; the stack's ownership policy and binding; per agent a component and ten objects; vox's VPA
+    assert lines[-1] == "   27  resources"
 
 
 def test_plan_shows_each_agents_workload_then_its_identity_chain(run: Any) -> None:

@@ -143,10 +143,22 @@ def test_removing_an_agent_keeps_its_data_and_identity(
 def test_adding_an_agent_back_creates_or_adopts(
     example_json: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """Creates move nothing (exit 0), but the reviewer is told that a kept volume, account or key of that
+    name is adopted as it is: an agent reusing a removed agent's name gets its data and identity."""
     base = changed(example_json, lambda h: h["agents"].pop("vox"))
-    code, _, document = diff_cli(capsys, tmp_path, base, example_json, *GCP)
+    code, text, document = diff_cli(capsys, tmp_path, base, example_json, *GCP)
     assert code == 0
     assert {c["action"] for c in document["changes"]} == {"create"}
+    noted = {(c["type"].rsplit(":", 1)[-1], c["name"]) for c in document["changes"] if c["note"]}
+    assert noted == {
+        ("Namespace", "vox"),
+        ("PersistentVolumeClaim", "vox-datasets"),
+        ("PersistentVolumeClaim", "vox-projects"),
+        ("Account", "vox"),
+        ("CryptoKey", "vox"),
+    }
+    assert "note: adopts, as it is, the volume vox-datasets kept from a removed agent of this name" in text
+    assert all(c["effect"] is None for c in document["changes"])
 
 
 def test_renaming_an_agent_keeps_the_old_ones_data(

@@ -78,10 +78,12 @@ def test_objects_per_agent_in_order(example_json: dict[str, Any]) -> None:
     assert all(o.manifest["metadata"]["namespace"] == "nuketown-dev-ada" for o in ada.objects[1:])
 
 
-def test_render_order_puts_namespaces_first(example_json: dict[str, Any]) -> None:
+def test_render_order_puts_the_guard_then_namespaces_first(example_json: dict[str, Any]) -> None:
+    """`kubectl apply -f` and Argo CD apply in file order: the ownership guard must be in force before any
+    namespace is written, and namespaces exist before what goes in them."""
     kinds = [o.kind for o in make_plan(example_json).objects()]
-    assert kinds[:2] == ["Namespace", "Namespace"]
-    assert "Namespace" not in kinds[2:]
+    assert kinds[:4] == ["ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding", "Namespace", "Namespace"]
+    assert "Namespace" not in kinds[4:]
 
 
 def test_namespace_labels_and_pod_security(example_json: dict[str, Any]) -> None:
@@ -90,6 +92,7 @@ def test_namespace_labels_and_pod_security(example_json: dict[str, Any]) -> None
         "app.kubernetes.io/part-of": "nuketown",
         "app.kubernetes.io/managed-by": "pulumi",
         "nuketown.io/agent": "ada",
+        "nuketown.io/stack": "dev",
         "pod-security.kubernetes.io/enforce": "restricted",
         "pod-security.kubernetes.io/audit": "restricted",
         "pod-security.kubernetes.io/warn": "restricted",
@@ -440,6 +443,10 @@ def test_type_tokens(example_json: dict[str, Any]) -> None:
         "VerticalPodAutoscaler": "kubernetes:autoscaling.k8s.io/v1:VerticalPodAutoscaler",
         "ScaledObject": "kubernetes:keda.sh/v1alpha1:ScaledObject",
         "Deployment": "kubernetes:apps/v1:Deployment",
+        "ValidatingAdmissionPolicy": "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicy",
+        "ValidatingAdmissionPolicyBinding": (
+            "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicyBinding"
+        ),
     }
     kept = {o.kind for o in make_plan(example_json).objects() if o.retain_on_delete}
     assert kept == {"Namespace", "PersistentVolumeClaim"}

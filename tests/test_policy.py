@@ -1248,9 +1248,13 @@ def test_a_network_policy_patch_admitting_ingress_is_refused(gcp_resources: list
 
 def test_namespaces_must_carry_the_stack_and_stay_the_agents(gcp_resources: list[Resource]) -> None:
     assert _stack_findings(nuketown_policy.namespace_placement_problems, gcp_resources, "prod") == [
-        f"kubernetes:core/v1:Namespace namespace 'nuketown-dev-{agent}' does not carry the stack name 'prod' in its "
-        f"prefix (like nuketown-prod-{agent}); two stacks would derive the same name"
+        message
         for agent in ("ada", "vox")
+        for message in (
+            f"kubernetes:core/v1:Namespace namespace 'nuketown-dev-{agent}' does not carry the stack name 'prod' in "
+            f"its prefix (like nuketown-prod-{agent}); two stacks would derive the same name",
+            "kubernetes:core/v1:Namespace label nuketown.io/stack is 'dev', not 'prod'",
+        )
     ]
     assert (
         _stack_findings(nuketown_policy.namespace_placement_problems, gcp_resources, None)
@@ -1289,6 +1293,7 @@ def test_the_pack_publishes_mandatory_policies_with_their_config_schema() -> Non
         "nuketown-trust-document",
         "nuketown-workload-pod-security",
         "nuketown-autoscaler",
+        "nuketown-ownership-guard",
         "nuketown-namespace-isolation",
         "nuketown-namespace-placement",
         "nuketown-stack-name",

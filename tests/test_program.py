@@ -78,7 +78,13 @@ def test_resource_tree(example_run: EngineResult) -> None:
             ("kubernetes:apps/v1:Deployment", "ada"),
         ]
     )
-    assert len(tree) == 2 + 2 * 11 + 1  # two providers; per agent a component and ten objects; vox's VPA
+    guard = [(t, n, p) for t, n, p in tree if t.startswith("kubernetes:admissionregistration.k8s.io/v1:")]
+    assert [(t.rsplit(":", 1)[1], n, p) for t, n, p in guard] == [
+        ("ValidatingAdmissionPolicy", "ownership", None),
+        ("ValidatingAdmissionPolicyBinding", "ownership", None),
+    ]
+    # two providers; the stack's guard; per agent a component and ten objects; vox's VPA
+    assert len(tree) == 2 + 2 + 2 * 11 + 1
 
 
 def test_retain_on_delete_reaches_the_engine(fleet_run: EngineResult) -> None:

@@ -51,6 +51,9 @@ MODEL: dict[str, Replacement] = {
     "kubernetes:apps/v1:Deployment": _kubernetes("spec.selector"),
     "kubernetes:autoscaling.k8s.io/v1:VerticalPodAutoscaler": _kubernetes(),
     "kubernetes:keda.sh/v1alpha1:ScaledObject": _kubernetes(),
+    # forceNew lists no admissionregistration kind: only the name replaces them.
+    "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicy": _kubernetes(),
+    "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicyBinding": _kubernetes(),
     "gcp:serviceaccount/account:Account": Replacement(
         ("accountId", "project"),
         ("accountId", "project"),

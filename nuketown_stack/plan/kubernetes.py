@@ -15,6 +15,7 @@ import tomli_w
 from nuketown_stack.inputs.quantity import parse_quantity
 from nuketown_stack.inputs.spec import AgentSpec, EgressRule, Persist, Tier, Toleration, cidr_within
 from nuketown_stack.plan import naming
+from nuketown_stack.plan.admission import AGENT_LABEL, STACK_LABEL
 
 Manifest = dict[str, Any]
 
@@ -33,8 +34,14 @@ def common_labels(agent: str) -> dict[str, str]:
     return {
         "app.kubernetes.io/part-of": PART_OF,
         "app.kubernetes.io/managed-by": MANAGED_BY,
-        "nuketown.io/agent": agent,
+        AGENT_LABEL: agent,
     }
+
+
+def owner_labels(stack: str, agent: str) -> dict[str, str]:
+    """What an object's metadata says about whose it is: the admission guard reads these (plan/admission.py).
+    Pod templates keep common_labels alone, so adding the stack label restarted no agent."""
+    return common_labels(agent) | {STACK_LABEL: stack}
 
 
 def selector_labels(agent: str) -> dict[str, str]:
@@ -54,6 +61,7 @@ class Placement:
 class AgentContext:
     """One agent and what its Kubernetes objects are built from: the props every builder takes."""
 
+    stack: str
     name: str  # the agent's name: its labels, its one-per-agent objects' names
     agent: AgentSpec
     namespace: str
@@ -70,7 +78,7 @@ class AgentContext:
         return self.tiers[self.agent.max_resources]
 
     def metadata(self, name: str, annotations: dict[str, str] | None = None) -> Manifest:
-        meta: Manifest = {"name": name, "namespace": self.namespace, "labels": common_labels(self.name)}
+        meta: Manifest = {"name": name, "namespace": self.namespace, "labels": owner_labels(self.stack, self.name)}
         if annotations:
             meta["annotations"] = annotations
         return meta
@@ -81,7 +89,7 @@ def namespace(ctx: AgentContext) -> Manifest:
     return {
         "apiVersion": "v1",
         "kind": "Namespace",
-        "metadata": {"name": ctx.namespace, "labels": common_labels(ctx.name) | restricted},
+        "metadata": {"name": ctx.namespace, "labels": owner_labels(ctx.stack, ctx.name) | restricted},
     }
 
 

@@ -85,6 +85,11 @@ def volume(path: str) -> str:
     return fit(f"persist-{sanitize_path(path)}", DNS_LABEL_MAX)
 
 
+def ownership_policy(stack: str) -> str:
+    """The stack's ValidatingAdmissionPolicy and its binding (cluster-scoped: one per stack, never shared)."""
+    return f"nuketown-{stack}-ownership"
+
+
 def gcp_service_account_id(stack: str, agent: str) -> str:
     return fit(f"nt-{stack}-{agent}", GCP_SERVICE_ACCOUNT_ID_MAX)
 

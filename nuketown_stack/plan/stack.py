@@ -14,8 +14,8 @@ from nuketown_stack.clouds import AgentIdentityPlan, StackIdentityPlan
 from nuketown_stack.errors import raise_if_any
 from nuketown_stack.inputs.settings import Settings
 from nuketown_stack.inputs.spec import AgentSpec, CloudSpec, cidr_within
+from nuketown_stack.plan import admission, naming
 from nuketown_stack.plan import kubernetes as manifests
-from nuketown_stack.plan import naming
 from nuketown_stack.plan.keeping import is_kept
 from nuketown_stack.plan.kubernetes import EgressGuard
 from nuketown_stack.plan.ownership import ownership_problems
@@ -67,12 +67,15 @@ class StackPlan:
     stack: str
     cloud: str
     agents: tuple[AgentPlan, ...]  # sorted by name
+    # Cluster-scoped objects of the stack itself (the ownership guard), in place before any namespace.
+    ownership_guard: tuple[KubeObject, ...] = ()
     identity: StackIdentityPlan | None = None  # the stack's cloud identity plan (None: nuketown:cloud none)
     # What is valid but probably not what the user meant, one line each naming its option path.
     warnings: tuple[str, ...] = ()
 
     def objects(self) -> Iterator[KubeObject]:
-        """Every Kubernetes object in render order: namespaces first, then agent by agent."""
+        """Every Kubernetes object in render order: the stack's guard, namespaces, then agent by agent."""
+        yield from self.ownership_guard
         for agent in self.agents:
             yield agent.object("Namespace")
         for agent in self.agents:
@@ -99,6 +102,7 @@ def build_plan(spec: CloudSpec, settings: Settings) -> StackPlan:
         stack=settings.stack,
         cloud=settings.cloud,
         agents=agents,
+        ownership_guard=_ownership_guard(settings.stack),
         identity=cloud,
         warnings=tuple(
             _fleet_warnings(spec, settings)
@@ -222,6 +226,7 @@ def _agent_plan(
     ns = naming.namespace(settings.prefix, name)
     account = naming.service_account(name)
     ctx = manifests.AgentContext(
+        stack=settings.stack,
         name=name,
         agent=agent,
         namespace=ns,
@@ -275,6 +280,11 @@ def _agent_plan(
         objects=tuple(KubeObject(_resource_name(name, m), m) for m in objects),
         identity=identity,
     )
+
+
+def _ownership_guard(stack: str) -> tuple[KubeObject, ...]:
+    policy, binding = admission.ownership_policy(stack), admission.ownership_binding(stack)
+    return (KubeObject("ownership", policy), KubeObject("ownership", binding))
 
 
 def _resource_name(agent: str, manifest: dict[str, Any]) -> str:

@@ -30,6 +30,12 @@ _CLASSES: dict[str, type[pulumi.CustomResource]] = {
     "kubernetes:core/v1:PersistentVolumeClaim": k8s.core.v1.PersistentVolumeClaim,
     "kubernetes:networking.k8s.io/v1:NetworkPolicy": k8s.networking.v1.NetworkPolicy,
     "kubernetes:apps/v1:Deployment": k8s.apps.v1.Deployment,
+    "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicy": (
+        k8s.admissionregistration.v1.ValidatingAdmissionPolicy
+    ),
+    "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicyBinding": (
+        k8s.admissionregistration.v1.ValidatingAdmissionPolicyBinding
+    ),
 }
 
 
@@ -92,6 +98,7 @@ class AgentComponent(pulumi.ComponentResource):
         plan: AgentPlan,
         providers: Providers | None,  # None: another tool applies the Kubernetes objects
         cloud: DeclaredCloud | None,
+        ownership_guard: list[pulumi.Resource],  # in force before the agent's namespace is created or adopted
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__(AGENT_TYPE, plan.name, None, opts)
@@ -104,11 +111,11 @@ class AgentComponent(pulumi.ComponentResource):
             self._declare_cloud_identity(plan, cloud)
         self.resources: dict[str, pulumi.CustomResource] = {}
         if providers is not None:
-            self._declare_workload(plan, providers)
+            self._declare_workload(plan, providers, ownership_guard)
         self.register_outputs(self.outputs)
 
-    def _declare_workload(self, plan: AgentPlan, providers: Providers) -> None:
-        namespace = self._declare(plan.object("Namespace"), providers, [])
+    def _declare_workload(self, plan: AgentPlan, providers: Providers, guard: list[pulumi.Resource]) -> None:
+        namespace = self._declare(plan.object("Namespace"), providers, guard)
         for obj in plan.objects:
             if obj.kind not in ("Namespace", "Deployment"):
                 self._declare(obj, providers, [namespace])
@@ -179,12 +186,22 @@ def _declare_cloud(plan: StackPlan, settings: Settings) -> DeclaredCloud | None:
     return DeclaredCloud(plan=plan.identity, module=module, stack=module.declare_stack(plan.identity, settings))
 
 
+def _declare_ownership_guard(plan: StackPlan, providers: Providers) -> list[pulumi.Resource]:
+    """The stack's admission policy and its binding, the binding after the policy it names."""
+    declared: list[pulumi.Resource] = []
+    for obj in plan.ownership_guard:
+        options = pulumi.ResourceOptions(provider=providers.kubernetes, depends_on=list(declared))
+        declared.append(_kubernetes_resource(obj, obj.manifest, options))
+    return declared
+
+
 def declare(plan: StackPlan, settings: Settings) -> dict[str, Any]:
     """Declare every agent; returns the stack outputs."""
     cloud = _declare_cloud(plan, settings)
     kubeconfig = cloud.cluster_kubeconfig(settings) if cloud is not None else None
     providers = kubernetes_providers(settings, kubeconfig) if settings.apply_kubernetes else None
-    agents = [AgentComponent(agent_plan, providers, cloud) for agent_plan in plan.agents]
+    guard = _declare_ownership_guard(plan, providers) if providers is not None else []
+    agents = [AgentComponent(agent_plan, providers, cloud, guard) for agent_plan in plan.agents]
     outputs: dict[str, Any] = {"agents": {agent.agent_name: agent.outputs for agent in agents}}
     if plan.cloud != "none":
         outputs["sopsConfig"] = sops_config(agents)

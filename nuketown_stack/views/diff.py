@@ -19,7 +19,7 @@ accepts it); `blocked` never applies (exit 4). Pure: no pulumi import, no I/O.
 
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from nuketown_stack.plan import change_model
@@ -65,6 +65,7 @@ class Change:
     effect: Effect | None = None  # what the change does to data or identity, when it does something
     reason: str | None = None  # the effect in words, with what to do about it
     security: str | None = None  # a change that widens what the agent can reach
+    note: str | None = None  # what a reviewer should know that moves nothing (an adoption it may make)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -76,6 +77,7 @@ class Change:
             "effect": self.effect,
             "reason": self.reason,
             "security": self.security,
+            "note": self.note,
         }
 
 
@@ -135,7 +137,7 @@ def diff_plans(base: Sequence[Resource], head: Sequence[Resource], settings: Seq
     for key, new in after.items():
         old = before.get(key)
         if old is None:
-            changes.append(Change("create", *key, agent=agent_of_after[key]))
+            changes.append(Change("create", *key, agent=agent_of_after[key], note=_adoption_note(new)))
             continue
         change = _compare(old, new, agent_of_after[key])
         if change is None:
@@ -198,6 +200,17 @@ def _on_replace(old: Resource, paths: list[str]) -> tuple[Effect | None, str | N
     return "identity", (
         f"{what} is replaced by a new one: the old one is kept in the cloud, and grants made to it or secrets "
         f"encrypted to it stay with it; see {LIFECYCLE_DOC}#{_anchor(typ)}"
+    )
+
+
+def _adoption_note(new: Resource) -> str | None:
+    """A kept kind is adopted, not created, when one of its name is still there: an agent given the name of
+    a removed one gets that agent's volumes, identity and key as they are."""
+    if new["type"] not in KEPT:
+        return None
+    return (
+        f"adopts, as it is, the {_what(new)} kept from a removed agent of this name, if there is one "
+        f"(its data, its grants); see {LIFECYCLE_DOC}#namespace"
     )
 
 
@@ -268,11 +281,8 @@ def _with_quota_admission(
                 claims = declared + kept_here
                 hard = quota.get("inputs", {}).get("spec", {}).get("hard", {})
                 if not change_model.quota_admits(hard, [c.get("inputs", {}) for c in claims]):
-                    change = Change(
-                        "create",
-                        change.type,
-                        change.name,
-                        change.agent,
+                    change = replace(
+                        change,
                         effect="blocked",
                         reason=(
                             f"volume {change.name} is refused by the namespace's ResourceQuota, which still counts "
@@ -350,6 +360,8 @@ def format_diff(diff: PlanDiff, style: str = "markdown") -> str:
             lines.append("        " + emphasis(f"SECURITY: {change.security}"))
         if change.effect is not None and change.reason is not None:
             lines.append("        " + emphasis(f"{_EFFECT_WORDS[change.effect]}: {change.reason}"))
+        if change.note is not None:
+            lines.append(f"        note: {change.note}")
     counts = diff.counts()
     summary = ", ".join(f"{counts[a]} to {a}" for a in ("create", "update", "replace", "delete") if counts[a])
     lines += ["", f"{summary or 'no changes'}; {counts['same']} unchanged"]

@@ -68,7 +68,12 @@ T = {
     "quota": "kubernetes:core/v1:ResourceQuota",
     "vpa": "kubernetes:autoscaling.k8s.io/v1:VerticalPodAutoscaler",
     "scaled": "kubernetes:keda.sh/v1alpha1:ScaledObject",
+    "pvc": "kubernetes:core/v1:PersistentVolumeClaim",
+    "vap": "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicy",
+    "vapb": "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicyBinding",
 }
+# The kinds a stack adopts: a plan holding one holds the stack's ownership guard too (unless a case drops it).
+ADOPTED = (T["ns"], T["pvc"])
 _spec_cache: dict[str, Any] = {}
 
 
@@ -160,10 +165,18 @@ def edit_document(props: dict[str, Any], key: str, change: Callable[[dict[str, A
 CASES: dict[str, dict[str, Any]] = {}
 
 
-def case(name: str, finding: str, about: str, expect: dict[str, list[str]], preview: dict[str, Any] | None = None):
+def case(
+    name: str,
+    finding: str,
+    about: str,
+    expect: dict[str, list[str]],
+    preview: dict[str, Any] | None = None,
+    guard: bool = True,
+):
     def register(build: Callable[[], list[dict[str, Any]]]) -> Callable[[], list[dict[str, Any]]]:
         CASES[name] = {
             "build": build,
+            "guard": guard,
             "finding": finding,
             "about": about,
             "expect": expect,
@@ -819,6 +832,48 @@ def _():
     return resources
 
 
+@case(
+    "rule-ownership-guard-missing",
+    "rule",
+    "ada's namespace and volume claims without the stack's ownership guard: a kept namespace of another "
+    "stack with the same name would be adopted unchecked",
+    {
+        "nuketown-ownership-guard": [
+            "no ValidatingAdmissionPolicy nuketown-dev-ownership",
+            "no ValidatingAdmissionPolicyBinding of nuketown-dev-ownership",
+        ]
+    },
+    guard=False,
+)
+def _():
+    full = plan({})
+    return pick(full, *agent_of(full, "ada", "ns", "netpol", "pvc"))
+
+
+@case(
+    "rule-ownership-guard-fails-open",
+    "rule",
+    "the ownership guard ignores its own errors, guards namespaces only, is bound to warn; a claim lacks its stack",
+    {
+        "nuketown-ownership-guard": [
+            "failurePolicy is 'Ignore'",
+            "does not refuse updates of persistentvolumeclaims",
+            "no ValidatingAdmissionPolicyBinding of nuketown-dev-ownership with validationActions Deny",
+            "label nuketown.io/stack is None, not 'dev'",
+        ]
+    },
+)
+def _():
+    full = plan({})
+    resources = pick(full, ("vap", "ownership"), ("vapb", "ownership"), *agent_of(full, "ada", "ns", "netpol", "pvc"))
+    policy = inputs(resources, "vap", "ownership")["spec"]
+    policy["failurePolicy"] = "Ignore"
+    policy["matchConstraints"]["resourceRules"][0]["resources"] = ["namespaces"]
+    inputs(resources, "vapb", "ownership")["spec"]["validationActions"] = ["Warn"]
+    del inputs(resources, "pvc", "ada-projects")["metadata"]["labels"]["nuketown.io/stack"]
+    return resources
+
+
 def _workload(kind: str, type_token: str, template_path: tuple[str, ...], change: Callable[[dict[str, Any]], None]):
     """ada's Deployment's pod template, changed, inside a workload of another kind."""
     full = plan({})
@@ -1232,6 +1287,15 @@ def _():
     return resources
 
 
+def with_guard(resources: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The stack's ownership guard (as the program declares it) first, when the plan holds what it guards."""
+    present = {r["type"] for r in resources}
+    if not present & set(ADOPTED) or T["vap"] in present:
+        return resources
+    full = plan({})
+    return [copy.deepcopy(r) for r in full["resources"] if r["type"] in (T["vap"], T["vapb"])] + resources
+
+
 def main(only: list[str]) -> None:
     """Writes every case (removing plans no case makes any more), or only the cases named."""
     unknown = sorted(set(only) - set(CASES))
@@ -1247,6 +1311,8 @@ def main(only: list[str]) -> None:
         resources = spec["build"]()
         for resource in resources:
             literal_dependencies(resource)
+        if spec["guard"]:
+            resources = with_guard(resources)
         document = {
             "about": spec["about"],
             "finding": spec["finding"],
