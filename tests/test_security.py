@@ -12,9 +12,11 @@ from typing import Any
 
 import celpy
 import pytest
-from conftest import CLOUD_SETTINGS, config_flags
+from conftest import CLOUD_SETTINGS, EXAMPLE, config_flags, nix_eval
 
 from nuketown_stack import cli
+from nuketown_stack.errors import InputError
+from nuketown_stack.program.mock_cloud import Kept
 
 PROJECT = "acme-agents"
 GCP = config_flags(CLOUD_SETTINGS["gcp"])
@@ -157,3 +159,83 @@ def test_an_allow_listed_scope_is_accepted(
     assert [g["inputs"]["condition"]["expression"] for g in grants if g["name"] == "ada-storage"] == [
         'resource.name.startsWith("projects/_/buckets/ml-shared-")'
     ]
+
+
+# --- finding 5, in the cloud: two stacks whose names derive the same account or role -----------------------
+
+
+def _renamed(raw: dict[str, Any], old: str, new: str) -> dict[str, Any]:
+    agent = raw["agents"].pop(old)
+    agent["identity"]["scope"] = f"{new}-*"
+    raw["agents"][new] = agent
+    return raw
+
+
+def _run_with_kept(raw: dict[str, Any], tmp_path: Path, stack: str, cloud: str, kept: Kept) -> Any:
+    from nuketown_stack.program.engine import run_program
+    from nuketown_stack.program.program import define_stack
+
+    source = tmp_path / f"{stack}.json"
+    source.write_text(json.dumps(raw))
+    return run_program(define_stack, stack, {"nuketown:source": str(source), **CLOUD_SETTINGS[cloud]}, kept=kept)
+
+
+@pytest.mark.parametrize(
+    ("cloud", "kept", "what"),
+    [
+        ("gcp", Kept(gcp_accounts=(("nt-dev-x-ada", "dev-x", "ada"),)), "GCP service account nt-dev-x-ada"),
+        ("irsa", Kept(aws_roles=(("nuketown-dev-x-ada", "dev-x", "ada"),)), "IAM role nuketown-dev-x-ada"),
+        ("podIdentity", Kept(aws_roles=(("nuketown-dev-x-ada", "dev-x", "ada"),)), "IAM role nuketown-dev-x-ada"),
+    ],
+)
+def test_an_identity_of_another_stack_with_the_same_derived_name_is_not_adopted(
+    example_raw: dict[str, Any], tmp_path: Path, cloud: str, kept: Kept, what: str
+) -> None:
+    """Stack dev-x runs agent ada; an agent pushed to stack dev as `x-ada` derives the same account id or role
+    name. Before, the account was taken over by createIgnoreAlreadyExists and the role imported (its trust
+    rewritten to x-ada): x-ada held ada's identity, key grants and buckets. Now the program refuses."""
+    raw = _renamed(example_raw, "ada", "x-ada")
+    with pytest.raises(InputError) as refused:
+        _run_with_kept(raw, tmp_path, "dev", cloud, kept)
+    [problem] = refused.value.problems
+    assert problem.startswith(f"agents.x-ada: {what} already exists and is not this agent's (")
+    assert "ada" in problem and "dev-x" in problem
+
+
+@pytest.mark.parametrize(
+    ("cloud", "kept"),
+    [
+        ("gcp", Kept(gcp_accounts=(("nt-dev-x-ada", "dev", "x-ada"),))),
+        ("irsa", Kept(aws_roles=(("nuketown-dev-x-ada", "dev", "x-ada"),))),
+    ],
+)
+def test_the_agents_own_kept_identity_is_adopted(
+    example_raw: dict[str, Any], tmp_path: Path, cloud: str, kept: Kept
+) -> None:
+    raw = _renamed(example_raw, "ada", "x-ada")
+    result = _run_with_kept(raw, tmp_path, "dev", cloud, kept)
+    if cloud == "gcp":
+        account = next(
+            r for r in result.resources if r.type == "gcp:serviceaccount/account:Account" and r.name == "x-ada"
+        )
+        assert account.inputs["createIgnoreAlreadyExists"] is True
+    else:
+        role = next(r for r in result.resources if r.type == "aws:iam/role:Role" and r.name == "x-ada")
+        assert role.import_id == "nuketown-dev-x-ada"
+        assert role.inputs["tags"] == {"nuketown.io/stack": "dev", "nuketown.io/agent": "x-ada"}
+
+
+def test_an_untagged_role_is_adopted_only_when_it_describes_the_agent() -> None:
+    """Roles made before roles were tagged carry the agent only in their description."""
+    from nuketown_stack.clouds.aws.plan import stack_plan
+    from nuketown_stack.inputs.settings import settings_from_config
+    from nuketown_stack.inputs.spec import load_spec
+
+    settings = settings_from_config("dev", {**CLOUD_SETTINGS["irsa"], "nuketown:source": "unused"})
+    spec = load_spec(_renamed(nix_eval(EXAMPLE), "ada", "x-ada"))
+    plan = stack_plan(settings).agent_plan(settings, "x-ada", spec.agents["x-ada"], "nuketown-dev-x-ada", "x-ada")
+    assert plan.adoption_problem({}, "Workload identity of nuketown agent x-ada; managed by Pulumi.") is None
+    problem = plan.adoption_problem({}, "Workload identity of nuketown agent ada; managed by Pulumi.")
+    assert problem is not None and "description 'Workload identity of nuketown agent ada" in problem
+    assert plan.adoption_problem({}, None) is not None  # made by hand: never taken over
+    assert plan.adoption_problem({"nuketown.io/agent": "x-ada", "nuketown.io/stack": "dev-x"}, None) is not None

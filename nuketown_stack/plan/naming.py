@@ -94,6 +94,11 @@ def gcp_service_account_id(stack: str, agent: str) -> str:
     return fit(f"nt-{stack}-{agent}", GCP_SERVICE_ACCOUNT_ID_MAX)
 
 
+def gcp_service_account_prefix(stack: str) -> str:
+    """What every account id of the stack starts with: `fit` keeps this much of the head of a long id."""
+    return f"nt-{stack}-"[: GCP_SERVICE_ACCOUNT_ID_MAX - HASH_LENGTH - 1]
+
+
 def gcp_key_ring(stack: str) -> str:
     return f"nuketown-{stack}"
 

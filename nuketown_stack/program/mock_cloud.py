@@ -21,7 +21,8 @@ class Kept:
 
     gcp_key_rings: frozenset[str] = frozenset()  # ring ids
     gcp_keys: frozenset[str] = frozenset()  # key ids
-    aws_roles: frozenset[str] = frozenset()  # role names
+    aws_roles: tuple[tuple[str, str, str], ...] = ()  # (role name, stack, agent): its tags
+    gcp_accounts: tuple[tuple[str, str, str], ...] = ()  # (account id, stack, agent): its display name
     aws_keys: tuple[tuple[str, str, str], ...] = ()  # (stack, agent, key id), found by their tags
 
 
@@ -114,8 +115,29 @@ def call_result(token: str, args: Mapping[str, Any], cloud: MockCloud) -> dict[s
         return {"keys": [{"id": key, "name": key.rpartition("/")[2]} for key in keys]}
     if token == "aws:iam/getRoles:getRoles":
         pattern = re.compile(str(args.get("nameRegex") or ""))
-        names = [name for name in sorted(cloud.kept.aws_roles) if pattern.search(name)]
+        names = [name for name, _, _ in sorted(cloud.kept.aws_roles) if pattern.search(name)]
         return {"names": names, "arns": [f"arn:aws:iam::{cloud.aws_account}:role/{n}" for n in names]}
+    if token == "aws:iam/getRole:getRole":
+        name = str(args.get("name"))
+        stack, agent = next((s, a) for n, s, a in cloud.kept.aws_roles if n == name)
+        return {
+            "name": name,
+            "arn": f"arn:aws:iam::{cloud.aws_account}:role/{name}",
+            "tags": {"nuketown.io/stack": stack, "nuketown.io/agent": agent},
+        }
+    if token == "gcp:serviceaccount/getS:getS":
+        prefix, project = str(args.get("prefix") or ""), args.get("project")
+        return {
+            "accounts": [
+                {
+                    "accountId": account_id,
+                    "email": f"{account_id}@{project}.iam.gserviceaccount.com",
+                    "displayName": f"nuketown agent {agent} ({stack})",
+                }
+                for account_id, stack, agent in sorted(cloud.kept.gcp_accounts)
+                if account_id.startswith(prefix)
+            ]
+        }
     if token == "aws:resourcegroupstaggingapi/getResources:getResources":
         stacks = {v for f in args.get("tagFilters") or [] if f.get("key") == "nuketown.io/stack" for v in f["values"]}
         return {

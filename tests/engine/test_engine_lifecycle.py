@@ -63,7 +63,14 @@ def kept_after(removed: EngineResult, stack: str = "dev") -> Kept:
         gcp_keys=frozenset(
             f"{ring}/cryptoKeys/{r.inputs['name']}" for r in retained if r.type == "gcp:kms/cryptoKey:CryptoKey"
         ),
-        aws_roles=frozenset(r.inputs["name"] for r in retained if r.type == "aws:iam/role:Role"),
+        aws_roles=tuple(
+            (r.inputs["name"], r.inputs["tags"]["nuketown.io/stack"], r.inputs["tags"]["nuketown.io/agent"])
+            for r in retained
+            if r.type == "aws:iam/role:Role"
+        ),
+        gcp_accounts=tuple(
+            (r.inputs["accountId"], stack, r.name) for r in retained if r.type == "gcp:serviceaccount/account:Account"
+        ),
         aws_keys=tuple(
             (stack, r.inputs["tags"]["nuketown.io/agent"], f"key-of-{r.name}")
             for r in retained

@@ -14,6 +14,7 @@ import pulumi_aws as aws
 
 from nuketown_stack.clouds.aws import plan as aws_plan
 from nuketown_stack.clouds.aws.plan import AwsAgentPlan, AwsStackPlan
+from nuketown_stack.errors import raise_if_any
 from nuketown_stack.inputs.settings import Settings
 from nuketown_stack.plan import naming
 from nuketown_stack.plan.kubeconfig import eks_kubeconfig
@@ -69,7 +70,7 @@ def declare_agent_identity(plan: AwsAgentPlan, aws_stack: AwsStack, parent: pulu
         description=plan.key_description,
         enable_key_rotation=True,
         deletion_window_in_days=aws_plan.KEY_DELETION_WINDOW_DAYS,
-        tags=plan.key_tags,
+        tags=plan.owner_tags,
         opts=pulumi.ResourceOptions.merge(options, adoption_opts(aws.kms.Key, aws_stack.existing_keys.get(name))),
     )
     aws.kms.Alias(name, name=plan.key_alias, target_key_id=key.key_id, opts=options)
@@ -110,12 +111,16 @@ def _declare_role(
     plan: AwsAgentPlan, aws_stack: AwsStack, key: aws.kms.Key, options: pulumi.ResourceOptions
 ) -> tuple[pulumi.Output[str], pulumi.Output[str]]:
     """The boundary naming the key, then the role it caps; both kept, and adopted when kept from before."""
-    account, name = aws_stack.account, plan.agent
+    account = aws_stack.account
     found = plan.role_name in aws_stack.existing_roles
+    if found:
+        existing = aws.iam.get_role(name=plan.role_name, opts=pulumi.InvokeOptions(provider=aws_stack.provider))
+        raise_if_any([p for p in [plan.adoption_problem(existing.tags or {}, existing.description)] if p])
     boundary = aws.iam.Policy(
         plan.boundary_resource_name,
         name=plan.boundary_name,
         description=plan.boundary_description,
+        tags=plan.owner_tags,
         policy=key.arn.apply(lambda arn: _json(aws_plan.permissions_boundary(plan, account, arn))),
         # Kept with its role: a boundary still attached to a role cannot be deleted.
         opts=pulumi.ResourceOptions.merge(
@@ -124,11 +129,12 @@ def _declare_role(
         ),
     )
     role = aws.iam.Role(
-        name,
+        plan.agent,
         name=plan.role_name,
         description=plan.role_description,
         assume_role_policy=_json(aws_plan.trust_policy(plan, aws_stack.plan, account)),
         permissions_boundary=boundary.arn,
+        tags=plan.owner_tags,
         opts=pulumi.ResourceOptions.merge(options, adoption_opts(aws.iam.Role, plan.role_name if found else None)),
     )
     return role.arn, role.name

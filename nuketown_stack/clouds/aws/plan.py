@@ -4,6 +4,7 @@ Policy documents are functions of the account id, which the program reads from
 the caller identity; everything else is decided here.
 """
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -120,7 +121,9 @@ class AwsAgentPlan:
     existing_role_arn: str | None
     boundary_name: str
     key_alias: str
-    key_tags: dict[str, str]  # how a kept key is found again: keys have no name of their own
+    # Whose a key, role or boundary is: how a kept key is found again (keys have no name of their own), and
+    # what adoption checks before taking a kept role back.
+    owner_tags: dict[str, str]
     storage_prefix: str
     # The inline policy granting the agent its buckets and key: on a given role it carries the stack and
     # agent, so it never overwrites a policy of the role's owner or of another stack.
@@ -142,6 +145,26 @@ class AwsAgentPlan:
 
     def credentials(self) -> dict[str, str | None]:
         return {"awsMode": self.mode, "role": self.role_name or self.existing_role_arn}
+
+    def adoption_problem(self, tags: Mapping[str, str], description: str | None) -> str | None:
+        """Why an existing role of this agent's name must not be adopted: it is tagged for another stack or agent,
+        or (untagged, made before roles were tagged) describes another agent. Role names derive from
+        `nuketown-<stack>-<agent>`, so stack `dev` with agent `x-ada` and stack `dev-x` with agent `ada` derive
+        the same one; adopting it would rewrite its trust to this agent and take the other's grants."""
+        if AGENT_TAG in tags:
+            owner = f"agent {tags[AGENT_TAG]} of stack {tags.get(STACK_TAG, '?')}"
+            mine = tags[AGENT_TAG] == self.agent and tags.get(STACK_TAG) == self.owner_tags[STACK_TAG]
+        else:
+            owner = f"description {description!r}"
+            mine = description == self.role_description
+        if mine:
+            return None
+        tags_flags = " ".join(f"Key={key},Value={value}" for key, value in self.owner_tags.items())
+        return (
+            f"agents.{self.agent}: IAM role {self.role_name} already exists and is not this agent's ({owner}): "
+            "another stack's agent derives the same name, or it was made by hand; rename the agent, or, to adopt "
+            f"it on purpose, aws iam tag-role --role-name {self.role_name} --tags {tags_flags}"
+        )
 
     def boundary_arn(self, account: str) -> str:
         return f"arn:aws:iam::{account}:policy/{self.boundary_name}"
@@ -179,7 +202,7 @@ def agent_plan(
         existing_role_arn=existing,
         boundary_name=naming.aws_boundary_policy(settings.stack, name),
         key_alias=naming.aws_kms_alias(settings.stack, name),
-        key_tags={STACK_TAG: settings.stack, AGENT_TAG: name},
+        owner_tags={STACK_TAG: settings.stack, AGENT_TAG: name},
         storage_prefix=agent.identity.prefix,
         role_policy_name=CREATED_ROLE_POLICY if existing is None else naming.aws_role(settings.stack, name),
         mode=stack.mode,

@@ -11,6 +11,7 @@ import pulumi_gcp as gcp
 
 from nuketown_stack.clouds.gcp import plan as gcp_plan
 from nuketown_stack.clouds.gcp.plan import GcpAgentPlan, GcpStackPlan
+from nuketown_stack.errors import raise_if_any
 from nuketown_stack.inputs.settings import Settings
 from nuketown_stack.plan import naming
 from nuketown_stack.plan.kubeconfig import GkeCluster, gke_kubeconfig
@@ -24,6 +25,7 @@ class GcpStack:
     provider: gcp.Provider
     key_ring: gcp.kms.KeyRing
     existing_keys: frozenset[str]  # ids of the keys already in the ring (kept from removed agents)
+    existing_accounts: dict[str, str]  # account id -> display name, of accounts with the stack's id prefix
 
 
 def declare_stack(stack: GcpStackPlan, settings: Settings) -> GcpStack:
@@ -37,7 +39,23 @@ def declare_stack(stack: GcpStackPlan, settings: Settings) -> GcpStack:
     key_ring = gcp.kms.KeyRing(
         stack.key_ring, name=stack.key_ring, location=stack.location, project=stack.project, opts=options
     )
-    return GcpStack(plan=stack, provider=provider, key_ring=key_ring, existing_keys=existing_keys)
+    return GcpStack(
+        plan=stack,
+        provider=provider,
+        key_ring=key_ring,
+        existing_keys=existing_keys,
+        existing_accounts=_existing_accounts(stack, settings, provider),
+    )
+
+
+def _existing_accounts(stack: GcpStackPlan, settings: Settings, provider: gcp.Provider) -> dict[str, str]:
+    """Accounts whose id could be one of this stack's: adoption takes one back only when it is the agent's."""
+    found = gcp.serviceaccount.get_s(
+        prefix=naming.gcp_service_account_prefix(settings.stack),
+        project=stack.project,
+        opts=pulumi.InvokeOptions(provider=provider),
+    ).accounts
+    return {account.account_id: account.display_name for account in found}
 
 
 def _existing_kms(stack: GcpStackPlan, provider: gcp.Provider) -> tuple[bool, frozenset[str]]:
@@ -57,7 +75,7 @@ def declare_agent_identity(plan: GcpAgentPlan, gcp_stack: GcpStack, parent: pulu
     """The agent's account (created, or the allow-listed one it names), its key, and grants to that account only."""
     stack, key_ring = gcp_stack.plan, gcp_stack.key_ring
     options = pulumi.ResourceOptions(parent=parent, provider=gcp_stack.provider)
-    email, account_name = _account(plan, stack, options)
+    email, account_name = _account(plan, gcp_stack, options)
     name, names = plan.agent, plan.names
     gcp.serviceaccount.IAMMember(
         names.workload_identity,
@@ -105,19 +123,22 @@ def declare_agent_identity(plan: GcpAgentPlan, gcp_stack: GcpStack, parent: pulu
 
 
 def _account(
-    plan: GcpAgentPlan, stack: GcpStackPlan, options: pulumi.ResourceOptions
+    plan: GcpAgentPlan, gcp_stack: GcpStack, options: pulumi.ResourceOptions
 ) -> tuple[pulumi.Input[str], pulumi.Input[str]]:
     """The agent's account email and resource name: created (or adopted when kept), or the given one."""
     if plan.existing_email is not None:
         return plan.existing_email, gcp_plan.account_resource_name(plan.existing_email)
+    assert plan.account_id is not None
+    raise_if_any([p for p in [plan.adoption_problem(gcp_stack.existing_accounts.get(plan.account_id))] if p])
     account = gcp.serviceaccount.Account(
         plan.agent,
         account_id=plan.account_id,
         display_name=plan.display_name,
         description=plan.account_description,
-        project=stack.project,
+        project=gcp_stack.plan.project,
         # A kept account (its agent removed, then added back) is taken over as it is, with its unique id
-        # and every grant made to it outside this stack (terraform-provider-google, create_ignore_already_exists).
+        # and every grant made to it outside this stack (terraform-provider-google, create_ignore_already_exists);
+        # only this agent's: an existing account of the same id and another display name was refused above.
         create_ignore_already_exists=True,
         opts=pulumi.ResourceOptions.merge(options, adoption_opts(gcp.serviceaccount.Account)),
     )

@@ -106,11 +106,29 @@ class GcpAgentPlan:
     def creates_identity(self) -> bool:
         return self.account_id is not None
 
+    def adoption_problem(self, existing_display_name: str | None) -> str | None:
+        """Why an existing account of this agent's id must not be adopted: it carries another agent's display
+        name. Ids derive from `nt-<stack>-<agent>`, so stack `dev` with agent `x-ada` and stack `dev-x` with
+        agent `ada` derive the same one; adopting it would hand one agent the other's identity and grants."""
+        if existing_display_name is None or existing_display_name == self.display_name:
+            return None
+        return (
+            f"agents.{self.agent}: GCP service account {self.account_id} already exists and is not this agent's "
+            f"(display name {existing_display_name!r}, this agent's is {self.display_name!r}): another stack's "
+            "agent derives the same id, or it was made by hand; rename the agent, or, to adopt it on purpose, "
+            f"set its display name to {self.display_name!r}"
+        )
+
     def annotation(self) -> Annotation:
         return Annotation(GKE_ACCOUNT_ANNOTATION, self.email)
 
     def credentials(self) -> dict[str, str | None]:
         return {}  # the account is in the annotation
+
+
+def display_name(stack: str, agent: str) -> str:
+    """The account's display name: whose it is, which adoption checks before taking a kept account back."""
+    return f"nuketown agent {agent} ({stack})"
 
 
 def account_member(email: str) -> str:
@@ -141,7 +159,7 @@ def agent_plan(
         account_id=account_id,
         existing_email=existing,
         email=existing or f"{account_id}@{stack.project}.iam.gserviceaccount.com",
-        display_name=f"nuketown agent {name} ({settings.stack})",
+        display_name=display_name(settings.stack, name),
         account_description=f"Workload identity of nuketown agent {name}; managed by Pulumi.",
         workload_identity_member=account_member(f"{stack.cluster_project}.svc.id.goog[{namespace}/{service_account}]"),
         key_name=key_name,
