@@ -221,17 +221,39 @@ def test_generate_takes_a_spec_file_inside_the_checkout_as_given(tmp_path: Path)
     for source in ("examples/cloud-ada.nix", "./examples/cloud-ada.nix", "spec.nix", "spec.json"):
         result = generate(checkout, {"NUKETOWN_SOURCE": source, "NUKETOWN_STACK": "production"}, stand_in_dir)
         assert result.returncode == 0, result.stderr
+    stack_file = checkout.resolve() / "Pulumi.production.yaml"
     assert ran(stand_in_dir) == [
-        f"nuketown-stack render {source} --stack production"
+        f"nuketown-stack render {source} --stack production --stack-file {stack_file}"
         for source in ("examples/cloud-ada.nix", "./examples/cloud-ada.nix", "spec.nix", "spec.json")
     ]
+
+
+def test_generate_reads_the_stack_file_of_the_application_directory_only(tmp_path: Path) -> None:
+    """A Pulumi.yaml and stack file above the application directory (the CLI's --stack would find them)
+    are not read; nor is a stack file that is a symlink out of the directory."""
+    checkout = checkout_with_stack(tmp_path, "production", {})
+    app = checkout / "agents"
+    shutil.copytree(checkout / "examples", app / "examples")
+    nothing = stand_ins(tmp_path)
+    result = generate(app, {"NUKETOWN_SOURCE": "examples/cloud-ada.nix", "NUKETOWN_STACK": "production"}, nothing)
+    assert result.returncode == 2
+    assert result.stderr == (
+        "nuketown plugin: no Pulumi.production.yaml in the application directory; "
+        "set the Application's path to the directory holding it\n"
+    )
+    (app / "Pulumi.production.yaml").symlink_to(checkout / "Pulumi.production.yaml")
+    result = generate(app, {"NUKETOWN_SOURCE": "examples/cloud-ada.nix", "NUKETOWN_STACK": "production"}, nothing)
+    assert result.returncode == 2 and "outside the application directory" in result.stderr
+    assert ran(nothing) == []
 
 
 def sidecar_nix_config(tmp_path: Path) -> str:
     """The NIX_CONFIG that the generate command gives nix for a checkout."""
     checkout = checkout_with_stack(tmp_path, "production", {})
     stand_in_dir = stand_ins(tmp_path)
-    result = generate(checkout, {"NUKETOWN_SOURCE": "examples/cloud-ada.nix"}, stand_in_dir)
+    result = generate(
+        checkout, {"NUKETOWN_SOURCE": "examples/cloud-ada.nix", "NUKETOWN_STACK": "production"}, stand_in_dir
+    )
     assert result.returncode == 0, result.stderr
     return (stand_in_dir / "NIX_CONFIG").read_text()
 
