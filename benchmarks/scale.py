@@ -71,7 +71,9 @@ def _stage(stage: str, spec_path: str, cloud: str, resources: int, dump: str) ->
     from nuketown_stack.views import render
 
     if cloud != "none":  # the cloud's SDK, as declare imports it
-        __import__(f"nuketown_stack.{cloud}_declare")
+        from nuketown_stack.clouds import declare_module
+
+        declare_module(cloud)
     imported = time.perf_counter() - imported
     declared: list[dict[str, Any]] = json.loads(Path(dump).read_text()) if stage.startswith("floor-") else []
     config = SETTINGS.get(cloud, {})
