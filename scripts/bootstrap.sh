@@ -36,6 +36,7 @@ if [ ! -f "$stamp" ]; then
   echo "bootstrap: installing $what into .venv" >&2
   .venv/bin/python -m pip install --quiet --upgrade pip
   .venv/bin/python -m pip install --quiet -e ".$extras"
-  rm -f .venv/.installed${extras:+-test}-*
+  # Old stamps of this set only (hashes are hex, so the command's pattern never matches the tests' stamp).
+  if [ -n "$extras" ]; then rm -f .venv/.installed-test-*; else rm -f .venv/.installed-[0-9a-f]*; fi
   touch "$stamp"
 fi
