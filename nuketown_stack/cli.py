@@ -43,7 +43,7 @@ EPILOGS = {
 
 example:
   $ nuketown-stack validate examples/cloud-ada.nix
-  ok: schemaVersion 1, 2 agents (ada, vox), tiers small, standard, large, gpu""",
+  ok: schemaVersion 1, 2 agents (ada, vox), tiers gpu, large, small, standard; checked with stack dev's settings""",
     "render": f"""{EXIT_CODES}.
 
 examples:
@@ -102,7 +102,7 @@ class SettingsSource:
             found = StackFile(path=None, config={})
         else:
             found = self._found()
-        where = found.path if found.path is not None else "none: defaults only"
+        where = _shown(found.path) if found.path is not None else "none: defaults only"
         print(f"{self.label}: {where} (stack {self.stack})", file=sys.stderr)
         return found
 
@@ -136,6 +136,14 @@ class SettingsSource:
     def settings(self, source: str | None) -> tuple[Settings, str]:
         config, secret_keys, source = self.config(source)
         return settings_from_config(self.stack, config, secret_keys), source
+
+
+def _shown(path: Path) -> str:
+    """A path as the user would type it: relative when under the working directory."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
 
 
 def _source_from(config: dict[str, Any], stack_file: StackFile) -> str:
@@ -183,8 +191,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
     """The spec, and what the stack's settings add to it (names, allow-lists, egress)."""
     spec, plan = _spec_and_plan(args)
     names = ", ".join(sorted(spec.agents)) or "none"
+    agents = f"{len(spec.agents)} agent{'' if len(spec.agents) == 1 else 's'}"
     print(
-        f"ok: schemaVersion {spec.schema_version}, {len(spec.agents)} agents ({names}), tiers {', '.join(spec.tiers)}; "
+        f"ok: schemaVersion {spec.schema_version}, {agents} ({names}), tiers {', '.join(spec.tiers)}; "
         f"checked with stack {plan.stack}'s settings"
     )
     return 0

@@ -61,7 +61,7 @@ def test_validate_checks_the_spec_and_the_stacks_settings(run: Any) -> None:
         "ok: schemaVersion 1, 2 agents (ada, vox), tiers gpu, large, small, standard; "
         "checked with stack dev's settings\n"
     )
-    assert ran.err.splitlines()[0] == f"settings: {ROOT / 'Pulumi.dev.yaml'} (stack dev)"
+    assert ran.err.splitlines()[0] == "settings: Pulumi.dev.yaml (stack dev)"  # relative: under the working directory
 
 
 def test_render_reads_the_stack_file_and_overrides(run: Any) -> None:
@@ -200,8 +200,10 @@ def test_an_own_stack_file_without_pulumi_yaml_is_read(run: Any, tmp_path: Path)
     write(tmp_path / "Pulumi.lab.yaml", yaml.safe_dump({"config": {"nuketown:scheduling": "none"}}))
     ran = run("render", str(EXAMPLE), "--stack", "lab", cwd=tmp_path)
     assert ran.code == 0, ran.err
-    assert ran.err.splitlines()[0] == f"settings: {tmp_path / 'Pulumi.lab.yaml'} (stack lab)"
+    assert ran.err.splitlines()[0] == "settings: Pulumi.lab.yaml (stack lab)"  # relative to where it ran
     assert "nodeSelector" not in ran.out
+    elsewhere = run("render", str(EXAMPLE), "--stack-file", str(tmp_path / "Pulumi.lab.yaml"))
+    assert elsewhere.err.splitlines()[0] == f"settings: {tmp_path / 'Pulumi.lab.yaml'} (stack dev)"  # absolute
 
 
 def test_source_comes_from_the_stack_file_when_omitted(run: Any, tmp_path: Path) -> None:
