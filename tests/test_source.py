@@ -11,7 +11,7 @@ from conftest import EXAMPLE, ROOT
 
 from nuketown_stack.errors import InputError
 from nuketown_stack.inputs.progress import progress
-from nuketown_stack.inputs.source import load_raw, nix_command
+from nuketown_stack.inputs.source import load_raw, nix_command, nix_environment
 
 
 def refused(source: str) -> list[str]:
@@ -114,3 +114,24 @@ def test_progress_is_silent_off_a_terminal() -> None:
     with progress("evaluating fleet.nix with nix-instantiate", stream=log):
         time.sleep(0.1)
     assert log.getvalue() == ""
+
+
+def test_a_nix_spec_cannot_read_credentials_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A .nix spec runs whatever builtins it likes; under `pulumi up` in CI the environment holds the
+    stack's passphrase and the deployer's cloud credentials. nix is given none of them."""
+    spec = tmp_path / "leak.nix"
+    names = ["PULUMI_CONFIG_PASSPHRASE", "AWS_SECRET_ACCESS_KEY", "GOOGLE_APPLICATION_CREDENTIALS", "GITHUB_TOKEN"]
+    spec.write_text(
+        "{ " + " ".join(f'{n} = builtins.getEnv "{n}";' for n in names) + ' home = builtins.getEnv "HOME"; }'
+    )
+    for name in names:
+        monkeypatch.setenv(name, "secret-value")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert load_raw(str(spec)) == {**dict.fromkeys(names, ""), "home": str(tmp_path)}
+
+
+def test_nix_keeps_what_evaluation_needs() -> None:
+    environment = {"PATH": "/bin", "NIX_PATH": "nixpkgs=/x", "NIXPKGS_ALLOW_UNFREE": "1", "AWS_PROFILE": "prod"}
+    assert nix_environment(environment) == {"PATH": "/bin", "NIX_PATH": "nixpkgs=/x", "NIXPKGS_ALLOW_UNFREE": "1"}

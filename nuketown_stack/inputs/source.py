@@ -5,9 +5,11 @@ carry nix's own error text, so the user sees what nix said.
 """
 
 import json
+import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,25 @@ from nuketown_stack.errors import InputError
 from nuketown_stack.inputs.progress import progress
 
 NIX_EXPERIMENTAL = ["--extra-experimental-features", "nix-command flakes"]
+
+# What nix is given of this process's environment. A .nix spec can read any variable it is given
+# (builtins.getEnv), and the spec may be written by agents; where this runs (CI's `pulumi up`, the
+# deployer's shell) the environment holds cloud credentials and the stack's passphrase. So nix gets
+# what evaluation and fetching need and nothing else: no AWS_*, GOOGLE_*, PULUMI_*, GITHUB_*.
+NIX_ENV_KEYS = frozenset(
+    {
+        "PATH", "HOME", "USER", "LOGNAME", "TMPDIR", "TZ", "LANG", "LC_ALL", "LC_CTYPE", "TERM",
+        "SSL_CERT_FILE", "SSL_CERT_DIR", "CURL_CA_BUNDLE", "GIT_SSL_CAINFO",
+        "http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY",
+        "XDG_CACHE_HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_RUNTIME_DIR",
+    }
+)  # fmt: skip
+NIX_ENV_PREFIXES = ("NIX_", "NIXPKGS_")
+
+
+def nix_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    """The part of `environ` nix evaluates in (see NIX_ENV_KEYS)."""
+    return {k: v for k, v in environ.items() if k in NIX_ENV_KEYS or k.startswith(NIX_ENV_PREFIXES)}
 
 
 def nix_command(source: str) -> list[str] | None:
@@ -52,7 +73,7 @@ def _run_nix(command: list[str], source: str) -> str:
     if command[0] == "nix-instantiate" and not Path(source).is_file():
         raise InputError([f"{source}: no such file"])
     with progress(f"evaluating {source} with {command[0]}"):
-        result = subprocess.run(command, capture_output=True, text=True, check=False)
+        result = subprocess.run(command, capture_output=True, text=True, check=False, env=nix_environment(os.environ))
     if result.returncode != 0:
         said = [line for line in result.stderr.strip().splitlines() if line.strip()] or ["(no output)"]
         hint = []
