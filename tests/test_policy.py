@@ -1391,3 +1391,21 @@ def test_offline_prints_one_line_per_violation(tmp_path: Path) -> None:
         'resource.name.startsWith("projects/_/buckets/<prefix>") with a lowercase prefix ([a-z0-9][a-z0-9._-]*) '
         "[nuketown-storage-condition]\n"
     )
+
+
+def test_the_pack_config_from_a_stack_file_has_the_packs_own_keys(tmp_path: Path) -> None:
+    """policy/pack_config.py writes what CONFIG_PROPERTIES declares, from the allow-lists the program reads."""
+    import pack_config
+
+    stack_file = tmp_path / "Pulumi.prod.yaml"
+    stack_file.write_text(
+        "config:\n  nuketown:allowedScopes:\n    ada: [shared-*]\n"
+        '  nuketown:allowedIdentities: \'{"rio": "rio@p.iam.gserviceaccount.com"}\'\n'
+    )
+    config = pack_config.pack_config(stack_file)
+    assert {policy: set(props) for policy, props in config.items()} == {
+        policy: set(props) for policy, props in nuketown_policy.CONFIG_PROPERTIES.items()
+    }
+    assert config["nuketown-scope-ownership"]["allowedScopes"] == {"ada": ["shared-*"]}
+    assert config["nuketown-identity-binding"]["allowedIdentities"] == {"rio": "rio@p.iam.gserviceaccount.com"}
+    assert pack_config.main([str(tmp_path / "Pulumi.missing.yaml")]) == 2

@@ -654,15 +654,23 @@ def test_the_diff_step_passes_the_base_settings_to_the_real_cli(example_json: di
 def test_the_offline_policy_step_fails_on_violations(
     example_json: dict[str, Any], tmp_path: Path, violations: list[str], exit_code: int
 ) -> None:
-    """The real `nuketown-stack plan --json`, then a stand-in policy/offline.py with its interface: the plan's
-    path as argument, one line per violation, exit 0 clean or 1."""
+    """The real `nuketown-stack plan --json` and policy/pack_config.py (the stack file's allow-lists as the
+    pack's config), then a stand-in policy/offline.py with its interface: the plan's path and --config,
+    one line per violation, exit 0 clean or 1."""
     checkout, runner_temp = checkout_with_base(tmp_path, None)
     (checkout / "spec.json").write_text(json.dumps(example_json))
     (checkout / "policy").mkdir()
+    shutil.copy(ROOT / "policy" / "pack_config.py", checkout / "policy")
+    (checkout / "Pulumi.staging.yaml").write_text(
+        "config:\n  nuketown:source: spec.json\n  nuketown:allowedScopes:\n    ada: [shared-*]\n"
+    )
     (checkout / "policy" / "offline.py").write_text(
         "import json, sys\n"
         "plan = json.load(open(sys.argv[1]))\n"
         "assert plan, 'empty plan'\n"
+        "assert sys.argv[2] == '--config', sys.argv\n"
+        "config = json.load(open(sys.argv[3]))\n"
+        "assert config['nuketown-scope-ownership'] == {'allowedScopes': {'ada': ['shared-*']}}, config\n"
         f"lines = {violations!r}\n"
         "print(*lines, sep='\\n') if lines else None\n"
         "sys.exit(1 if lines else 0)\n"
@@ -712,3 +720,32 @@ def test_the_preview_drops_the_salt_and_refuses_what_it_cannot_preview(
         assert after == stack_file.replace(SALT, "")
     else:
         assert message in result.stdout and result.stdout.startswith("::error::")
+
+
+@pytest.mark.parametrize(("workflow_file", "job"), [("preview.yml", "preview"), ("up.yml", "up")])
+def test_the_pulumi_runs_get_the_stacks_allow_lists_as_pack_config(
+    tmp_path: Path, workflow_file: str, job: str
+) -> None:
+    """Without it the pack refuses every allow-listed identity or scope the program accepts: the step writes
+    policy/pack_config.py's output where the pulumi/actions step's policyPackConfigs reads it."""
+    steps = workflow(workflow_file)["jobs"][job]["steps"]
+    [step] = [s for s in steps if s.get("name") == "Policy pack config from the stack's allow-lists"]
+    [pulumi] = [s for s in steps if str(s.get("uses", "")).startswith("pulumi/actions@")]
+    assert pulumi["with"]["policyPacks"] == "policy"
+    assert pulumi["with"]["policyPackConfigs"] == "${{ runner.temp }}/pack-config.json"
+    assert steps.index(step) < steps.index(pulumi)
+    checkout, runner_temp = tmp_path / "checkout", tmp_path / "runner"
+    (checkout / "policy").mkdir(parents=True)
+    runner_temp.mkdir()
+    shutil.copy(ROOT / "policy" / "pack_config.py", checkout / "policy")
+    allowed = {"rio": "rio-agent@fleet-project.iam.gserviceaccount.com"}
+    (checkout / "Pulumi.staging.yaml").write_text(
+        yaml.safe_dump({"config": {"nuketown:allowedIdentities": json.dumps(allowed)}})
+    )
+    result = run_step(step["run"], checkout, {"STACK": "staging", "RUNNER_TEMP": str(runner_temp)})
+    assert result.returncode == 0, result.stdout + result.stderr
+    config = json.loads((runner_temp / "pack-config.json").read_text())
+    assert config == {
+        "nuketown-identity-binding": {"allowedIdentities": allowed},
+        "nuketown-scope-ownership": {"allowedScopes": {}},
+    }
