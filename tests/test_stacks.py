@@ -42,6 +42,21 @@ def test_example_stack_files_are_valid_settings_and_plan(path: Path) -> None:
     assert set(settings.spot_node_selector.items()) <= set(selector.items())  # vox is a spot agent
 
 
+@pytest.mark.parametrize("path", STACK_FILES, ids=lambda p: p.name)
+def test_example_stacks_reach_their_cluster_with_the_stacks_cloud_credentials(path: Path) -> None:
+    """A CI runner has no kubeconfig context: the example stacks name their cluster, and the program builds
+    the Kubernetes providers' kubeconfig from the cloud lookup, authenticating with the cloud's exec plugin."""
+    config = stack_config(path)
+    assert not any(key.startswith("kubernetes:") for key in config)
+    providers = [r for r in resources("production", config) if r["type"] == "pulumi:providers:kubernetes"]
+    assert {p["name"] for p in providers} == {"kubernetes", "kubernetes-adopting"}
+    plugin = "gke-gcloud-auth-plugin" if "nuketown:gkeCluster" in config else "get-token"
+    for provider in providers:
+        kubeconfig = yaml.safe_load(provider["inputs"]["kubeconfig"])
+        user = kubeconfig["users"][0]["user"]["exec"]
+        assert plugin in [user["command"], *user.get("args", [])]
+
+
 def names_that_must_be_unique(declared: list[dict[str, Any]]) -> set[tuple[str, str]]:
     """Every name a cluster, project or account holds once, with its type."""
     names = set()
