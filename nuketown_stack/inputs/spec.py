@@ -145,15 +145,22 @@ Quantity = Annotated[str, AfterValidator(_quantity)]
 
 
 class Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", alias_generator=to_camel, populate_by_name=True)
+    # Attribute docstrings become the JSON Schema's descriptions (docs/spec.schema.json).
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", alias_generator=to_camel, populate_by_name=True, use_attribute_docstrings=True
+    )
 
 
 class Toleration(Model):
     key: LabelKey | None = None
+    """The taint's key; none with operator Exists (every taint, control-plane ones too) is refused."""
     operator: Literal["Exists", "Equal"] = "Equal"
     value: LabelValue | None = None
+    """The taint's value (with operator Equal)."""
     effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
+    """The taint effect tolerated; null: every effect."""
     toleration_seconds: int | None = None
+    """With NoExecute: how long the pod stays once the taint appears."""
 
 
 # Where the cluster's own components run: an agent's pod is never placed there.
@@ -162,10 +169,15 @@ CONTROL_PLANE_KEYS = frozenset({"node-role.kubernetes.io/control-plane", "node-r
 
 class Tier(Model):
     cpu: Quantity
+    """CPU requested and limited, a Kubernetes quantity ("2", "500m")."""
     memory: Quantity
+    """Memory requested and limited, a Kubernetes quantity ("4Gi")."""
     extended_resources: dict[LabelKey, Quantity] = {}
+    """Extended resources requested and limited, like {"nvidia.com/gpu": "1"}."""
     node_selector: dict[LabelKey, LabelValue] = {}
+    """Node labels a pod of this tier requires (ignored with nuketown:scheduling none)."""
     tolerations: tuple[Toleration, ...] = ()
+    """Taints a pod of this tier tolerates (ignored with nuketown:scheduling none)."""
 
     @field_validator("node_selector")
     @classmethod
@@ -194,7 +206,9 @@ class Tier(Model):
 
 class Git(Model):
     name: Text = Field(min_length=1)
+    """Git author and committer name."""
     email: Text
+    """Git author and committer email; also the identity's email."""
 
     @field_validator("email")
     @classmethod
@@ -206,6 +220,7 @@ class Git(Model):
 
 class AuthenticationRef(Model):
     name: Text
+    """The KEDA TriggerAuthentication (in the agent's namespace) or ClusterTriggerAuthentication."""
     kind: Literal["TriggerAuthentication", "ClusterTriggerAuthentication"] = "TriggerAuthentication"
 
 
@@ -213,9 +228,13 @@ class WakeTrigger(Model):
     """A KEDA trigger that says the agent has work (a message in its inbox queue, a cron window)."""
 
     type: Text
+    """The KEDA scaler type, like "gcp-pubsub", "aws-sqs-queue" or "cron"."""
     metadata: dict[Text, str] = {}
+    """The scaler's metadata, as KEDA documents it for that type."""
     name: Text | None = None
+    """A name for the trigger (KEDA's triggers[].name)."""
     authentication_ref: AuthenticationRef | None = None
+    """Credentials the scaler reads the source with."""
 
 
 # How the Vertical Pod Autoscaler may apply its recommendation: Off records it only, Initial applies it
@@ -225,15 +244,23 @@ RightSizing = Literal["Off", "Initial", "Recreate", "InPlaceOrRecreate"]
 
 class Scaling(Model):
     max_resources: Text | None = None
-    min_resources: Text | None = None  # floor of right-sizing; None: each resource's smallest tier value
+    """The largest tier the agent may be scaled to (its quota and limits); null: its own tier."""
+    min_resources: Text | None = None
+    """The smallest tier right-sizing may go down to; null: each resource's smallest value over all tiers."""
     idle_timeout: int | None = Field(default=None, ge=0)
-    right_sizing: RightSizing | None = None  # None: no autoscaler object at all
-    wake: tuple[WakeTrigger, ...] = ()  # what brings an idled agent back (KEDA triggers)
+    """Seconds without work before the agent scales to zero (a KEDA ScaledObject); null: always on."""
+    right_sizing: RightSizing | None = None
+    """How a Vertical Pod Autoscaler applies its recommendation within [minResources, maxResources];
+    null: no autoscaler object."""
+    wake: tuple[WakeTrigger, ...] = ()
+    """KEDA triggers that bring an idled agent back (a queue with messages, a cron window)."""
 
 
 class Persist(Model):
     path: Text
+    """A directory relative to the agent's home; its volume claim is named <agent>-<path>."""
     size: Quantity
+    """The volume's size, a Kubernetes quantity ("10Gi"); it can grow, never shrink."""
 
     @field_validator("path")
     @classmethod
@@ -251,9 +278,13 @@ class Persist(Model):
 
 class Identity(Model):
     gcp_service_account: str | None = None
+    """An existing GCP service account to bind instead of creating one (the stack must allow-list it)."""
     aws_role_arn: str | None = None
+    """An existing IAM role to bind instead of creating one (the stack must allow-list it)."""
     azure_client_id: str | None = None
+    """An Azure workload identity client id to annotate the ServiceAccount with."""
     scope: str
+    """The bucket-name prefix the agent owns, ending in "*": "<agent>-*" or one the stack allow-lists."""
 
     @field_validator("gcp_service_account")
     @classmethod
@@ -297,8 +328,11 @@ class Identity(Model):
 
 class EgressRule(Model):
     cidr: str
+    """A network the agent may connect to, in CIDR form ("10.0.0.0/8", "2001:db8::/32")."""
     except_: tuple[str, ...] = Field(default=(), alias="except")
+    """Networks inside cidr that stay closed."""
     ports: tuple[Annotated[int, Field(ge=1, le=65535)], ...] = ()
+    """TCP ports; empty: every port."""
 
     @field_validator("cidr")
     @classmethod
@@ -358,24 +392,33 @@ Egress = Annotated[
 
 class Network(Model):
     egress: Egress = "all"
+    """Where the agent may connect: "all", "none" (not even DNS), or a list of networks (cluster DNS added)."""
 
 
 class AgentSpec(Model):
     uid: int
+    """The agent's Unix uid (and gid, fsGroup): the pod runs as it, never as root."""
     role: Text = "general"
     description: FreeText = ""
     home: Text = Field(pattern=r"^/")
+    """The agent's home directory, absolute; persist paths are relative to it."""
     git: Git
     resources: Text
+    """The agent's tier, a key of tiers: its requests and limits."""
     scaling: Scaling = Scaling()
     image: Text
+    """The container image: a registry reference, or a nix-snapshotter reference (nix:0/nix/store/...)."""
     persist: tuple[Persist, ...] = ()
+    """Directories kept across restarts, each on its own volume; the rest of home is empty at every start."""
     identity: Identity
     network: Network = Network()
     spot: bool = False
+    """Run on spot capacity (the stack's spot node selector and tolerations)."""
     env: dict[str, str] = {}
+    """Extra environment variables; nuketown's own, cloud credential and loader variables are refused."""
     # None: Kubernetes' default (Always for :latest and untagged images), except nix-snapshotter references.
     image_pull_policy: Literal["Always", "IfNotPresent", "Never"] | None = None
+    """The container's imagePullPolicy; null: Kubernetes' default, IfNotPresent for nix-snapshotter images."""
 
     @field_validator("uid")
     @classmethod
@@ -413,10 +456,16 @@ class AgentSpec(Model):
 
 
 class CloudSpec(Model):
+    """What the nix side hands the program: config.nuketown.cloud.spec, evaluated to JSON."""
+
     schema_version: int
+    """The version of this format; 1."""
     domain: Text
+    """nuketown.domain: the agents' mail and identity domain."""
     tiers: dict[TierName, Tier]
+    """Resource tiers by name."""
     agents: dict[str, AgentSpec]
+    """The agents to run, by name (only those with cloud enabled)."""
 
     @field_validator("domain")
     @classmethod
@@ -653,3 +702,10 @@ def _message(item: Any) -> str:
     if "input" in item and kind not in ("model_type", "dict_type", "tuple_type"):
         return f"{item['msg']}, got {item['input']!r}"
     return str(item["msg"])
+
+
+def spec_json_schema() -> dict[str, Any]:
+    """The JSON Schema of a spec, from the model (docs/spec.schema.json). It checks shapes, names and types;
+    what needs more than one field (a tier that exists, quantities, scopes, collisions) only the model checks."""
+    schema = CloudSpec.model_json_schema(by_alias=True, mode="validation")
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema}
