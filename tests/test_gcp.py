@@ -311,3 +311,13 @@ def test_two_agents_cannot_share_an_existing_account(example_raw: dict[str, Any]
         f"agents.vox.cloud.identity.gcpServiceAccount: '{shared}' is already ada's; "
         "each agent needs an identity of its own",
     )
+
+
+def test_plan_warns_that_the_pool_trusts_every_cluster_of_its_project(example_json: dict[str, Any]) -> None:
+    """One cluster per identity project: said on every plan that cannot tell which cluster uses the pool."""
+    pool_warning = "the workload identity pool acme-agents.svc.id.goog trusts every cluster of project acme-agents"
+    assert any(pool_warning in w for w in make_plan(example_json, **GCP).warnings)
+    elsewhere = {**GCP, "nuketown:gkeCluster": "projects/other-project/locations/europe-west1/clusters/agents"}
+    assert any(pool_warning in w for w in make_plan(example_json, **elsewhere).warnings)
+    named = {**GCP, "nuketown:gkeCluster": "projects/acme-agents/locations/europe-west1/clusters/agents"}
+    assert not any("svc.id.goog" in w for w in make_plan(example_json, **named).warnings)

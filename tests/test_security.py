@@ -239,3 +239,73 @@ def test_an_untagged_role_is_adopted_only_when_it_describes_the_agent() -> None:
     assert problem is not None and "description 'Workload identity of nuketown agent ada" in problem
     assert plan.adoption_problem({}, None) is not None  # made by hand: never taken over
     assert plan.adoption_problem({"nuketown.io/agent": "x-ada", "nuketown.io/stack": "dev-x"}, None) is not None
+
+
+# --- finding 11: what a pod must not be pointed at --------------------------------------------------------
+
+
+def _tiers_with(raw: dict[str, Any], **tier: Any) -> dict[str, Any]:
+    raw["tiers"]["standard"] = {**raw["tiers"]["standard"], **tier}
+    return raw
+
+
+@pytest.mark.parametrize(
+    ("mutate", "expected"),
+    [
+        (
+            lambda raw: raw["agents"]["ada"].update(env={"AWS_WEB_IDENTITY_TOKEN_FILE": "/tmp/t"}),
+            "agents.ada.cloud.env: 'AWS_WEB_IDENTITY_TOKEN_FILE' would redirect the pod's cloud credentials",
+        ),
+        (
+            lambda raw: raw["agents"]["ada"].update(env={"GOOGLE_APPLICATION_CREDENTIALS": "/tmp/key.json"}),
+            "agents.ada.cloud.env: 'GOOGLE_APPLICATION_CREDENTIALS' would redirect the pod's cloud credentials",
+        ),
+        (
+            lambda raw: raw["agents"]["ada"].update(env={"LD_PRELOAD": "/tmp/x.so"}),
+            "agents.ada.cloud.env: 'LD_PRELOAD' changes what the dynamic loader loads",
+        ),
+        (
+            lambda raw: _tiers_with(raw, nodeSelector={"node-role.kubernetes.io/control-plane": ""}),
+            "selects control-plane nodes, where agents never run",
+        ),
+        (
+            lambda raw: _tiers_with(raw, tolerations=[{"operator": "Exists"}]),
+            "a toleration without a key tolerates every taint",
+        ),
+        (
+            lambda raw: _tiers_with(
+                raw, tolerations=[{"key": "node-role.kubernetes.io/control-plane", "operator": "Exists"}]
+            ),
+            "is the control-plane taint, where agents never run",
+        ),
+        (
+            lambda raw: raw["agents"]["ada"].update(network={"egress": [{"cidr": "::ffff:10.0.0.0/104"}]}),
+            "is an IPv4-mapped IPv6 network; write the IPv4 network instead",
+        ),
+        (
+            lambda raw: raw["agents"]["ada"].update(network={"egress": [{"cidr": "169.254.169.254/32"}]}),
+            "the instance metadata service that holds node credentials; it stays blocked",
+        ),
+    ],
+    ids=[
+        "web identity token file",
+        "google credentials",
+        "loader",
+        "control-plane selector",
+        "toleration of everything",
+        "control-plane toleration",
+        "ipv4-mapped cidr",
+        "metadata without a cloud",
+    ],
+)
+def test_a_pod_cannot_be_pointed_at_credentials_loaders_or_the_control_plane(
+    example_raw: dict[str, Any],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    mutate: Any,
+    expected: str,
+) -> None:
+    mutate(example_raw)
+    code, out, err = run_cli(capsys, "validate", write_spec(tmp_path, example_raw), "--defaults")
+    assert (code, out) == (2, "")
+    assert expected in err, err

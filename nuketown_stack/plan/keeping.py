@@ -12,7 +12,8 @@ comes back, what was kept is adopted rather than created anew.
 from dataclasses import dataclass
 from typing import Literal
 
-# How a kept resource is taken back when the program declares it again:
+# How a kept resource is taken back when the program declares it again (each declare module does it
+# this way; tests/engine/test_engine_lifecycle.py checks every kept kind against this column):
 #   upsert   the Kubernetes provider's upsertExistingObjects applies over the existing object
 #   import   the program finds it through the cloud's API and sets `import_` to its id
 #   ignore   the resource's own create treats "already exists" as success (GCP createIgnoreAlreadyExists)

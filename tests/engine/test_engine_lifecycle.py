@@ -147,3 +147,27 @@ def test_an_agent_added_back_takes_back_what_was_kept(example_json: dict[str, An
     assert ("kubernetes:core/v1:PersistentVolumeClaim", "vox-datasets") in adopting
     assert ("kubernetes:core/v1:Namespace", "vox") in adopting
     assert "vox" not in removed.outputs["agents"]
+
+
+@pytest.mark.parametrize("cloud", ["gcp", "aws"])
+def test_each_kept_kind_is_adopted_the_way_the_keeping_table_says(
+    example_json: dict[str, Any], tmp_path: Path, cloud: str
+) -> None:
+    """plan/keeping.py's `adoption` column is a contract: with everything of a first run kept in the cloud and
+    cluster, the program declares every kept kind again through exactly that mechanism."""
+    config = CLOUDS[cloud]
+    kept = kept_after(run(example_json, tmp_path, config))
+    readded = run(example_json, tmp_path, config, kept=kept)
+    seen = set()
+    for resource in readded.resources:
+        row = KEPT.get(resource.type)
+        if row is None:
+            continue
+        seen.add(row.adoption)
+        if row.adoption == "upsert":
+            assert resource.provider == "kubernetes-adopting", resource.name
+        elif row.adoption == "import":
+            assert resource.import_id, (resource.type, resource.name)
+        else:
+            assert resource.inputs["createIgnoreAlreadyExists"] is True, resource.name
+    assert seen == ({"upsert", "import", "ignore"} if cloud == "gcp" else {"upsert", "import"})
