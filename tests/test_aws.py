@@ -221,7 +221,7 @@ def test_kms_key_alias_and_policy(irsa: EngineResult) -> None:
         "deletionWindowInDays": 30,
         "tags": {"nuketown.io/stack": "dev", "nuketown.io/agent": "ada"},
     }
-    # Kept, not protected: removing the agent must not fail `pulumi up` (see test_lifecycle.py).
+    # Kept, not protected: removing the agent must not fail `pulumi up` (tests/engine/test_engine_lifecycle.py).
     assert not key.protect and key.retain_on_delete
     key_id = irsa.outputs["agents"]["ada"]["kmsKey"].rsplit("/", 1)[1]
     assert find(irsa, "aws:kms/alias:Alias", "ada").inputs == {"name": "alias/nuketown/dev/ada", "targetKeyId": key_id}
@@ -417,8 +417,8 @@ def test_metadata_address_is_blocked_on_aws(irsa: EngineResult, pod_identity: En
     assert rio == []
 
 
-def test_metadata_address_is_not_blocked_elsewhere(example_json: dict[str, Any]) -> None:
-    """GKE workload identity itself answers on 169.254.169.254."""
+def test_metadata_address_is_not_blocked_on_gcp(example_json: dict[str, Any]) -> None:
+    """GKE workload identity itself answers on 169.254.169.254 (without a cloud it is blocked: test_plan.py)."""
     plan = make_plan(example_json, **{"nuketown:cloud": "gcp", "gcp:project": "p"})
     policy = next(o for o in plan.objects() if o.kind == "NetworkPolicy" and o.resource_name == "ada")
     assert policy.manifest["spec"]["egress"] == [{}]

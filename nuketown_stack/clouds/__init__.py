@@ -12,8 +12,11 @@ A cloud is a package `nuketown_stack.clouds.<name>` holding two modules:
   cluster through the cloud.
 
 Render and the program both take an agent's ServiceAccount annotation from the same `Annotation`:
-render writes its planned value, the program the cloud resource's output under the same key. Adding
-a cloud means adding its package and one line in `PLANNERS`.
+render writes its planned value, the program the cloud resource's output under the same key. What an
+agent's identity is, where it is annotated, output and encrypted to is then one package per cloud;
+a new cloud also needs its settings (inputs/settings.py), its kept kinds and change-model rows
+(plan/keeping.py, plan/change_model.py), its given-identity checks (plan/ownership.py), its lines
+in the human views (views/report.py, views/diff.py) and a mock (program/mock_cloud.py): docs/design.md.
 """
 
 from collections.abc import Callable

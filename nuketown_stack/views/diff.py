@@ -83,7 +83,7 @@ class Change:
 
 @dataclass(frozen=True)
 class SettingChange:
-    """A stack setting whose change moves data or identity as a whole (README: a stack per environment)."""
+    """A stack setting whose change moves data or identity as a whole (docs/lifecycle.md)."""
 
     key: str
     old: Any

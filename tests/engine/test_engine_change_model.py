@@ -1,6 +1,6 @@
 """The engine's change model, row by row, as diff applies it.
 
-Each row of nuketown_stack.change_model.MODEL was read in the source its `source` names:
+Each row of nuketown_stack.plan.change_model.MODEL was read in the source its `source` names:
 pulumi-kubernetes `provider/pkg/provider/diff.go` (the force-new paths of each kind, and
 `metadata.name`/`namespace` for all) and `provider.go` (lines 1645-1658: an object with an
 explicit name is deleted before its replacement is created); the Terraform providers behind
