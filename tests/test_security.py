@@ -309,3 +309,44 @@ def test_a_pod_cannot_be_pointed_at_credentials_loaders_or_the_control_plane(
     code, out, err = run_cli(capsys, "validate", write_spec(tmp_path, example_raw), "--defaults")
     assert (code, out) == (2, "")
     assert expected in err, err
+
+
+PINNED = "ghcr.io/acme/nuketown-ada:1.2@sha256:" + "ab" * 32
+NIX_IMAGE = "nix:0/nix/store/8l8jh5ji0nx3k8wqr8mvv6dfa5gzcpfi-nix-image-nuketown-vox.tar"
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        "nuketown-ada:latest",
+        "ghcr.io/acme/nuketown-ada:1.2",
+        "ghcr.io/acme/nuketown-ada@sha256:" + "ab" * 31,  # a digest one byte short
+        "ghcr.io/acme/nuketown-ada@sha256:" + "AB" * 32,  # digests are lowercase hex
+        "@sha256:" + "ab" * 32,  # no name
+    ],
+)
+def test_an_unpinned_image_is_refused_when_the_stack_requires_digests(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, example_raw: dict[str, Any], image: str
+) -> None:
+    raw = json.loads(json.dumps(example_raw))
+    raw["agents"]["ada"]["image"] = image
+    raw["agents"]["vox"]["image"] = NIX_IMAGE
+    spec = write_spec(tmp_path, raw)
+    code, _, err = run_cli(capsys, "validate", spec, "-c", "nuketown:requireImageDigests=true")
+    assert code == 2
+    assert err == (
+        f"agents.ada.cloud.image: {image!r} is not pinned: whoever can push to its registry can change what runs; "
+        "this stack requires name@sha256:<digest> or an image built by nix (nuketown:requireImageDigests)\n"
+    )
+    assert run_cli(capsys, "validate", spec)[0] == 0  # off by default: a local k3s runs its :latest tag
+
+
+def test_images_pinned_by_digest_or_built_by_nix_pass_and_render_as_given(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, example_raw: dict[str, Any]
+) -> None:
+    raw = json.loads(json.dumps(example_raw))
+    raw["agents"]["ada"]["image"] = PINNED
+    raw["agents"]["vox"]["image"] = NIX_IMAGE
+    code, out, _ = run_cli(capsys, "render", write_spec(tmp_path, raw), "-c", "nuketown:requireImageDigests=true")
+    assert code == 0
+    assert f"image: {PINNED}\n" in out and f"image: {NIX_IMAGE}\n" in out

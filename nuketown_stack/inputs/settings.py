@@ -40,6 +40,7 @@ KEYS: dict[str, str] = {
     "nuketown:spotTolerations": "spot_tolerations",
     "nuketown:allowedIdentities": "allowed_identities",
     "nuketown:allowedScopes": "allowed_scopes",
+    "nuketown:requireImageDigests": "require_image_digests",
     "gcp:project": "gcp_project",
     "nuketown:gcpClusterProject": "gcp_cluster_project",
     "nuketown:gcpKmsLocation": "gcp_kms_location",
@@ -84,6 +85,9 @@ class Settings(BaseModel):
     # (a service account email or an IAM role ARN), and scopes that do not start with the agent's name.
     allowed_identities: dict[str, str] = {}
     allowed_scopes: dict[str, tuple[str, ...]] = {}
+    # True: every agent's image must be pinned (by digest, or a nix store path); a tag can be moved by whoever
+    # can push to the registry, and the spec's writers may not be the operator.
+    require_image_digests: bool = False
     gcp_project: str | None = None
     gcp_cluster_project: str | None = None
     gcp_kms_location: str = "global"

@@ -1,4 +1,5 @@
-"""What an agent may claim as its own: a cloud identity, and the resource-name scope it owns.
+"""What an agent may claim as its own: a cloud identity, the resource-name scope it owns, and (when the operator
+requires it) only images pinned by digest.
 
 The spec may be written by the agents themselves (they can have push rights), so
 anything that reaches beyond the agent is refused unless the stack's operator
@@ -7,13 +8,19 @@ allow-lists it in the stack settings (`nuketown:allowedIdentities`,
 start with the agent's own name. Pure: no pulumi, no I/O.
 """
 
+import re
+
 from nuketown_stack.inputs.settings import Settings
 from nuketown_stack.inputs.spec import CloudSpec
 from nuketown_stack.plan import naming
+from nuketown_stack.plan.kubernetes import NIX_IMAGE_PREFIX
+
+# `registry/name@sha256:<digest>` (a tag may stand before the digest; the digest alone decides what runs).
+_PINNED_IMAGE = re.compile(r"[^@\s]+@sha256:[0-9a-f]{64}")
 
 
 def ownership_problems(spec: CloudSpec, settings: Settings) -> list[str]:
-    return _identity_problems(spec, settings) + _scope_problems(spec, settings)
+    return _identity_problems(spec, settings) + _scope_problems(spec, settings) + _image_problems(spec, settings)
 
 
 def _identity_problems(spec: CloudSpec, settings: Settings) -> list[str]:
@@ -67,3 +74,15 @@ def _scope_problems(spec: CloudSpec, settings: Settings) -> list[str]:
             f"'{name}-' (like '{name}-*'), or the stack's operator allow-lists it in nuketown:allowedScopes"
         )
     return problems
+
+
+def _image_problems(spec: CloudSpec, settings: Settings) -> list[str]:
+    """With nuketown:requireImageDigests, an image is pinned by digest or is a nix store path (content-addressed)."""
+    if not settings.require_image_digests:
+        return []
+    return [
+        f"agents.{name}.cloud.image: {image!r} is not pinned: whoever can push to its registry can change what "
+        f"runs; this stack requires name@sha256:<digest> or an image built by nix (nuketown:requireImageDigests)"
+        for name in sorted(spec.agents)
+        if not ((image := spec.agents[name].image).startswith(NIX_IMAGE_PREFIX) or _PINNED_IMAGE.fullmatch(image))
+    ]
