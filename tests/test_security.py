@@ -323,6 +323,7 @@ NIX_IMAGE = "nix:0/nix/store/8l8jh5ji0nx3k8wqr8mvv6dfa5gzcpfi-nix-image-nuketown
         "ghcr.io/acme/nuketown-ada@sha256:" + "ab" * 31,  # a digest one byte short
         "ghcr.io/acme/nuketown-ada@sha256:" + "AB" * 32,  # digests are lowercase hex
         "@sha256:" + "ab" * 32,  # no name
+        "nix:0/nix/store/../../tmp/ada.tar",  # not a store path named by its hash
     ],
 )
 def test_an_unpinned_image_is_refused_when_the_stack_requires_digests(

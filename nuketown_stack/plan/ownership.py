@@ -17,6 +17,8 @@ from nuketown_stack.plan.kubernetes import NIX_IMAGE_PREFIX
 
 # `registry/name@sha256:<digest>` (a tag may stand before the digest; the digest alone decides what runs).
 _PINNED_IMAGE = re.compile(r"[^@\s]+@sha256:[0-9a-f]{64}")
+# A nix store path is named by its hash: `nix:0/nix/store/<32 base-32 characters>-<name>`, nothing after it.
+_NIX_IMAGE = re.compile(re.escape(NIX_IMAGE_PREFIX) + r"[0-9a-z]{32}-[A-Za-z0-9+._?=-]+")
 
 
 def ownership_problems(spec: CloudSpec, settings: Settings) -> list[str]:
@@ -84,5 +86,5 @@ def _image_problems(spec: CloudSpec, settings: Settings) -> list[str]:
         f"agents.{name}.cloud.image: {image!r} is not pinned: whoever can push to its registry can change what "
         f"runs; this stack requires name@sha256:<digest> or an image built by nix (nuketown:requireImageDigests)"
         for name in sorted(spec.agents)
-        if not ((image := spec.agents[name].image).startswith(NIX_IMAGE_PREFIX) or _PINNED_IMAGE.fullmatch(image))
+        if not (_NIX_IMAGE.fullmatch(image := spec.agents[name].image) or _PINNED_IMAGE.fullmatch(image))
     ]
