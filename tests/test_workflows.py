@@ -543,6 +543,17 @@ DIFF_OUTCOMES = {
 }
 
 
+def diff_step_env(runner_temp: Path, summary: Path, data_loss_accepted: bool = False) -> dict[str, str]:
+    """The environment the check job gives its diff step, for stack staging and source spec.json."""
+    return {
+        "RUNNER_TEMP": str(runner_temp),
+        "GITHUB_STEP_SUMMARY": str(summary),
+        "STACK": "staging",
+        "SOURCE": "spec.json",
+        "DATA_LOSS_ACCEPTED": "true" if data_loss_accepted else "false",
+    }
+
+
 @pytest.mark.parametrize(
     ("diff_exit", "label"),
     list(DIFF_OUTCOMES),
@@ -554,13 +565,7 @@ def test_the_diff_step_acts_on_each_exit_code(tmp_path: Path, diff_exit: int, la
     checkout, runner_temp = checkout_with_base(tmp_path, "config:\n  nuketown:source: spec.json\n")
     bin_dir, _ = fake_cli(tmp_path, diff_exit)
     summary = tmp_path / "summary.md"
-    env = {
-        "RUNNER_TEMP": str(runner_temp),
-        "GITHUB_STEP_SUMMARY": str(summary),
-        "STACK": "staging",
-        "SOURCE": "spec.json",
-        "DATA_LOSS_ACCEPTED": "true" if label else "false",
-    }
+    env = diff_step_env(runner_temp, summary, data_loss_accepted=label)
     result = run_step(step_script("check", "nuketown-stack diff"), checkout, env, (bin_dir,))
     assert result.returncode == step_exit, result.stdout + result.stderr
     assert "fake diff of {vox}" in summary.read_text()
@@ -586,13 +591,7 @@ def test_the_diff_step_gives_each_side_its_own_settings(
     """The base side takes the base branch's Pulumi.<stack>.yaml (its source too); a stack new in the PR has none."""
     checkout, runner_temp = checkout_with_base(tmp_path, base_stack_file)
     bin_dir, args_file = fake_cli(tmp_path, 0)
-    env = {
-        "RUNNER_TEMP": str(runner_temp),
-        "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md"),
-        "STACK": "staging",
-        "SOURCE": "spec.json",
-        "DATA_LOSS_ACCEPTED": "false",
-    }
+    env = diff_step_env(runner_temp, tmp_path / "summary.md")
     result = run_step(step_script("check", "nuketown-stack diff"), checkout, env, (bin_dir,))
     assert result.returncode == 0, result.stdout + result.stderr
     args = args_file.read_text().splitlines()
@@ -615,13 +614,7 @@ def test_the_diff_step_fails_on_data_loss_unless_accepted(
     (runner_temp / "base" / "spec.json").write_text(json.dumps(example_json))
     (checkout / "spec.json").write_text(json.dumps(head))
     summary = tmp_path / "summary.md"
-    env = {
-        "RUNNER_TEMP": str(runner_temp),
-        "GITHUB_STEP_SUMMARY": str(summary),
-        "STACK": "staging",
-        "SOURCE": "spec.json",
-        "DATA_LOSS_ACCEPTED": "true" if label else "false",
-    }
+    env = diff_step_env(runner_temp, summary, data_loss_accepted=label)
     result = run_step(step_script("check", "nuketown-stack diff"), checkout, env)
     assert result.returncode == exit_code, result.stdout + result.stderr
     assert "**KEPT: volume vox-datasets leaves the stack" in summary.read_text()
@@ -630,22 +623,11 @@ def test_the_diff_step_fails_on_data_loss_unless_accepted(
 
 
 def test_the_diff_step_passes_the_base_settings_to_the_real_cli(example_json: dict[str, Any], tmp_path: Path) -> None:
-    """The real CLI with --base-stack-file: runs once the CLI has the flag (it lands beside this workflow)."""
-    help_text = subprocess.run(
-        [str(BIN / "nuketown-stack"), "diff", "--help"], capture_output=True, text=True, check=False
-    ).stdout
-    if "--base-stack-file" not in help_text:
-        pytest.skip("this nuketown-stack has no diff --base-stack-file yet")
+    """The real CLI takes the step's --base-stack-file and runs the diff with each side's settings."""
     checkout, runner_temp = checkout_with_base(tmp_path, "config:\n  nuketown:source: spec.json\n")
     (runner_temp / "base" / "spec.json").write_text(json.dumps(example_json))
     (checkout / "spec.json").write_text(json.dumps(example_json))
-    env = {
-        "RUNNER_TEMP": str(runner_temp),
-        "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md"),
-        "STACK": "staging",
-        "SOURCE": "spec.json",
-        "DATA_LOSS_ACCEPTED": "false",
-    }
+    env = diff_step_env(runner_temp, tmp_path / "summary.md")
     result = run_step(step_script("check", "nuketown-stack diff"), checkout, env)
     assert result.returncode == 0, result.stdout + result.stderr
 
