@@ -91,10 +91,9 @@ _AWS_ROLE_ARN = re.compile(
 )
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _SCOPE = re.compile(r"[a-z0-9][a-z0-9._-]*\*")
-_DOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 # Kubernetes label keys ([prefix/]name) and values; tier names and toleration keys follow the same grammar.
 _LABEL_NAME = r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
-_LABEL_KEY = re.compile(rf"([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?{_LABEL_NAME}")
+_LABEL_KEY = re.compile(rf"({naming.DNS_SUBDOMAIN.pattern}/)?{_LABEL_NAME}")
 _LABEL_VALUE = re.compile(rf"({_LABEL_NAME})?")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
 # C0 and C1 control characters, DEL, and the Unicode line and paragraph separators.
@@ -470,7 +469,7 @@ class CloudSpec(Model):
     @field_validator("domain")
     @classmethod
     def _dns_name(cls, domain: str) -> str:
-        if not _DOMAIN.fullmatch(domain):
+        if not naming.DNS_SUBDOMAIN.fullmatch(domain):
             raise ValueError(f"{domain!r} is not a DNS domain (lowercase labels separated by dots)")
         return domain
 

@@ -28,7 +28,9 @@ PROVIDER_KUBERNETES_ADOPTING = "kubernetes-adopting"  # the one that takes over 
 
 # Grammars are matched whole (fullmatch): `$` would let a trailing newline through.
 _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
-_DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+DNS_SUBDOMAIN = re.compile(  # also the spec's domain and label-key prefix grammar
+    r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*"
+)
 _GCP_SERVICE_ACCOUNT_ID = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])")
 _GCP_KMS_NAME = re.compile(r"[a-zA-Z0-9_-]{1,63}")
 _AWS_ROLE_NAME = re.compile(r"[\w+=,.@-]+")
@@ -40,7 +42,7 @@ def is_dns_label(name: str) -> bool:
 
 
 def is_dns_subdomain(name: str) -> bool:
-    return len(name) <= DNS_SUBDOMAIN_MAX and _DNS_SUBDOMAIN.fullmatch(name) is not None
+    return len(name) <= DNS_SUBDOMAIN_MAX and DNS_SUBDOMAIN.fullmatch(name) is not None
 
 
 def short_hash(text: str) -> str:
