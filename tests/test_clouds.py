@@ -6,19 +6,14 @@ import pulumi_aws as aws
 import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 import pytest
+from conftest import CLOUD_SETTINGS
 
 from nuketown_stack.clouds import PLANNERS, declare_module, stack_plan
 from nuketown_stack.inputs.settings import settings_from_config
 from nuketown_stack.program.identity import adoption_opts
 
-SETTINGS = {
-    "gcp": {"nuketown:cloud": "gcp", "gcp:project": "acme-agents"},
-    "aws": {
-        "nuketown:cloud": "aws",
-        "aws:region": "us-east-1",
-        "nuketown:awsOidcProviderArn": "arn:aws:iam::111122223333:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/X",
-    },
-}
+# One stack setting per cloud: the conftest's settings, AWS through IRSA.
+SETTINGS = {"gcp": CLOUD_SETTINGS["gcp"], "aws": CLOUD_SETTINGS["irsa"]}
 
 
 @pytest.mark.parametrize("cloud", sorted(PLANNERS))
