@@ -121,6 +121,14 @@ def test_a_floor_above_the_start_is_refused(example_raw: dict[str, Any]) -> None
 
 
 def test_an_idling_agent_leaves_its_replica_count_to_keda(example_raw: dict[str, Any]) -> None:
+    """The Deployment of an idling agent sets no `replicas`, so Pulumi never claims the field KEDA scales.
+
+    pulumi-kubernetes applies server-side by default (`provider/pkg/provider/provider.go`, Configure:
+    enableServerSideApply "Default to true") and sends only the inputs, pruning the live state to their shape
+    (`pruneLiveState`): an omitted field is left to its other manager. Were `replicas` set, an update would
+    apply it without force and the API server would answer KEDA's ownership with a 409 conflict
+    (`provider/pkg/await/await.go`, ssaUpdate).
+    """
     plan = make_plan(example_raw)
     for deployment in objects(plan, "Deployment"):
         assert "replicas" not in deployment["spec"]
