@@ -4,7 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/bootstrap.sh test
-export PATH="$PWD/.venv/bin:$PATH"
+export PATH="$PWD/.venv/bin:$PATH" UV_PYTHON_DOWNLOADS=never  # uv: .venv's Python, never a download
+# uv.lock matches pyproject.toml (a static check: no network, no resolution). Bootstrap installs with
+# --locked only when either file changed since its last sync; this runs every time.
+uv lock --check --quiet
 
 # NIXPKGS_LIB: the NixOS module tests evaluate with nixpkgs' lib. CI machines keep one next to the checkout.
 if [ -z "${NIXPKGS_LIB:-}" ] && [ -d "$(dirname "$PWD")/shared/nixpkgs-lib/lib" ]; then
