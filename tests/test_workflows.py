@@ -243,8 +243,11 @@ def policy_problems(root: Path) -> list[str]:
     pack = yaml.safe_load((root / "policy" / "PulumiPolicy.yaml").read_text())
     venv = pack["runtime"]["options"]["virtualenv"]
     setup = load(root / ".github" / "actions" / "setup" / "action.yml")
-    makes_venv = [s for s in steps_of(setup) if f"python -m venv policy/{venv}\n" in s.get("run", "")]
-    if not makes_venv or "inputs.policy-pack" not in makes_venv[0].get("if", ""):
+    # scripts/bootstrap.sh policy syncs uv.lock's group policy into the virtualenv PulumiPolicy.yaml names.
+    makes_venv = [s for s in steps_of(setup) if "./scripts/bootstrap.sh policy" in s.get("run", "")]
+    bootstrap = (root / "scripts" / "bootstrap.sh").read_text()
+    on_request = bool(makes_venv) and "inputs.policy-pack" in makes_venv[0].get("if", "")
+    if not on_request or not re.search(rf"\bvenv=policy/{re.escape(venv)}\b", bootstrap):
         problems.append(f"the setup action does not create policy/{venv} (PulumiPolicy.yaml's virtualenv) on request")
     jobs = {"preview": workflow("preview.yml", root)["jobs"]["preview"], "up": workflow("up.yml", root)["jobs"]["up"]}
     for name, job in jobs.items():
@@ -296,6 +299,8 @@ def broken_copy(tmp_path: Path, file: str, old: str, new: str) -> Path:
     shutil.copytree(ROOT / ".github", tmp_path / ".github")
     (tmp_path / "policy").mkdir()
     shutil.copy(ROOT / "policy" / "PulumiPolicy.yaml", tmp_path / "policy")
+    (tmp_path / "scripts").mkdir()
+    shutil.copy(ROOT / "scripts" / "bootstrap.sh", tmp_path / "scripts")
     path = tmp_path / file
     before = path.read_text()
     assert old in before, f"{old!r} is not in {file}: update this break"
@@ -401,6 +406,13 @@ BREAKS = {
     "venv elsewhere": ("policy", "policy/PulumiPolicy.yaml", "virtualenv: venv", "virtualenv: .env", "policy/.env"),
     "no GKE plugin": ("setup_action", SETUP, "install_components: gke-gcloud-auth-plugin", "version: latest", "gke"),
     "no aws check": ("setup_action", SETUP, "aws --version", "true", "aws CLI"),
+    "pack venv by pip": (
+        "policy",
+        SETUP,
+        "run: ./scripts/bootstrap.sh policy",
+        "run: python -m venv policy/venv",
+        "venv",
+    ),
 }
 
 

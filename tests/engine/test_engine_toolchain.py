@@ -36,6 +36,9 @@ import yaml
 from conftest import ROOT
 
 BIN = Path(sys.executable).parent
+# What would change which environment uv syncs, or how: each test states its own.
+UV_SELECTION = {"VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT", "UV_NO_DEV", "UV_DEV", "UV_LOCKED", "UV_FROZEN"}
+UV_SELECTION |= {"UV_NO_DEFAULT_GROUPS", "UV_NO_GROUP", "UV_NO_INSTALL_PROJECT", "UV_NO_EDITABLE"}
 PROJECT = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
 PACK = yaml.safe_load((ROOT / "policy" / "PulumiPolicy.yaml").read_text())
 TEST_TOOLS = {"pytest", "ruff", "mypy", "moto", "zizmor", "pulumi-policy"}
@@ -45,8 +48,7 @@ RUNTIME = {"nuketown-stack", "pulumi", "pulumi-kubernetes", "pulumi-gcp", "pulum
 def uv_sync_dry_run(environment: Path, *flags: str, extra_env: dict[str, str] | None = None) -> dict[str, set[str]]:
     """`uv sync --dry-run --frozen --offline FLAGS` against `environment`, as Pulumi runs it (UV_PROJECT_ENVIRONMENT,
     cwd the project root): the package names it would install (+) and uninstall (-)."""
-    kept = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
-    env = {k: v for k, v in kept.items() if not k.startswith("UV_") or k == "UV_CACHE_DIR"}
+    env = {k: v for k, v in os.environ.items() if k not in UV_SELECTION}
     env |= {"UV_PROJECT_ENVIRONMENT": str(environment), "UV_PYTHON_DOWNLOADS": "never", **(extra_env or {})}
     result = subprocess.run(
         [str(BIN / "uv"), "sync", "--dry-run", "--frozen", "--offline", "--python", sys.executable, *flags],
