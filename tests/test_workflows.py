@@ -279,6 +279,143 @@ def setup_action_problems(root: Path) -> list[str]:
     return problems
 
 
+SEMVER = re.compile(r"^(\d+)\.(\d+)\.(\d+)$")
+UV_DEPLOY_ENV = {"UV_LOCKED": "1", "UV_NO_DEV": "1", "UV_PYTHON_DOWNLOADS": "never"}
+
+
+def version_tuple(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in text.split("."))
+
+
+def pulumi_cli_problems(root: Path) -> list[str]:
+    """Every pulumi/actions step installs the CLI that .pulumi-version pins (pulumi/actions v6.6.1 reads
+    `pulumi-version-file` in src/config.ts:49-65 and installs the newest 3.x without it, `pulumiVersion ?? '^3'`
+    at :79; src/libs/pulumi-cli.ts:60-196 downloads exactly the version the range resolves to). The pin is an
+    exact version, no older than the minimum the README names, which is the pulumi SDK floor in pyproject.toml."""
+    problems = []
+    pinned = (root / ".pulumi-version").read_text().strip() if (root / ".pulumi-version").is_file() else ""
+    if not SEMVER.match(pinned):
+        problems.append(f".pulumi-version holds {pinned!r}, not an exact version X.Y.Z")
+    for name, document in workflows(root).items():
+        for job_id, job in document["jobs"].items():
+            for step in job.get("steps", []):
+                if not str(step.get("uses", "")).startswith("pulumi/actions@"):
+                    continue
+                given = step.get("with") or {}
+                if given.get("pulumi-version-file") != ".pulumi-version" or "pulumi-version" in given:
+                    problems.append(
+                        f"{name}: job {job_id} runs pulumi/actions without pulumi-version-file: .pulumi-version"
+                    )
+    readme = (root / "README.md").read_text()
+    minimum = re.search(r"Pulumi CLI (\d+\.\d+\.\d+) or later", readme)
+    pyproject = (root / "pyproject.toml").read_text()
+    floor = re.search(r'"pulumi>=(\d+\.\d+)(?:\.(\d+))?,', pyproject)
+    if minimum is None or floor is None:
+        problems.append("the README names no minimum Pulumi CLI, or pyproject.toml no pulumi floor")
+    else:
+        sdk_floor = f"{floor[1]}.{floor[2] or 0}"
+        if version_tuple(minimum[1]) != version_tuple(sdk_floor):
+            problems.append(f"the README's minimum CLI {minimum[1]} is not the pulumi SDK floor {sdk_floor}")
+        if SEMVER.match(pinned) and version_tuple(pinned) < version_tuple(minimum[1]):
+            problems.append(f".pulumi-version {pinned} is older than the README's minimum {minimum[1]}")
+        if version_tuple(minimum[1]) < (3, 139, 0):
+            problems.append(f"the minimum CLI {minimum[1]} predates toolchain uv (3.139.0)")
+    return problems
+
+
+def locked_install_problems(root: Path) -> list[str]:
+    """The setup action installs with scripts/bootstrap.sh (uv.lock, the locked uv), and every job that runs the
+    Pulumi CLI keeps its `uv sync` on the lock as it is (UV_LOCKED), without test tools (UV_NO_DEV), never
+    downloading a Python: Pulumi's toolchain passes uv no flag of its own (tests/engine/test_engine_toolchain.py)."""
+    problems = []
+    setup = load(root / ".github" / "actions" / "setup" / "action.yml")
+    runs = [s.get("run", "") for s in steps_of(setup)]
+    if not any(run.startswith("./scripts/bootstrap.sh\n") for run in runs):
+        problems.append("the setup action does not install .venv with ./scripts/bootstrap.sh")
+    for name, document in workflows(root).items():
+        for job_id, job in document["jobs"].items():
+            if not any(str(s.get("uses", "")).startswith("pulumi/actions@") for s in job.get("steps", [])):
+                continue
+            env = {k: str(v) for k, v in (job.get("env") or {}).items()}
+            wrong = {k: env.get(k) for k, v in UV_DEPLOY_ENV.items() if env.get(k) != v}
+            if wrong:
+                problems.append(f"{name}: job {job_id} runs the Pulumi CLI with {wrong}, not {UV_DEPLOY_ENV}")
+    return problems
+
+
+def pull_request_test_problems(root: Path) -> list[str]:
+    """A workflow runs the README's test command on every pull request, forks included (the `pull_request` event,
+    no branch or path filter), read-only (contents: read, no secret, no environment), and on pushes to main."""
+    problems = []
+    found = []
+    for name, document in workflows(root).items():
+        triggers = document["on"] if isinstance(document["on"], dict) else {}
+        if "pull_request" not in triggers or (triggers["pull_request"] or {}):
+            continue
+        for job_id, job in document["jobs"].items():
+            if any(s.get("run", "").endswith("./scripts/test.sh") for s in job.get("steps", [])):
+                found.append((name, job_id, job, triggers))
+    if not found:
+        problems.append("no workflow runs ./scripts/test.sh on every pull request")
+    for name, job_id, job, triggers in found:
+        if job.get("permissions") != {"contents": "read"} or job.get("environment") or SECRETS_REF.search(text(job)):
+            problems.append(f"{name}: job {job_id} is not read-only")
+        if triggers.get("push") != {"branches": ["main"]}:
+            problems.append(f"{name}: does not run on pushes to main")
+        if "if" in job:
+            problems.append(f"{name}: job {job_id} has a condition; it must run for every pull request")
+    return problems
+
+
+def upstream_problems(root: Path) -> list[str]:
+    """A scheduled workflow runs the suite on the newest releases and at the floors (scripts/upstream.sh), so a
+    broken upstream release turns it red; pull requests that change the dependency declarations run it too."""
+    problems = []
+    runs: set[str] = set()
+    for name, document in workflows(root).items():
+        triggers = document["on"] if isinstance(document["on"], dict) else {}
+        for job in document["jobs"].values():
+            if not any("./scripts/upstream.sh" in s.get("run", "") for s in job.get("steps", [])):
+                continue
+            if "schedule" not in triggers:
+                problems.append(f"{name} runs scripts/upstream.sh but not on a schedule")
+            paths = set((triggers.get("pull_request") or {}).get("paths") or [])
+            if not {"pyproject.toml", "uv.lock"} <= paths:
+                problems.append(f"{name}: pull requests that change pyproject.toml or uv.lock do not run it")
+            runs |= set(job.get("strategy", {}).get("matrix", {}).get("versions", []))
+    for versions in ("latest", "floors"):
+        if versions not in runs:
+            problems.append(f"no scheduled job runs scripts/upstream.sh {versions}")
+    return problems
+
+
+def renovate_problems(root: Path) -> list[str]:
+    """Renovate keeps uv.lock current (its pep621 manager runs `uv lock --upgrade-package`, and lock file
+    maintenance `uv lock --upgrade`: renovatebot/renovate lib/modules/manager/pep621/processors/uv.ts, at
+    c2dd4f856f), moves the Pulumi packages, CLI and action in one group, and bumps the CLI pin in .pulumi-version
+    (a regex custom manager)."""
+    path = root / ".github" / "renovate.json"
+    if not path.is_file():
+        return ["no .github/renovate.json"]
+    config = json.loads(path.read_text())
+    problems = []
+    if not {"pep621", "github-actions", "custom.regex"} <= set(config.get("enabledManagers", [])):
+        problems.append(
+            f"Renovate's managers {config.get('enabledManagers')} leave out pep621, github-actions or regex"
+        )
+    if not (config.get("lockFileMaintenance") or {}).get("enabled"):
+        problems.append("Renovate's lock file maintenance is off")
+    groups = [r for r in config.get("packageRules", []) if r.get("groupName") == "pulumi"]
+    names = set(groups[0].get("matchPackageNames", [])) if groups else set()
+    if not {"pulumi", "pulumi-*", "pulumi/pulumi", "pulumi/actions"} <= names:
+        problems.append(f"Renovate's pulumi group matches {sorted(names)}")
+    pins = [m for m in config.get("customManagers", []) if m.get("depNameTemplate") == "pulumi/pulumi"]
+    pattern = pins[0]["managerFilePatterns"][0].strip("/") if pins else "$^"
+    if not re.search(pattern, ".pulumi-version"):
+        problems.append("no Renovate custom manager updates .pulumi-version")
+    return problems
+
+
 RULES: dict[str, Callable[[Path], list[str]]] = {
     "unpinned_uses": unpinned_uses,
     "persisted_checkouts": persisted_checkouts,
@@ -287,6 +424,11 @@ RULES: dict[str, Callable[[Path], list[str]]] = {
     "up": up_problems,
     "policy": policy_problems,
     "setup_action": setup_action_problems,
+    "pulumi_cli": pulumi_cli_problems,
+    "locked_install": locked_install_problems,
+    "pull_request_tests": pull_request_test_problems,
+    "upstream": upstream_problems,
+    "renovate": renovate_problems,
 }
 
 
@@ -301,6 +443,8 @@ def broken_copy(tmp_path: Path, file: str, old: str, new: str) -> Path:
     shutil.copy(ROOT / "policy" / "PulumiPolicy.yaml", tmp_path / "policy")
     (tmp_path / "scripts").mkdir()
     shutil.copy(ROOT / "scripts" / "bootstrap.sh", tmp_path / "scripts")
+    for name in (".pulumi-version", "README.md", "pyproject.toml"):
+        shutil.copy(ROOT / name, tmp_path)
     path = tmp_path / file
     before = path.read_text()
     assert old in before, f"{old!r} is not in {file}: update this break"
@@ -310,6 +454,8 @@ def broken_copy(tmp_path: Path, file: str, old: str, new: str) -> Path:
 
 PREVIEW, UP, DEPLOY = ".github/workflows/preview.yml", ".github/workflows/up.yml", ".github/workflows/deploy.yml"
 SETUP = ".github/actions/setup/action.yml"
+TEST, UPSTREAM = ".github/workflows/test.yml", ".github/workflows/upstream.yml"
+RENOVATE = ".github/renovate.json"
 CHECKOUT = "actions/checkout@11d5960a326750d5838078e36cf38b85af677262 # v4.4.0"
 CHECK_PERMISSIONS = "permissions:\n      contents: read\n    strategy:"
 NAMED_SECRETS = (
@@ -413,6 +559,47 @@ BREAKS = {
         "run: python -m venv policy/venv",
         "venv",
     ),
+    "newest CLI": ("pulumi_cli", UP, "          pulumi-version-file: .pulumi-version", "", "up.yml: job up runs"),
+    "CLI as a range": ("pulumi_cli", ".pulumi-version", ".", ".x", "not an exact version"),
+    "CLI below the floor": ("pulumi_cli", ".pulumi-version", "3.", "2.", "older than the README's minimum"),
+    "README minimum off": ("pulumi_cli", "README.md", "Pulumi CLI 3.", "Pulumi CLI 2.", "is not the pulumi SDK floor"),
+    "setup by pip": (
+        "locked_install",
+        SETUP,
+        "./scripts/bootstrap.sh\n",
+        "pip install -e .\n",
+        "./scripts/bootstrap.sh",
+    ),
+    "deploy re-locks": ("locked_install", UP, '      UV_LOCKED: "1"\n', "", "job up runs the Pulumi CLI"),
+    "preview with test tools": ("locked_install", PREVIEW, '      UV_NO_DEV: "1"\n', "", "job preview runs the Pulumi"),
+    "tests skip forks": ("pull_request_tests", TEST, "  pull_request:\n", "  pull_request_target:\n", "no workflow"),
+    "tests on main PRs only": (
+        "pull_request_tests",
+        TEST,
+        "  pull_request:\n",
+        "  pull_request:\n    branches: [main]\n",
+        "no",
+    ),
+    "tests with a secret": (
+        "pull_request_tests",
+        TEST,
+        "./scripts/test.sh\n",
+        "./scripts/test.sh\n        env:\n          T: ${{ secrets.T }}\n",
+        "not read-only",
+    ),
+    "tests with write access": (
+        "pull_request_tests",
+        TEST,
+        "      contents: read",
+        "      contents: write",
+        "not read-only",
+    ),
+    "no floors": ("upstream", UPSTREAM, "versions: [latest, floors]", "versions: [latest]", "upstream.sh floors"),
+    "not scheduled": ("upstream", UPSTREAM, '  schedule:\n    - cron: "17 5 * * 1"\n', "", "not on a schedule"),
+    "lock PRs unchecked": ("upstream", UPSTREAM, "      - uv.lock\n", "", "do not run it"),
+    "pulumi ungrouped": ("renovate", RENOVATE, '"groupName": "pulumi"', '"groupName": "sdk"', "pulumi group"),
+    "no lock maintenance": ("renovate", RENOVATE, '"enabled": true', '"enabled": false', "maintenance is off"),
+    "CLI pin unmanaged": ("renovate", RENOVATE, "pulumi-version$", "pulumi-versions$", ".pulumi-version"),
 }
 
 
