@@ -10,6 +10,7 @@ lets pip refuse anything else (--require-hashes, wheels only). scripts/bootstrap
 deploy/argocd/Dockerfile use it; after that, `uv sync` installs the same uv into .venv (group `uv`).
 """
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -46,6 +47,8 @@ def main(argv: list[str]) -> int:
     if argv == ["--version"]:
         print(version)
         return 0
+    if importlib.util.find_spec("pip") is None:
+        raise SystemExit(f"install_uv: {sys.executable} has no pip; on Debian or Ubuntu: apt-get install python3-pip")
     target = Path(argv[0]).resolve()
     with tempfile.TemporaryDirectory() as scratch:
         requirements = Path(scratch) / "uv.txt"

@@ -153,6 +153,7 @@ def test_install_uv_gives_pip_the_locked_version_and_hashes(monkeypatch: pytest.
         return subprocess.CompletedProcess(argv, 0)
 
     monkeypatch.setattr(module.subprocess, "run", fake_run)
+    monkeypatch.setattr(module.importlib.util, "find_spec", lambda name: object())  # .venv itself has no pip
     assert module.main([str(tmp_path / "uv")]) == 0
     [package] = [p for p in LOCK["package"] if p["name"] == "uv"]
     hashes = {wheel["hash"] for wheel in package["wheels"]}
@@ -163,6 +164,13 @@ def test_install_uv_gives_pip_the_locked_version_and_hashes(monkeypatch: pytest.
     assert argv[:4] == [sys.executable, "-m", "pip", "install"]
     assert {"--require-hashes", "--only-binary=:all:", "--no-deps"} <= set(argv)
     assert argv[argv.index("--target") + 1] == str(tmp_path / "uv")
+
+
+def test_install_uv_says_when_pip_is_missing(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    module = install_uv()
+    monkeypatch.setattr(module.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(SystemExit, match="has no pip; on Debian or Ubuntu: apt-get install python3-pip"):
+        module.main([str(tmp_path / "uv")])
 
 
 def test_install_uv_refuses_a_lock_without_exactly_one_uv(tmp_path: Path) -> None:
