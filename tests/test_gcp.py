@@ -78,7 +78,7 @@ def test_service_account_per_agent(fleet: EngineResult) -> None:
     long_id = find(
         fleet, "gcp:serviceaccount/account:Account", "a-very-long-agent-name-that-fills-a-namespace-abcd"
     ).inputs["accountId"]
-    assert long_id == naming.gcp_service_account_id("dev", "a-very-long-agent-name-that-fills-a-namespace-abcd")
+    assert long_id == naming.Names("dev").gcp_service_account_id("a-very-long-agent-name-that-fills-a-namespace-abcd")
     assert len(long_id) == 30
 
 

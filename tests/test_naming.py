@@ -24,19 +24,20 @@ AWS_ROLE = re.compile(r"^[\w+=,.@-]+$")
 def test_documented_examples() -> None:
     assert naming.pvc("ada", "projects") == "ada-projects"
     assert naming.pvc("ada", ".config/claude") == "ada-config-claude"
-    assert naming.namespace(naming.default_namespace_prefix("dev"), "ada") == "nuketown-dev-ada"
-    assert naming.gcp_service_account_id("dev", "ada") == "nt-dev-ada"
-    assert naming.gcp_key_ring("dev") == "nuketown-dev"
-    assert naming.aws_role("dev", "ada") == "nuketown-dev-ada"
-    assert naming.aws_kms_alias("dev", "ada") == "alias/nuketown/dev/ada"
+    names = naming.Names("dev")
+    assert names.namespace("ada") == "nuketown-dev-ada"
+    assert names.gcp_service_account_id("ada") == "nt-dev-ada"
+    assert names.gcp_key_ring() == "nuketown-dev"
+    assert names.aws_role("ada") == "nuketown-dev-ada"
+    assert names.aws_kms_alias("ada") == "alias/nuketown/dev/ada"
 
 
 def test_long_names_are_hashed_within_limits() -> None:
     long_agent = "a-very-long-agent-name-that-fills-a-namespace-abcd"
-    gcp = naming.gcp_service_account_id("production", long_agent)
+    gcp = naming.Names("production").gcp_service_account_id(long_agent)
     assert len(gcp) == 30 and GCP_ID.match(gcp)
     assert gcp.startswith("nt-production-a-very-lo")
-    role = naming.aws_role("production", long_agent + "-and-then-some")
+    role = naming.Names("production").aws_role(long_agent + "-and-then-some")
     assert len(role) == 64 and AWS_ROLE.match(role)
 
 
@@ -56,11 +57,12 @@ def test_claim_and_volume_names_are_valid(agent: str, path: str) -> None:
 
 @given(stacks, agent_names)
 def test_cloud_names_fit_their_platforms(stack: str, agent: str) -> None:
-    gcp = naming.gcp_service_account_id(stack, agent)
+    names = naming.Names(stack)
+    gcp = names.gcp_service_account_id(agent)
     assert 6 <= len(gcp) <= 30 and GCP_ID.match(gcp)
-    role = naming.aws_role(stack, agent)
+    role = names.aws_role(agent)
     assert len(role) <= 64 and AWS_ROLE.match(role)
-    assert len(naming.aws_kms_alias(stack, agent)) <= 256
+    assert len(names.aws_kms_alias(agent)) <= 256
 
 
 @given(st.text(min_size=1, max_size=200), st.integers(min_value=20, max_value=100))
@@ -73,13 +75,8 @@ def test_fit_is_stable_and_bounded(name: str, limit: int) -> None:
 
 @given(st.lists(agent_names, min_size=2, max_size=8, unique=True), stacks)
 def test_distinct_agents_get_distinct_names(agents: list[str], stack: str) -> None:
-    prefix = naming.default_namespace_prefix(stack)
-    for derive in (
-        lambda a: naming.namespace(prefix, a),
-        lambda a: naming.gcp_service_account_id(stack, a),
-        lambda a: naming.aws_role(stack, a),
-        lambda a: naming.aws_kms_alias(stack, a),
-    ):
+    names = naming.Names(stack)
+    for derive in (names.namespace, names.gcp_service_account_id, names.aws_role, names.aws_kms_alias):
         assert len({derive(a) for a in agents}) == len(agents)
 
 
@@ -131,17 +128,17 @@ def _spec_with_persist(paths: list[str]) -> dict[str, Any]:
 
 
 def test_derived_name_collisions_are_refused(monkeypatch: Any) -> None:
-    monkeypatch.setattr(naming, "gcp_service_account_id", lambda stack, agent: "nt-dev-same")
-    assert naming.collision_problems("dev", "nuketown-dev-", {"vox": [], "ada": []}) == [
+    monkeypatch.setattr(naming.Names, "gcp_service_account_id", lambda self, agent: "nt-dev-same")
+    assert naming.collision_problems(naming.Names("dev"), {"vox": [], "ada": []}) == [
         "agents.vox: GCP service account id 'nt-dev-same' is also ada's; rename one agent"
     ]
-    assert naming.collision_problems("dev", "nuketown-dev-", {"ada": []}) == []
+    assert naming.collision_problems(naming.Names("dev"), {"ada": []}) == []
 
 
 def test_a_claim_two_agents_would_share_is_refused() -> None:
     """Claim names are Pulumi logical names too: two resources with one URN fail the whole deployment."""
     agents = {"ada": ["x-projects"], "ada-x": ["projects"]}
-    assert naming.collision_problems("dev", "nuketown-dev-", agents) == [
+    assert naming.collision_problems(naming.Names("dev"), agents) == [
         "agents.ada-x.persist: volume claim 'ada-x-projects' (from 'projects') is also ada's (from 'x-projects'); "
         "rename one directory"
     ]
@@ -155,4 +152,6 @@ def test_a_namespace_prefix_must_be_a_label_head_ending_in_a_dash(prefix: str) -
 
 @pytest.mark.parametrize("agent", ["kube-system", "kube-anything"])
 def test_kubernetes_own_namespaces_are_refused(agent: str) -> None:
-    assert naming.collision_problems("dev", "", {agent: []})[0].startswith(f"agents.{agent}: namespace")
+    assert naming.collision_problems(naming.Names("dev", namespace_prefix=""), {agent: []})[0].startswith(
+        f"agents.{agent}: namespace"
+    )

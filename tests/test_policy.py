@@ -751,12 +751,13 @@ def test_offline_names_an_undeclared_origin_the_sdk_cannot(tmp_path: Path) -> No
     ("stack", "agent"), [("dev", "ada"), ("production-eu-west", "a-very-long-agent-name-that-fills-a-namespace-abcd")]
 )
 def test_the_pack_derives_the_programs_names(stack: str, agent: str) -> None:
-    assert nuketown_policy.gcp_account_id(stack, agent) == naming.gcp_service_account_id(stack, agent)
-    assert nuketown_policy.gcp_key_ring(stack) == naming.gcp_key_ring(stack)
-    assert nuketown_policy.aws_role_name(stack, agent) == naming.aws_role(stack, agent)
-    assert nuketown_policy.aws_boundary_name(stack, agent) == naming.aws_boundary_policy(stack, agent)
-    assert nuketown_policy.aws_key_alias(stack, agent) == naming.aws_kms_alias(stack, agent)
-    assert nuketown_policy.carries_stack(naming.default_namespace_prefix(stack), stack)
+    names = naming.Names(stack)
+    assert nuketown_policy.gcp_account_id(stack, agent) == names.gcp_service_account_id(agent)
+    assert nuketown_policy.gcp_key_ring(stack) == names.gcp_key_ring()
+    assert nuketown_policy.aws_role_name(stack, agent) == names.aws_role(agent)
+    assert nuketown_policy.aws_boundary_name(stack, agent) == names.aws_boundary_policy(agent)
+    assert nuketown_policy.aws_key_alias(stack, agent) == names.aws_kms_alias(agent)
+    assert nuketown_policy.carries_stack(names.prefix, stack)
 
 
 def test_stack_and_carried_stack() -> None:

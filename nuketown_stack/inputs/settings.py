@@ -119,11 +119,14 @@ class Settings(BaseModel):
         return self.aws_cluster_name or self.eks_cluster
 
     @property
+    def names(self) -> naming.Names:
+        """Every physical name this stack derives (plan/naming.py)."""
+        return naming.Names(self.stack, self.namespace_prefix)
+
+    @property
     def prefix(self) -> str:
         """Namespace prefix: namespace = prefix + agent."""
-        if self.namespace_prefix is not None:
-            return self.namespace_prefix
-        return naming.default_namespace_prefix(self.stack)
+        return self.names.prefix
 
 
 def settings_from_config(stack: str, config: Mapping[str, Any], secret_keys: frozenset[str] = frozenset()) -> Settings:

@@ -9,6 +9,7 @@ names that must stay readable (namespaces) are refused instead.
 import hashlib
 import re
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 DNS_LABEL_MAX = 63
 DNS_SUBDOMAIN_MAX = 253
@@ -62,14 +63,6 @@ def sanitize_path(path: str) -> str:
     return _NOT_ALNUM.sub("-", path.lower()).strip("-")
 
 
-def default_namespace_prefix(stack: str) -> str:
-    return f"nuketown-{stack}-"
-
-
-def namespace(prefix: str, agent: str) -> str:
-    return f"{prefix}{agent}"
-
-
 def service_account(agent: str) -> str:
     return agent
 
@@ -92,44 +85,54 @@ def ownership_policy(stack: str) -> str:
     return f"nuketown-{stack}-ownership"
 
 
-def gcp_service_account_id(stack: str, agent: str) -> str:
-    return fit(f"nt-{stack}-{agent}", GCP_SERVICE_ACCOUNT_ID_MAX)
+@dataclass(frozen=True)
+class Names:
+    """The names one stack derives for its agents: namespaces and cloud identities, from the stack's name."""
 
+    stack: str
+    namespace_prefix: str | None = None  # nuketown:namespacePrefix; None: the default
 
-def gcp_service_account_prefix(stack: str) -> str:
-    """What every account id of the stack starts with: `fit` keeps this much of the head of a long id."""
-    return f"nt-{stack}-"[: GCP_SERVICE_ACCOUNT_ID_MAX - HASH_LENGTH - 1]
+    @property
+    def prefix(self) -> str:
+        """Namespace prefix: namespace = prefix + agent."""
+        return self.namespace_prefix if self.namespace_prefix is not None else f"nuketown-{self.stack}-"
 
+    def namespace(self, agent: str) -> str:
+        return f"{self.prefix}{agent}"
 
-def gcp_key_ring(stack: str) -> str:
-    return f"nuketown-{stack}"
+    def gcp_service_account_id(self, agent: str) -> str:
+        return fit(f"nt-{self.stack}-{agent}", GCP_SERVICE_ACCOUNT_ID_MAX)
+
+    def gcp_service_account_prefix(self) -> str:
+        """What every account id of the stack starts with: `fit` keeps this much of the head of a long id."""
+        return f"nt-{self.stack}-"[: GCP_SERVICE_ACCOUNT_ID_MAX - HASH_LENGTH - 1]
+
+    def gcp_key_ring(self) -> str:
+        return f"nuketown-{self.stack}"
+
+    def aws_role_prefix(self) -> str:
+        """What every role name of the stack starts with: `fit` keeps this much of the head of a long name."""
+        return f"nuketown-{self.stack}-"[: AWS_ROLE_NAME_MAX - HASH_LENGTH - 1]
+
+    def aws_role(self, agent: str) -> str:
+        return fit(f"nuketown-{self.stack}-{agent}", AWS_ROLE_NAME_MAX)
+
+    def aws_boundary_policy(self, agent: str) -> str:
+        return fit(f"nuketown-{self.stack}-{agent}-boundary", AWS_POLICY_NAME_MAX)
+
+    def aws_kms_alias(self, agent: str) -> str:
+        return f"alias/nuketown/{self.stack}/{agent}"
 
 
 def gcp_crypto_key(agent: str) -> str:
     return agent
 
 
-def aws_role_prefix(stack: str) -> str:
-    """What every role name of the stack starts with: `fit` keeps this much of the head of a long name."""
-    return f"nuketown-{stack}-"[: AWS_ROLE_NAME_MAX - HASH_LENGTH - 1]
-
-
-def aws_role(stack: str, agent: str) -> str:
-    return fit(f"nuketown-{stack}-{agent}", AWS_ROLE_NAME_MAX)
-
-
-def aws_boundary_policy(stack: str, agent: str) -> str:
-    return fit(f"nuketown-{stack}-{agent}-boundary", AWS_POLICY_NAME_MAX)
-
-
-def aws_kms_alias(stack: str, agent: str) -> str:
-    return f"alias/nuketown/{stack}/{agent}"
-
-
-def name_problems(stack: str, prefix: str, agent: str, paths: list[str]) -> list[str]:
+def name_problems(names: Names, agent: str, paths: list[str]) -> list[str]:
     """Why the names derived for one agent do not fit their platforms (empty when they do)."""
     problems = []
-    ns = namespace(prefix, agent)
+    prefix = names.prefix
+    ns = names.namespace(agent)
     if not is_dns_label(ns):
         problems.append(
             f"agents.{agent}: namespace {ns!r} is not a DNS-1123 label of at most {DNS_LABEL_MAX} "
@@ -144,14 +147,14 @@ def name_problems(stack: str, prefix: str, agent: str, paths: list[str]) -> list
                 f"subdomain of at most {DNS_SUBDOMAIN_MAX} characters"
             )
     checks = (
-        (gcp_service_account_id(stack, agent), _GCP_SERVICE_ACCOUNT_ID, "GCP service account id"),
+        (names.gcp_service_account_id(agent), _GCP_SERVICE_ACCOUNT_ID, "GCP service account id"),
         (gcp_crypto_key(agent), _GCP_KMS_NAME, "GCP KMS key name"),
-        (aws_role(stack, agent), _AWS_ROLE_NAME, "AWS IAM role name"),
+        (names.aws_role(agent), _AWS_ROLE_NAME, "AWS IAM role name"),
     )
     for derived, pattern, what in checks:
         if pattern.fullmatch(derived) is None:
             problems.append(f"agents.{agent}: {what} {derived!r} is not allowed ({pattern.pattern})")
-    gcp_id = gcp_service_account_id(stack, agent)
+    gcp_id = names.gcp_service_account_id(agent)
     if len(gcp_id) < GCP_SERVICE_ACCOUNT_ID_MIN:
         problems.append(f"agents.{agent}: GCP service account id {gcp_id!r} is shorter than 6 characters")
     return problems
@@ -175,12 +178,12 @@ def prefix_problems(prefix: str) -> list[str]:
     return []
 
 
-def collision_problems(stack: str, prefix: str, agents: Mapping[str, list[str]]) -> list[str]:
+def collision_problems(names: Names, agents: Mapping[str, list[str]]) -> list[str]:
     """Derived names two agents would share: a namespace, an account, a role, or a volume claim, whose
     name is also its Pulumi logical name (`ada` with `x-projects` and `ada-x` with `projects`)."""
     problems = []
     for agent in sorted(agents):
-        ns = namespace(prefix, agent)
+        ns = names.namespace(agent)
         if ns in RESERVED_NAMESPACES or ns.startswith("kube-"):
             problems.append(f"agents.{agent}: namespace {ns!r} is Kubernetes' own; rename the agent")
     claims: dict[str, tuple[str, str]] = {}
@@ -194,9 +197,9 @@ def collision_problems(stack: str, prefix: str, agents: Mapping[str, list[str]])
                     f"(from {owner[1]!r}); rename one directory"
                 )
     derivations: tuple[tuple[str, Callable[[str], str]], ...] = (
-        ("namespace", lambda a: namespace(prefix, a)),
-        ("GCP service account id", lambda a: gcp_service_account_id(stack, a)),
-        ("AWS IAM role name", lambda a: aws_role(stack, a)),
+        ("namespace", names.namespace),
+        ("GCP service account id", names.gcp_service_account_id),
+        ("AWS IAM role name", names.aws_role),
     )
     for what, derive in derivations:
         owners: dict[str, str] = {}
@@ -209,7 +212,7 @@ def collision_problems(stack: str, prefix: str, agents: Mapping[str, list[str]])
 
 
 def stack_problems(stack: str) -> list[str]:
-    if is_dns_label(stack) and len(gcp_key_ring(stack)) <= GCP_KMS_NAME_MAX:
+    if is_dns_label(stack) and len(Names(stack).gcp_key_ring()) <= GCP_KMS_NAME_MAX:
         return []
     return [
         f"stack {stack!r}: stack names are part of Kubernetes and cloud names; "

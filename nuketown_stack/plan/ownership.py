@@ -12,7 +12,6 @@ import re
 
 from nuketown_stack.inputs.settings import Settings
 from nuketown_stack.inputs.spec import CloudSpec
-from nuketown_stack.plan import naming
 from nuketown_stack.plan.kubernetes import NIX_IMAGE_PREFIX
 
 # `registry/name@sha256:<digest>` (a tag may stand before the digest; the digest alone decides what runs).
@@ -53,10 +52,10 @@ def _created_identities(spec: CloudSpec, settings: Settings) -> dict[str, str]:
     """Service account emails (GCP) or role names (AWS) this stack creates, to the agent they belong to."""
     if settings.cloud == "gcp":
         return {
-            f"{naming.gcp_service_account_id(settings.stack, a)}@{settings.gcp_project}.iam.gserviceaccount.com": a
+            f"{settings.names.gcp_service_account_id(a)}@{settings.gcp_project}.iam.gserviceaccount.com": a
             for a in spec.agents
         }
-    return {naming.aws_role(settings.stack, a): a for a in spec.agents}
+    return {settings.names.aws_role(a): a for a in spec.agents}
 
 
 def _role_name(arn: str) -> str:

@@ -88,10 +88,10 @@ def build_plan(spec: CloudSpec, settings: Settings) -> StackPlan:
         [
             problem
             for name, agent in spec.agents.items()
-            for problem in naming.name_problems(settings.stack, settings.prefix, name, [p.path for p in agent.persist])
+            for problem in naming.name_problems(settings.names, name, [p.path for p in agent.persist])
         ]
         + naming.prefix_problems(settings.prefix)
-        + naming.collision_problems(settings.stack, settings.prefix, _persist_paths(spec))
+        + naming.collision_problems(settings.names, _persist_paths(spec))
         + ownership_problems(spec, settings)
     )
     cloud = clouds.stack_plan(settings)
@@ -223,7 +223,7 @@ def _agent_plan(
     name: str,
     agent: AgentSpec,
 ) -> AgentPlan:
-    ns = naming.namespace(settings.prefix, name)
+    ns = settings.names.namespace(name)
     account = naming.service_account(name)
     ctx = manifests.AgentContext(
         stack=settings.stack,

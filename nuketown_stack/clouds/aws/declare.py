@@ -37,7 +37,7 @@ def declare_stack(stack: AwsStackPlan, settings: Settings) -> AwsStack:
     caller = aws.get_caller_identity(opts=invoke)
     # Kept roles and keys of removed agents are adopted when their agent comes back: IAM has no
     # "create or take over" for roles, and a key is only found again through its tags.
-    roles = aws.iam.get_roles(name_regex=f"^{re.escape(naming.aws_role_prefix(stack.stack))}", opts=invoke)
+    roles = aws.iam.get_roles(name_regex=f"^{re.escape(stack.role_prefix)}", opts=invoke)
     tagged = aws.resourcegroupstaggingapi.get_resources(
         resource_type_filters=["kms:key"],
         tag_filters=[{"key": aws_plan.STACK_TAG, "values": [stack.stack]}],

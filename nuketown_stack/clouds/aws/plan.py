@@ -11,7 +11,6 @@ from typing import Any, Literal
 from nuketown_stack.clouds import Annotation
 from nuketown_stack.inputs.settings import Settings
 from nuketown_stack.inputs.spec import AgentSpec
-from nuketown_stack.plan import naming
 from nuketown_stack.plan.kubernetes import NODE_METADATA, EgressGuard
 
 Document = dict[str, Any]
@@ -73,6 +72,7 @@ CREATED_ROLE_POLICY = "nuketown-agent"  # the inline policy on a role this stack
 @dataclass(frozen=True)
 class AwsStackPlan:
     stack: str
+    role_prefix: str  # what every role name of the stack starts with, to find roles kept from removed agents
     region: str
     mode: Literal["irsa", "podIdentity"]
     oidc_provider_arn: str | None
@@ -182,6 +182,7 @@ def stack_plan(settings: Settings) -> AwsStackPlan:
     assert settings.aws_region is not None  # settings refuse cloud aws without a region
     return AwsStackPlan(
         stack=settings.stack,
+        role_prefix=settings.names.aws_role_prefix(),
         region=settings.aws_region,
         mode=settings.aws_mode,
         oidc_provider_arn=settings.aws_oidc_provider_arn,
@@ -193,18 +194,18 @@ def agent_plan(
     stack: AwsStackPlan, settings: Settings, name: str, agent: AgentSpec, namespace: str, service_account: str
 ) -> AwsAgentPlan:
     existing = agent.identity.aws_role_arn
-    role = naming.aws_role(settings.stack, name)
+    role = settings.names.aws_role(name)
     return AwsAgentPlan(
         agent=name,
         namespace=namespace,
         service_account=service_account,
         role_name=None if existing else role,
         existing_role_arn=existing,
-        boundary_name=naming.aws_boundary_policy(settings.stack, name),
-        key_alias=naming.aws_kms_alias(settings.stack, name),
+        boundary_name=settings.names.aws_boundary_policy(name),
+        key_alias=settings.names.aws_kms_alias(name),
         owner_tags={STACK_TAG: settings.stack, AGENT_TAG: name},
         storage_prefix=agent.identity.prefix,
-        role_policy_name=CREATED_ROLE_POLICY if existing is None else naming.aws_role(settings.stack, name),
+        role_policy_name=CREATED_ROLE_POLICY if existing is None else role,
         mode=stack.mode,
         # IRSA requires the role in the OIDC provider's account, so that is the ARN's account.
         irsa_role_arn=(existing or f"arn:aws:iam::{stack.oidc_account}:role/{role}") if stack.mode == "irsa" else None,

@@ -51,7 +51,7 @@ def declare_stack(stack: GcpStackPlan, settings: Settings) -> GcpStack:
 def _existing_accounts(stack: GcpStackPlan, settings: Settings, provider: gcp.Provider) -> dict[str, str]:
     """Accounts whose id could be one of this stack's: adoption takes one back only when it is the agent's."""
     found = gcp.serviceaccount.get_s(
-        prefix=naming.gcp_service_account_prefix(settings.stack),
+        prefix=settings.names.gcp_service_account_prefix(),
         project=stack.project,
         opts=pulumi.InvokeOptions(provider=provider),
     ).accounts

@@ -141,7 +141,7 @@ def stack_plan(settings: Settings) -> GcpStackPlan:
     return GcpStackPlan(
         project=settings.gcp_project,
         cluster_project=settings.gcp_cluster_project or settings.gcp_project,
-        key_ring=naming.gcp_key_ring(settings.stack),
+        key_ring=settings.names.gcp_key_ring(),
         location=settings.gcp_kms_location,
         encrypters=settings.gcp_kms_encrypters,
     )
@@ -152,7 +152,7 @@ def agent_plan(
 ) -> GcpAgentPlan:
     existing = agent.identity.gcp_service_account
     prefix = agent.identity.prefix
-    account_id = None if existing else naming.gcp_service_account_id(settings.stack, name)
+    account_id = None if existing else settings.names.gcp_service_account_id(name)
     key_name = naming.gcp_crypto_key(name)
     return GcpAgentPlan(
         agent=name,
