@@ -162,44 +162,57 @@ STACK_UNKNOWN = "the stack name is not known (offline: pass --stack), so names d
 
 # --- names the program derives (nuketown_stack/plan/naming.py) --------------------------------------------------
 
-HASH_LENGTH = 6
+SEPARATOR = "--"  # between environment and agent; neither may contain it (legacy names: "-")
 
 
-def _fit(name: str, limit: int) -> str:
-    """`name` if it fits `limit`, else its head plus a hash of the whole name (as the program cuts names)."""
-    if len(name) <= limit:
-        return name
-    digest = hashlib.sha256(name.encode()).hexdigest()[:HASH_LENGTH]
-    return f"{name[: limit - HASH_LENGTH - 1].rstrip('-')}-{digest}"
+def _digest(name: str, length: int) -> str:
+    return hashlib.sha256(name.encode()).hexdigest()[:length]
 
 
-def gcp_account_id(stack: str, agent: str) -> str:
-    return _fit(f"nt-{stack}-{agent}", 30)
+@dataclass(frozen=True)
+class Names:
+    """The names a stack derives from its environment (the stack's name unless pack config says otherwise),
+    separated by '--' or, for stacks that keep their older names (pack config legacyNames), by '-'."""
 
+    environment: str
+    legacy: bool = False
 
-def gcp_key_ring(stack: str) -> str:
-    return f"nuketown-{stack}"
+    @property
+    def separator(self) -> str:
+        return "-" if self.legacy else SEPARATOR
 
+    def _fit(self, name: str, limit: int) -> str:
+        """As the program cuts a long name: head and a hash of the whole name (6 digits legacy, else 8 and
+        exactly `limit` long from `limit` on)."""
+        if self.legacy:
+            return name if len(name) <= limit else f"{name[: limit - 7].rstrip('-')}-{_digest(name, 6)}"
+        return name if len(name) < limit else f"{name[: limit - 9]}-{_digest(name, 8)}"
 
-def aws_role_name(stack: str, agent: str) -> str:
-    return _fit(f"nuketown-{stack}-{agent}", 64)
+    def account_id(self, agent: str) -> str:
+        return self._fit(f"nt-{self.environment}{self.separator}{agent}", 30)
 
+    def key_ring(self) -> str:
+        return f"nuketown-{self.environment}"
 
-def aws_boundary_name(stack: str, agent: str) -> str:
-    return _fit(f"nuketown-{stack}-{agent}-boundary", 128)
+    def role(self, agent: str) -> str:
+        return self._fit(f"nuketown-{self.environment}{self.separator}{agent}", 64)
 
+    def boundary(self, agent: str) -> str:
+        return self._fit(f"nuketown-{self.environment}{self.separator}{agent}{self.separator}boundary", 128)
 
-def aws_key_alias(stack: str, agent: str) -> str:
-    return f"alias/nuketown/{stack}/{agent}"
+    def key_alias(self, agent: str) -> str:
+        return f"alias/nuketown/{self.environment}/{agent}"
+
+    def carried_by(self, prefix: str) -> bool:
+        """A namespace prefix names the environment as a whole dash-separated part (`nuketown-dev--`, `dev--`),
+        and in the separated form ends in the separator, its only one."""
+        if f"-{self.environment}-" not in f"-{prefix}":
+            return False
+        return self.legacy or (prefix.endswith(SEPARATOR) and prefix.count(SEPARATOR) == 1 and "---" not in prefix)
 
 
 def is_reserved_namespace(name: str) -> bool:
     return name in RESERVED_NAMESPACES or name.startswith("kube-")
-
-
-def carries_stack(prefix: str, stack: str) -> bool:
-    """A namespace prefix names the stack as a whole dash-separated part (`nuketown-dev-`, `dev-`)."""
-    return f"-{stack}-" in f"-{prefix}"
 
 
 # --- what rules are given ----------------------------------------------------------------------------------
@@ -248,6 +261,15 @@ class Context:
     # role ARN; scopes (like "shared-*") an agent may reach beyond its own "<agent>-".
     allowed_identities: Mapping[str, str] = field(default_factory=dict)
     allowed_scopes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # How the stack derives its names (pack config environment, legacyNames), as its settings say.
+    environment: str | None = None
+    legacy_names: bool = False
+
+    @property
+    def names(self) -> Names | None:
+        """The stack's names; None when the stack is not known (offline without --stack)."""
+        environment = self.environment or self.stack
+        return Names(environment, self.legacy_names) if environment else None
 
     @classmethod
     def from_config(cls, stack: str | None, config: Mapping[str, Any] | None) -> "Context":
@@ -263,10 +285,17 @@ class Context:
             for k, v in scopes.items()
         ):
             raise ConfigError('allowedScopes must map agent names to lists of scopes (like "shared-*")')
+        environment, legacy = config.get("environment"), config.get("legacyNames", False)
+        if environment is not None and not isinstance(environment, str):
+            raise ConfigError("environment must be the name the stack's names derive from")
+        if not isinstance(legacy, bool):
+            raise ConfigError("legacyNames must be true or false")
         return cls(
             stack=stack,
             allowed_identities=dict(identities),
             allowed_scopes={agent: tuple(values) for agent, values in scopes.items()},
+            environment=environment,
+            legacy_names=legacy,
         )
 
     def allows_scope(self, agent: str, prefix: str) -> bool:
@@ -315,7 +344,7 @@ IDENTITY_SOURCES = frozenset({GCP_ACCOUNT, GCP_KEY, GCP_KEY_RING, AWS_ROLE, AWS_
 AGENT_TAG, STACK_TAG = "nuketown.io/agent", "nuketown.io/stack"
 
 
-def with_origins(resources: Sequence[Resource], stack: str | None) -> list[Resource]:
+def with_origins(resources: Sequence[Resource], names: Names | None) -> list[Resource]:
     """The resources with each value unknown at preview replaced by where it comes from.
 
     An input property whose every dependency is a resource this stack declares as the same agent's own
@@ -325,14 +354,14 @@ def with_origins(resources: Sequence[Resource], stack: str | None) -> list[Resou
     another type, one this stack does not declare, or misnamed) becomes `UnknownOrigin`, which a rule
     reading it reports, naming where it came from.
     """
-    origins = _Origins({resource.ref: resource for resource in resources}, stack)
+    origins = _Origins({resource.ref: resource for resource in resources}, names)
     return [origins.mark(resource) for resource in resources]
 
 
 @dataclass(frozen=True)
 class _Origins:
     by_ref: Mapping[str, Resource]
-    stack: str | None
+    names: Names | None
 
     def mark(self, resource: Resource) -> Resource:
         if not has_unknown(resource.props) or not isinstance(resource.props, Mapping):
@@ -356,7 +385,7 @@ class _Origins:
             return NO_ORIGIN
         if resource.agent is None:
             return f"comes from {', '.join(refs)} but belongs to no agent"
-        if self.stack is None:
+        if self.names is None:
             return f"comes from {', '.join(refs)}, but {STACK_UNKNOWN}"
         problems = [p for ref in refs if (p := self.source_problem(ref, resource.agent, seen | {resource.ref}))]
         if problems:
@@ -368,34 +397,34 @@ class _Origins:
         source = self.by_ref.get(ref)
         if source is None:
             return f"comes from {ref}, which this stack does not declare"
-        label, stack = source.label, self.stack
-        assert stack is not None
+        label, names = source.label, self.names
+        assert names is not None
         if source.type not in IDENTITY_SOURCES:
             return f"comes from {label}, which is not an identity or key resource"
         if source.type == GCP_KEY_RING:
-            return self._named(source, "name", gcp_key_ring(stack), "the stack's key ring")
+            return self._named(source, "name", names.key_ring(), "the stack's key ring")
         if source.agent != agent:
             return f"comes from {label}, which is {source.agent or 'no agent'}'s, not {agent}'s"
         if source.type == GCP_ACCOUNT:
-            return self._named(source, "accountId", gcp_account_id(stack, agent), f"{agent}'s account")
+            return self._named(source, "accountId", names.account_id(agent), f"{agent}'s account")
         if source.type == AWS_ROLE:
-            return self._named(source, "name", aws_role_name(stack, agent), f"{agent}'s role")
+            return self._named(source, "name", names.role(agent), f"{agent}'s role")
         if source.type == AWS_POLICY:
-            return self._named(source, "name", aws_boundary_name(stack, agent), f"{agent}'s boundary")
+            return self._named(source, "name", names.boundary(agent), f"{agent}'s boundary")
         if source.type == AWS_KEY:
             tags = _peek(source, "tags")
             tags = tags if isinstance(tags, Mapping) else {}
-            if tags.get(AGENT_TAG) == agent and tags.get(STACK_TAG) == stack:
+            if tags.get(AGENT_TAG) == agent and tags.get(STACK_TAG) == names.environment:
                 return None
             return (
-                f"comes from {label}, which is not tagged {AGENT_TAG}={agent}, {STACK_TAG}={stack} "
+                f"comes from {label}, which is not tagged {AGENT_TAG}={agent}, {STACK_TAG}={names.environment} "
                 f"(tags {dict(tags)!r})"
             )
         # GCP_KEY: named for the agent, in the stack's ring (known, or unknown from the stack's ring alone)
         problem = self._named(source, "name", agent, f"{agent}'s key")
         if problem:
             return problem
-        ring, wanted = _peek(source, "keyRing"), gcp_key_ring(stack)
+        ring, wanted = _peek(source, "keyRing"), names.key_ring()
         if (isinstance(ring, str) and ring.endswith(f"/keyRings/{wanted}")) or derived_from(ring, GCP_KEY_RING):
             return None
         if ref not in seen and has_unknown(source.props.get("keyRing") if isinstance(source.props, Mapping) else None):
@@ -592,7 +621,7 @@ def stack_rule(check: StackRule) -> StackRule:
 
     @functools.wraps(check)
     def rule(resources: Sequence[Resource], context: Context) -> list[Finding]:
-        return check(with_origins(resources, context.stack), context)
+        return check(with_origins(resources, context.names), context)
 
     return rule
 
@@ -652,7 +681,7 @@ class _Agents:
     roles: dict[str, str]  # agent -> the name of the IAM role this stack creates for it
 
     @classmethod
-    def of(cls, resources: Sequence[Resource], stack: str | None) -> "_Agents":
+    def of(cls, resources: Sequence[Resource], names: Names | None) -> "_Agents":
         namespaces = {}
         for resource in _of_type(resources, NAMESPACE):
             agent, name = _agent_of(resource), _peek(resource, "metadata", "name")
@@ -664,27 +693,27 @@ class _Agents:
             if isinstance(name, str):
                 service_accounts[agent] = name
         emails, roles = {}, {}
-        if stack is not None:
+        if names is not None:
             for agent, owned in _by_agent(resources, GCP_ACCOUNT).items():
                 for account in owned:
                     account_id, project = _peek(account, "accountId"), _peek(account, "project")
-                    if account_id == gcp_account_id(stack, agent) and isinstance(project, str):
+                    if account_id == names.account_id(agent) and isinstance(project, str):
                         emails[agent] = f"{account_id}@{project}.iam.gserviceaccount.com"
             for agent, owned in _by_agent(resources, AWS_ROLE).items():
-                if any(_peek(role, "name") == aws_role_name(stack, agent) for role in owned):
-                    roles[agent] = aws_role_name(stack, agent)
+                if any(_peek(role, "name") == names.role(agent) for role in owned):
+                    roles[agent] = names.role(agent)
         return cls(namespaces, service_accounts, emails, roles)
 
     def service_account(self, agent: str) -> str:
         """The agent's ServiceAccount: the one it declares, else the program's name for it (the agent's)."""
         return self.service_accounts.get(agent, agent)
 
-    def namespace_problem(self, namespace: Any, agent: str, stack: str | None) -> str | None:
+    def namespace_problem(self, namespace: Any, agent: str, names: Names | None) -> str | None:
         """Why `namespace` is not `agent`'s (None when it is)."""
         declared = self.namespaces.get(agent)
         if declared is not None:
             return None if namespace == declared else f"namespace {namespace!r} is not {agent}'s ({declared!r})"
-        problems = _namespace_name_problems(namespace, agent, stack)
+        problems = _namespace_name_problems(namespace, agent, names)
         return "; ".join(problems) if problems else None
 
     def role_arn_matches(self, arn: Any, agent: str) -> bool:
@@ -699,8 +728,9 @@ class _Agents:
         )
 
 
-def _namespace_name_problems(namespace: Any, agent: str, stack: str | None) -> list[str]:
-    """A namespace derived for `agent`: `<prefix><agent>`, the prefix naming the stack, never a reserved one."""
+def _namespace_name_problems(namespace: Any, agent: str, names: Names | None) -> list[str]:
+    """A namespace derived for `agent`: `<prefix><agent>`, the prefix naming the environment (ending in the
+    separator, but for legacy names), never a reserved one."""
     if not isinstance(namespace, str):
         return [f"namespace {namespace!r} is not a name"]
     problems = []
@@ -708,12 +738,12 @@ def _namespace_name_problems(namespace: Any, agent: str, stack: str | None) -> l
         problems.append(f"namespace {namespace!r} is reserved (default, kube-*); an agent never lands there")
     if not namespace.endswith(agent):
         problems.append(f"namespace {namespace!r} is not derived from agent {agent} (<prefix>{agent})")
-    elif stack is None:
+    elif names is None:
         problems.append(STACK_UNKNOWN)
-    elif not carries_stack(namespace[: -len(agent)], stack):
+    elif not names.carried_by(namespace[: -len(agent)]):
         problems.append(
-            f"namespace {namespace!r} does not carry the stack name {stack!r} in its prefix "
-            f"(like nuketown-{stack}-{agent}); two stacks would derive the same name"
+            f"namespace {namespace!r} does not carry the environment {names.environment!r} in its prefix "
+            f"(like nuketown-{names.environment}{names.separator}{agent}); two stacks would derive the same name"
         )
     return problems
 
@@ -767,7 +797,7 @@ def namespace_placement_problems(resources: Sequence[Resource], context: Context
     """Agents land in their own namespaces: `<prefix><agent>` with the stack in the prefix, labelled for the
     agent and Pod Security `restricted`, never default or kube-*, never shared; every namespaced object of
     an agent sits in its agent's namespace."""
-    agents = _Agents.of(resources, context.stack)
+    agents = _Agents.of(resources, context.names)
     owners: dict[str, str] = {}
 
     def check_namespace(resource: Resource) -> list[str]:
@@ -780,11 +810,11 @@ def namespace_placement_problems(resources: Sequence[Resource], context: Context
             if isinstance(name, str) and is_reserved_namespace(name):
                 problems.append(f"namespace {name!r} is reserved (default, kube-*)")
             return problems
-        problems = _namespace_name_problems(name, agent, context.stack)
+        problems = _namespace_name_problems(name, agent, context.names)
         if labels.get(AGENT_LABEL) != agent:
             problems.append(f"label {AGENT_LABEL} is {labels.get(AGENT_LABEL)!r}, not {agent!r}")
-        if context.stack is not None and labels.get(STACK_LABEL) != context.stack:
-            problems.append(f"label {STACK_LABEL} is {labels.get(STACK_LABEL)!r}, not {context.stack!r}")
+        if context.names is not None and labels.get(STACK_LABEL) != context.names.environment:
+            problems.append(f"label {STACK_LABEL} is {labels.get(STACK_LABEL)!r}, not {context.names.environment!r}")
         if labels.get(ENFORCE_LABEL) != "restricted":
             problems.append(f"label {ENFORCE_LABEL} is {labels.get(ENFORCE_LABEL)!r}, not 'restricted'")
         if name in owners and owners[name] != agent:
@@ -804,7 +834,7 @@ def namespace_placement_problems(resources: Sequence[Resource], context: Context
             return [f"namespace {namespace!r} is reserved (default, kube-*)"]
         if resource.agent is None:
             return [f"in namespace {namespace!r} but belongs to no agent"]
-        problem = agents.namespace_problem(namespace, resource.agent, context.stack)
+        problem = agents.namespace_problem(namespace, resource.agent, context.names)
         return [problem] if problem else []
 
     kubernetes = [r for r in resources if r.type.startswith("kubernetes:")]
@@ -818,9 +848,9 @@ def stack_name_problems(resources: Sequence[Resource], context: Context) -> list
     """Cloud names carry the stack and the agent as the program derives them: service account
     nt-<stack>-<agent>, key ring nuketown-<stack>, key <agent>, role nuketown-<stack>-<agent>, boundary
     nuketown-<stack>-<agent>-boundary, alias alias/nuketown/<stack>/<agent>. Two stacks never share one."""
-    stack = context.stack
+    names = context.names
     cloud = [r for r in resources if r.type.split(":", 1)[0] in ("gcp", "aws")]
-    if stack is None:
+    if names is None:
         return [Finding(None, STACK_UNKNOWN)] if cloud else []
 
     def expect(resource: Resource, key: str, wanted: str) -> list[str]:
@@ -830,28 +860,28 @@ def stack_name_problems(resources: Sequence[Resource], context: Context) -> list
     def check(resource: Resource) -> list[str]:
         agent = resource.agent
         if resource.type == GCP_KEY_RING:
-            return expect(resource, "name", gcp_key_ring(stack))
+            return expect(resource, "name", names.key_ring())
         if agent is None:
             return ["a cloud resource that belongs to no agent"]
         if resource.type == GCP_ACCOUNT:
-            return expect(resource, "accountId", gcp_account_id(stack, agent))
+            return expect(resource, "accountId", names.account_id(agent))
         if resource.type == GCP_KEY:
             ring = resource.read().get("keyRing")
             problems = expect(resource, "name", agent)
-            in_ring = isinstance(ring, str) and ring.endswith(f"/keyRings/{gcp_key_ring(stack)}")
+            in_ring = isinstance(ring, str) and ring.endswith(f"/keyRings/{names.key_ring()}")
             if not (in_ring or derived_from(ring, GCP_KEY_RING)):
-                problems.append(f"keyRing {ring!r} is not the stack's ring {gcp_key_ring(stack)!r}")
+                problems.append(f"keyRing {ring!r} is not the stack's ring {names.key_ring()!r}")
             return problems
         if resource.type == AWS_ROLE:
-            return expect(resource, "name", aws_role_name(stack, agent))
+            return expect(resource, "name", names.role(agent))
         if resource.type == AWS_POLICY:
-            return expect(resource, "name", aws_boundary_name(stack, agent))
+            return expect(resource, "name", names.boundary(agent))
         if resource.type == AWS_ALIAS:
-            return expect(resource, "name", aws_key_alias(stack, agent))
+            return expect(resource, "name", names.key_alias(agent))
         if resource.type == AWS_ROLE_POLICY:
             if derived_from(resource.read().get("role"), AWS_ROLE):
                 return []  # the agent's own role, named as the program names it (with_origins checked)
-            return expect(resource, "role", aws_role_name(stack, agent))
+            return expect(resource, "role", names.role(agent))
         return []
 
     return _each([r for r in cloud if not r.type.startswith("pulumi:")], check)
@@ -877,7 +907,7 @@ def identity_binding_problems(resources: Sequence[Resource], context: Context) -
     operator allow-listed for it (pack config allowedIdentities), from its own namespace and ServiceAccount:
     GCP workload identity members, KMS and storage grants, ServiceAccount annotations, EKS Pod Identity
     associations, and the subjects of its role's trust policy."""
-    agents = _Agents.of(resources, context.stack)
+    agents = _Agents.of(resources, context.names)
     findings = []
     for agent, allowed in sorted(context.allowed_identities.items()):
         for other, email in agents.emails.items():
@@ -889,7 +919,7 @@ def identity_binding_problems(resources: Sequence[Resource], context: Context) -
     def own_or_allowed(agent: str, identity: Any, own: bool, what: str) -> list[str]:
         if own or (identity is not None and context.allowed_identities.get(agent) == identity):
             return []
-        if context.stack is None:
+        if context.names is None:
             return [STACK_UNKNOWN]
         return [
             f"{what} {identity!r} is not {agent}'s own identity (created by this stack) nor allow-listed for it "
@@ -908,7 +938,7 @@ def identity_binding_problems(resources: Sequence[Resource], context: Context) -
             if match is None:
                 problems.append(f"member {member!r} is not serviceAccount:<project>.svc.id.goog[<namespace>/<ksa>]")
             else:
-                problem = agents.namespace_problem(match["namespace"], agent, context.stack)
+                problem = agents.namespace_problem(match["namespace"], agent, context.names)
                 problems += [f"member {member!r}: {problem}"] if problem else []
                 if match["account"] != agents.service_account(agent):
                     problems.append(
@@ -924,7 +954,7 @@ def identity_binding_problems(resources: Sequence[Resource], context: Context) -
             problems = []
             if resource.type == GCP_KEY_MEMBER:
                 key = props.get("cryptoKeyId")
-                ring = gcp_key_ring(context.stack) if context.stack else "?"
+                ring = context.names.key_ring() if context.names else "?"
                 if not derived_from(key, GCP_KEY) and not (
                     isinstance(key, str)
                     and re.fullmatch(
@@ -957,7 +987,7 @@ def identity_binding_problems(resources: Sequence[Resource], context: Context) -
             return problems
         if resource.type == AWS_POD_IDENTITY:
             problems = []
-            problem = agents.namespace_problem(props.get("namespace"), agent, context.stack)
+            problem = agents.namespace_problem(props.get("namespace"), agent, context.names)
             problems += [problem] if problem else []
             if props.get("serviceAccount") != agents.service_account(agent):
                 problems.append(f"serviceAccount {props.get('serviceAccount')!r} is not {agent}'s")
@@ -969,7 +999,7 @@ def identity_binding_problems(resources: Sequence[Resource], context: Context) -
                 return []  # trust_document_problems reports a document it cannot read
             namespace, account = subject
             problems = []
-            problem = agents.namespace_problem(namespace, agent, context.stack)
+            problem = agents.namespace_problem(namespace, agent, context.names)
             problems += [f"trusts {namespace}/{account}: {problem}"] if problem else []
             if account != agents.service_account(agent):
                 problems.append(f"trusts ServiceAccount {account!r}, not {agent}'s {agents.service_account(agent)!r}")
@@ -1023,12 +1053,12 @@ def scope_ownership_problems(resources: Sequence[Resource], context: Context) ->
 def permissions_boundary_problems(resources: Sequence[Resource], context: Context) -> list[Finding]:
     """Each agent role's boundary is the boundary policy this stack declares for that agent, and that policy
     denies iam:*, organizations:* and sts:AssumeRole* outright."""
-    stack = context.stack
+    names = context.names
     roles = _of_type(resources, AWS_ROLE)
-    if stack is None:
+    if names is None:
         return [Finding(None, STACK_UNKNOWN)] if roles else []
     boundaries = {
-        agent: [p for p in owned if _peek(p, "name") == aws_boundary_name(stack, agent)]
+        agent: [p for p in owned if _peek(p, "name") == names.boundary(agent)]
         for agent, owned in _by_agent(resources, AWS_POLICY).items()
     }
     checked: set[str] = set()
@@ -1036,7 +1066,7 @@ def permissions_boundary_problems(resources: Sequence[Resource], context: Contex
     def check_role(role: Resource) -> list[str]:
         if role.agent is None:
             return ["an IAM role that belongs to no agent"]
-        name = aws_boundary_name(stack, role.agent)
+        name = names.boundary(role.agent)
         arn = role.read().get("permissionsBoundary")
         named = isinstance(arn, str) and re.fullmatch(rf"{_ARN_PREFIX}:policy/{re.escape(name)}", arn)
         if not (named or derived_from(arn, AWS_POLICY)):  # derived: from the agent's boundary (with_origins)
@@ -1058,7 +1088,7 @@ def unknown_origin_problems(resources: Sequence[Resource], context: Context) -> 
     the resource rules, run with the origins known (each finding names its rule). A resource policy is given
     no dependencies, so it defers such a value here."""
     findings = []
-    for resource, marked in zip(resources, with_origins(resources, context.stack), strict=True):
+    for resource, marked in zip(resources, with_origins(resources, context.names), strict=True):
         for rule in RESOURCE_RULES:
             if rule.deferring(resource.type, resource.props) is None:  # type: ignore[attr-defined]
                 messages = rule(marked.type, marked.props)
@@ -1172,9 +1202,11 @@ def ownership_guard_problems(resources: Sequence[Resource], context: Context) ->
     if not bindings:
         findings.append(Finding(None, f"no ValidatingAdmissionPolicyBinding of {name} with validationActions Deny"))
 
+    owner = context.names.environment if context.names else context.stack
+
     def labelled(resource: Resource) -> list[str]:
         stack = ((resource.read().get("metadata") or {}).get("labels") or {}).get(STACK_LABEL)
-        return [] if stack == context.stack else [f"label {STACK_LABEL} is {stack!r}, not {context.stack!r}"]
+        return [] if stack == owner else [f"label {STACK_LABEL} is {stack!r}, not {owner!r}"]
 
     return findings + _each([r for r in owned if r.type == PERSISTENT_VOLUME_CLAIM], labelled)
 
@@ -1191,30 +1223,40 @@ STACK_RULES: tuple[StackRule, ...] = (
     unknown_origin_problems,
 )
 
-# Pack config each policy takes (JSON schema per property; CrossGuard's config_schema).
-CONFIG_PROPERTIES: dict[str, dict[str, dict[str, Any]]] = {
-    "nuketown-identity-binding": {
-        "allowedIdentities": {
-            "type": "object",
-            "description": "agent -> the existing GCP service account email or AWS role ARN it may bind",
-            "additionalProperties": {"type": "string"},
-            "default": {},
-        }
-    },
-    "nuketown-scope-ownership": {
-        "allowedScopes": {
-            "type": "object",
-            "description": "agent -> scopes beyond '<agent>-*' it may reach, like [\"shared-*\"]",
-            "additionalProperties": {"type": "array", "items": {"type": "string"}},
-            "default": {},
-        }
-    },
-}
-
 
 def policy_name(rule: Callable[..., Any]) -> str:
     """`nuketown-<rule>`: the CrossGuard policy that runs `rule` (and the key of its pack config)."""
     return "nuketown-" + rule.__name__.removesuffix("_problems").replace("_", "-")
+
+
+# Pack config each policy takes (JSON schema per property; CrossGuard's config_schema). Every stack rule reads
+# names, so every one takes how the stack derives them, as its settings say (policy/pack_config.py writes it).
+NAMES_CONFIG: dict[str, dict[str, Any]] = {
+    "environment": {
+        "type": "string",
+        "description": "what the stack's names derive from (nuketown:environment); default the stack's name",
+    },
+    "legacyNames": {
+        "type": "boolean",
+        "description": "the stack keeps names joined by '-' (nuketown:legacyNames), not '--'",
+        "default": False,
+    },
+}
+CONFIG_PROPERTIES: dict[str, dict[str, dict[str, Any]]] = {
+    policy_name(rule): dict(NAMES_CONFIG) for rule in STACK_RULES
+}
+CONFIG_PROPERTIES["nuketown-identity-binding"]["allowedIdentities"] = {
+    "type": "object",
+    "description": "agent -> the existing GCP service account email or AWS role ARN it may bind",
+    "additionalProperties": {"type": "string"},
+    "default": {},
+}
+CONFIG_PROPERTIES["nuketown-scope-ownership"]["allowedScopes"] = {
+    "type": "object",
+    "description": "agent -> scopes beyond '<agent>-*' it may reach, like [\"shared-*\"]",
+    "additionalProperties": {"type": "array", "items": {"type": "string"}},
+    "default": {},
+}
 
 
 def stack_from_urn(urn: str | None) -> str | None:

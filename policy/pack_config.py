@@ -14,6 +14,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from nuketown_policy import CONFIG_PROPERTIES
+
 from nuketown_stack.errors import InputError
 from nuketown_stack.inputs.settings import load_stack_file, settings_from_config
 
@@ -24,10 +26,11 @@ SCOPE_OWNERSHIP = "nuketown-scope-ownership"
 def pack_config(stack_file: Path) -> dict[str, Any]:
     stack = stack_file.name.removeprefix("Pulumi.").removesuffix(".yaml")
     settings = settings_from_config(stack, load_stack_file(stack_file).config)
-    return {
-        IDENTITY_BINDING: {"allowedIdentities": dict(settings.allowed_identities)},
-        SCOPE_OWNERSHIP: {"allowedScopes": {agent: list(scopes) for agent, scopes in settings.allowed_scopes.items()}},
-    }
+    names = {"environment": settings.names.environment, "legacyNames": settings.names.legacy}
+    config: dict[str, Any] = {policy: dict(names) for policy, properties in CONFIG_PROPERTIES.items() if properties}
+    config[IDENTITY_BINDING]["allowedIdentities"] = dict(settings.allowed_identities)
+    config[SCOPE_OWNERSHIP]["allowedScopes"] = {agent: list(scope) for agent, scope in settings.allowed_scopes.items()}
+    return config
 
 
 def main(argv: list[str]) -> int:

@@ -140,7 +140,7 @@ def test_every_namespace_and_claim_carries_its_stack_and_agent(example_json: dic
         assert labels["nuketown.io/stack"] == "dev"
         metadata = obj.manifest["metadata"]
         namespace = metadata["name"] if obj.kind == "Namespace" else metadata["namespace"]
-        assert namespace == f"nuketown-dev-{labels['nuketown.io/agent']}"
+        assert namespace == f"nuketown-dev--{labels['nuketown.io/agent']}"
 
 
 def test_pod_templates_keep_their_labels(example_json: dict[str, Any]) -> None:

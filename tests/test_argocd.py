@@ -121,8 +121,8 @@ def test_generate_renders_what_pulumi_would_apply_and_pulumi_keeps_the_identity(
     assert result.returncode == 0, result.stderr
     objects = list(yaml.safe_load_all(result.stdout))
     assert [o["metadata"]["name"] for o in objects if o["kind"] == "Namespace"] == [
-        "nuketown-production-ada",
-        "nuketown-production-vox",
+        "nuketown-production--ada",
+        "nuketown-production--vox",
     ]
 
     # The same stack under Pulumi: identity only, no Kubernetes objects to fight Argo CD over.
@@ -493,26 +493,26 @@ def test_the_project_permits_every_object_the_render_produces(tmp_path: Path, cl
 OUTSIDE_THE_PROJECT = {
     "the kube-system Namespace": ({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "kube-system"}}),
     "another stack's Namespace": (
-        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "nuketown-staging-ada"}}
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "nuketown-staging--ada"}}
     ),
     "a ConfigMap in kube-system": (
         {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x", "namespace": "kube-system"}}
     ),
     "a Deployment in another stack": (
-        {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "x", "namespace": "nuketown-staging-ada"}}
+        {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "x", "namespace": "nuketown-staging--ada"}}
     ),
     "an admission policy not the stack's guard": (
         {
             "apiVersion": "admissionregistration.k8s.io/v1",
             "kind": "ValidatingAdmissionPolicy",
-            "metadata": {"name": "nuketown-production-other"},
+            "metadata": {"name": "nuketown-production--other"},
         }
     ),
     "a ClusterRole": (
         {
             "apiVersion": "rbac.authorization.k8s.io/v1",
             "kind": "ClusterRole",
-            "metadata": {"name": "nuketown-production-x"},
+            "metadata": {"name": "nuketown-production--x"},
         }
     ),
     "a ClusterRoleBinding": (
@@ -522,17 +522,17 @@ OUTSIDE_THE_PROJECT = {
         {
             "apiVersion": "rbac.authorization.k8s.io/v1",
             "kind": "RoleBinding",
-            "metadata": {"name": "x", "namespace": "nuketown-production-ada"},
+            "metadata": {"name": "x", "namespace": "nuketown-production--ada"},
         }
     ),
     "a Secret in a stack namespace": (
-        {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "x", "namespace": "nuketown-production-ada"}}
+        {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "x", "namespace": "nuketown-production--ada"}}
     ),
     "a ConfigMap of the wrong group": (
         {
             "apiVersion": "evil.example/v1",
             "kind": "ConfigMap",
-            "metadata": {"name": "x", "namespace": "nuketown-production-ada"},
+            "metadata": {"name": "x", "namespace": "nuketown-production--ada"},
         }
     ),
 }
@@ -547,7 +547,7 @@ def test_an_allowed_kind_on_another_cluster_is_refused() -> None:
     deployment = {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": {"name": "x", "namespace": "nuketown-production-ada"},
+        "metadata": {"name": "x", "namespace": "nuketown-production--ada"},
     }
     assert permitted(appproject(), deployment)
     assert not permitted(appproject(), deployment, server="https://other-cluster.example")

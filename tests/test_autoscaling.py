@@ -88,7 +88,7 @@ def test_right_sizing_stays_inside_the_approved_band(example_json: dict[str, Any
     assert policy["controlledResources"] == ["cpu", "memory"]  # the GPU is left alone
     assert policy["minAllowed"] == {"cpu": "2", "memory": "4Gi"}  # minResources standard
     assert policy["maxAllowed"] == {"cpu": "4", "memory": "16Gi"}  # maxResources gpu
-    quota = next(m for m in objects(plan, "ResourceQuota") if m["metadata"]["namespace"] == "nuketown-dev-vox")
+    quota = next(m for m in objects(plan, "ResourceQuota") if m["metadata"]["namespace"] == "nuketown-dev--vox")
     assert quota["spec"]["hard"]["limits.memory"] == policy["maxAllowed"]["memory"]
     assert vpa["spec"]["updatePolicy"] == {"updateMode": "Initial"}  # applied at pod start, never by eviction
 

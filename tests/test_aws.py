@@ -62,7 +62,7 @@ def role_of(result: EngineResult, agent: str) -> DeclaredResource:
 
 def test_irsa_trust_is_exactly_the_agents_service_account(irsa: EngineResult) -> None:
     role = role_of(irsa, "ada")
-    assert role.inputs["name"] == "nuketown-dev-ada"
+    assert role.inputs["name"] == "nuketown-dev--ada"
     assert json.loads(role.inputs["assumeRolePolicy"]) == {
         "Version": "2012-10-17",
         "Statement": [
@@ -73,7 +73,7 @@ def test_irsa_trust_is_exactly_the_agents_service_account(irsa: EngineResult) ->
                 "Action": "sts:AssumeRoleWithWebIdentity",
                 "Condition": {
                     "StringEquals": {
-                        f"{ISSUER}:sub": "system:serviceaccount:nuketown-dev-ada:ada",
+                        f"{ISSUER}:sub": "system:serviceaccount:nuketown-dev--ada:ada",
                         f"{ISSUER}:aud": "sts.amazonaws.com",
                     }
                 },
@@ -86,7 +86,7 @@ def test_irsa_trust_is_exactly_the_agents_service_account(irsa: EngineResult) ->
 def test_irsa_annotation_is_the_roles_arn(irsa: EngineResult) -> None:
     account = find(irsa, "kubernetes:core/v1:ServiceAccount", "ada")
     assert account.inputs["metadata"]["annotations"] == {
-        "eks.amazonaws.com/role-arn": f"arn:aws:iam::{ACCOUNT}:role/nuketown-dev-ada"
+        "eks.amazonaws.com/role-arn": f"arn:aws:iam::{ACCOUNT}:role/nuketown-dev--ada"
     }
     assert of_type(irsa, "aws:eks/podIdentityAssociation:PodIdentityAssociation") == []
 
@@ -100,7 +100,7 @@ def test_annotation_comes_from_the_role_output(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setitem(mock_cloud.COMPUTED_OUTPUTS, "aws:iam/role:Role", other_arn)
     result = run(EXAMPLE, IRSA)
     annotations = find(result, "kubernetes:core/v1:ServiceAccount", "ada").inputs["metadata"]["annotations"]
-    assert annotations == {"eks.amazonaws.com/role-arn": f"arn:aws:iam::{ACCOUNT}:role/assigned/nuketown-dev-ada"}
+    assert annotations == {"eks.amazonaws.com/role-arn": f"arn:aws:iam::{ACCOUNT}:role/assigned/nuketown-dev--ada"}
 
 
 def of_type(result: EngineResult, typ: str) -> list[DeclaredResource]:
@@ -119,7 +119,7 @@ def test_pod_identity_trust_and_association(pod_identity: EngineResult) -> None:
                 "StringEquals": {
                     "aws:SourceAccount": "123456789012",
                     "aws:RequestTag/eks-cluster-name": "agents",
-                    "aws:RequestTag/kubernetes-namespace": "nuketown-dev-ada",
+                    "aws:RequestTag/kubernetes-namespace": "nuketown-dev--ada",
                     "aws:RequestTag/kubernetes-service-account": "ada",
                 },
                 # The cluster by its ARN, as EKS documents for Pod Identity trust (names can repeat).
@@ -130,9 +130,9 @@ def test_pod_identity_trust_and_association(pod_identity: EngineResult) -> None:
     association = find(pod_identity, "aws:eks/podIdentityAssociation:PodIdentityAssociation", "ada")
     assert association.inputs == {
         "clusterName": "agents",
-        "namespace": "nuketown-dev-ada",
+        "namespace": "nuketown-dev--ada",
         "serviceAccount": "ada",
-        "roleArn": "arn:aws:iam::123456789012:role/nuketown-dev-ada",
+        "roleArn": "arn:aws:iam::123456789012:role/nuketown-dev--ada",
     }
     assert "annotations" not in find(pod_identity, "kubernetes:core/v1:ServiceAccount", "ada").inputs["metadata"]
 
@@ -141,7 +141,7 @@ def test_every_role_has_the_boundary(irsa: EngineResult, pod_identity: EngineRes
     # The mock caller identity is the OIDC provider's account under IRSA, moto's default account otherwise.
     for result, account in ((irsa, ACCOUNT), (pod_identity, "123456789012")):
         roles = of_type(result, "aws:iam/role:Role")
-        assert {r.name for r in roles} == {"ada", "vox", "rio", "a-very-long-agent-name-that-fills-a-namespace-abcd"}
+        assert {r.name for r in roles} == {"ada", "vox", "rio", "a-very-long-agent-name-that-fills-a-namespace-abc"}
         for role in roles:
             boundary = find(result, "aws:iam/policy:Policy", f"{role.name}-boundary")
             assert role.inputs["permissionsBoundary"] == f"arn:aws:iam::{account}:policy/{boundary.inputs['name']}"
@@ -210,7 +210,7 @@ def test_identity_policy(irsa: EngineResult) -> None:
             "Resource": key_arn,
         },
     ]
-    assert find(irsa, "aws:iam/rolePolicy:RolePolicy", "ada").inputs["role"] == "nuketown-dev-ada"
+    assert find(irsa, "aws:iam/rolePolicy:RolePolicy", "ada").inputs["role"] == "nuketown-dev--ada"
 
 
 def test_kms_key_alias_and_policy(irsa: EngineResult) -> None:
@@ -227,7 +227,7 @@ def test_kms_key_alias_and_policy(irsa: EngineResult) -> None:
     assert find(irsa, "aws:kms/alias:Alias", "ada").inputs == {"name": "alias/nuketown/dev/ada", "targetKeyId": key_id}
     policy = document(irsa, "aws:kms/keyPolicy:KeyPolicy", "ada")
     decrypters = [s["Principal"]["AWS"] for s in policy["Statement"] if _matches(s["Action"], "kms:Decrypt")]
-    assert decrypters == [f"arn:aws:iam::{ACCOUNT}:role/nuketown-dev-ada"]
+    assert decrypters == [f"arn:aws:iam::{ACCOUNT}:role/nuketown-dev--ada"]
     administers = [s for s in policy["Statement"] if _matches(s["Action"], "kms:PutKeyPolicy")]
     assert [s["Principal"]["AWS"] for s in administers] == [f"arn:aws:iam::{ACCOUNT}:root"]
     assert find(irsa, "aws:kms/keyPolicy:KeyPolicy", "ada").inputs["keyId"] == key_id
@@ -369,7 +369,7 @@ def test_a_given_role_gets_its_own_key_and_grants(example_raw: dict[str, Any], t
         )["creation_rules"]
         role_policy = find(result, "aws:iam/rolePolicy:RolePolicy", "ada").inputs
         # Named for the stack and agent, so it never overwrites a policy of the role's owner or another stack.
-        assert (role_policy["role"], role_policy["name"]) == ("ada-agent", "nuketown-dev-ada")
+        assert (role_policy["role"], role_policy["name"]) == ("ada-agent", "nuketown-dev--ada")
         decrypters = [
             s["Principal"]["AWS"]
             for s in document(result, "aws:kms/keyPolicy:KeyPolicy", "ada")["Statement"]
@@ -387,7 +387,7 @@ def test_a_given_role_gets_its_own_key_and_grants(example_raw: dict[str, Any], t
 
 def test_outputs_and_sops_config(irsa: EngineResult) -> None:
     ada = irsa.outputs["agents"]["ada"]
-    assert ada["roleArn"] == f"arn:aws:iam::{ACCOUNT}:role/nuketown-dev-ada"
+    assert ada["roleArn"] == f"arn:aws:iam::{ACCOUNT}:role/nuketown-dev--ada"
     assert ada["kmsKey"].startswith(f"arn:aws:kms:us-east-1:{ACCOUNT}:key/")
     rules = yaml.safe_load(irsa.outputs["sopsConfig"])["creation_rules"]
     assert {"path_regex": "^secrets/ada/", "kms": ada["kmsKey"]} in rules

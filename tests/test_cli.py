@@ -106,7 +106,7 @@ def test_plan_json_matches_render_with_sorted_keys(run: Any) -> None:
 
     assert sorted(kube, key=key) == sorted(rendered, key=key)
     assert [r["name"] for r in planned["resources"] if r["type"] == "nuketown:index:Agent"] == [
-        "a-very-long-agent-name-that-fills-a-namespace-abcd",
+        "a-very-long-agent-name-that-fills-a-namespace-abc",
         "ada",
         "rio",
         "vox",
@@ -133,9 +133,9 @@ def test_plan_shows_each_agents_workload_then_its_identity_chain(run: Any) -> No
         "├─ idles after 3600 s with nothing to do (KEDA scales it to 0); woken by redis inbox, redis working\n"
         "├─ volumes: projects 10Gi, .config/claude 1Gi\n"
         "├─ egress: everything\n"
-        "└─ Kubernetes ServiceAccount nuketown-dev-ada/ada\n"
-        "   └─ GCP service account nt-dev-ada in project acme-agents, email (known after apply) (workload identity)\n"
-        "      ├─ impersonated only by serviceAccount:acme-agents.svc.id.goog[nuketown-dev-ada/ada]"
+        "└─ Kubernetes ServiceAccount nuketown-dev--ada/ada\n"
+        "   └─ GCP service account nt-dev--ada in project acme-agents, email (known after apply) (workload identity)\n"
+        "      ├─ impersonated only by serviceAccount:acme-agents.svc.id.goog[nuketown-dev--ada/ada]"
         " (roles/iam.workloadIdentityUser)\n"
         '      ├─ storage: roles/storage.objectUser where resource.name.startsWith("projects/_/buckets/ada-")\n'
         "      └─ KMS: roles/cloudkms.cryptoKeyDecrypter on key ada (id (known after apply))\n"
@@ -151,10 +151,10 @@ def test_plan_shows_each_agents_workload_then_its_identity_chain(run: Any) -> No
 @pytest.mark.parametrize(
     ("mode", "expected"),
     [
-        (["-c", "nuketown:awsOidcProviderArn=" + OIDC_ARN], "(IRSA, boundary nuketown-dev-ada-boundary)"),
+        (["-c", "nuketown:awsOidcProviderArn=" + OIDC_ARN], "(IRSA, boundary nuketown-dev--ada--boundary)"),
         (
             ["-c", "nuketown:awsMode=podIdentity", "-c", "nuketown:awsClusterName=agents"],
-            "(EKS Pod Identity, boundary nuketown-dev-ada-boundary)",
+            "(EKS Pod Identity, boundary nuketown-dev--ada--boundary)",
         ),
     ],
 )
@@ -163,7 +163,7 @@ def test_plan_identity_chain_on_aws(run: Any, mode: list[str], expected: str) ->
     assert ran.code == 0, ran.err
     lines = ran.out.splitlines()
     # A first preview: AWS assigns the role's ARN and the key's ARN (which the policy names) on creation.
-    assert f"   └─ IAM role nuketown-dev-ada (ARN (known after apply)) {expected}" in lines
+    assert f"   └─ IAM role nuketown-dev--ada (ARN (known after apply)) {expected}" in lines
 
 
 def test_plan_of_an_identity_only_stack_still_names_each_agent(run: Any) -> None:
@@ -173,8 +173,8 @@ def test_plan_of_an_identity_only_stack_still_names_each_agent(run: Any) -> None
     lines = ran.out.splitlines()
     assert lines[:3] == [
         "agent ada (Unix uid 1100)",
-        "└─ Kubernetes ServiceAccount nuketown-dev-ada/ada",
-        "   └─ GCP service account nt-dev-ada in project acme-agents, email (known after apply) (workload identity)",
+        "└─ Kubernetes ServiceAccount nuketown-dev--ada/ada",
+        "   └─ GCP service account nt-dev--ada in project acme-agents, email (known after apply) (workload identity)",
     ]
     assert not any("kubernetes:" in line for line in lines)
 
@@ -254,7 +254,7 @@ def test_render_out_removes_its_stale_files_and_nothing_else(
     assert ran.problems == ["wrote 1 files to " + str(out) + ", removed vox.yaml (agents no longer declared)"]
     ada = list(yaml.safe_load_all((out / "ada.yaml").read_text()))
     assert ada[0]["kind"] == "Namespace"
-    assert {d["metadata"].get("namespace", d["metadata"]["name"]) for d in ada} == {"nuketown-dev-ada"}
+    assert {d["metadata"].get("namespace", d["metadata"]["name"]) for d in ada} == {"nuketown-dev--ada"}
 
 
 def test_render_out_onto_a_file_is_invalid_input(run: Any, tmp_path: Path) -> None:
@@ -326,11 +326,11 @@ def test_internal_error_exits_1(monkeypatch: pytest.MonkeyPatch, capsys: pytest.
             ],
         ),
         (
-            ["render", str(FLEET), "--stack", "dev", "-c", "nuketown:namespacePrefix=nuketown-production-"],
+            ["render", str(FLEET), "--stack", "dev", "-c", "nuketown:namespacePrefix=nuketown-production--"],
             [
-                "agents.a-very-long-agent-name-that-fills-a-namespace-abcd: namespace "
-                "'nuketown-production-a-very-long-agent-name-that-fills-a-namespace-abcd' is not a DNS-1123 label "
-                "of at most 63 characters; shorten the agent name (at most 43 here) or nuketown:namespacePrefix"
+                "agents.a-very-long-agent-name-that-fills-a-namespace-abc: namespace "
+                "'nuketown-production--a-very-long-agent-name-that-fills-a-namespace-abc' is not a DNS-1123 label "
+                "of at most 63 characters; shorten the agent name (at most 42 here) or nuketown:namespacePrefix"
             ],
         ),
         (

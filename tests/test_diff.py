@@ -252,7 +252,9 @@ def stack_file(tmp_path: Path, name: str, settings: dict[str, Any]) -> str:
     ("base_settings", "head_settings", "code", "words"),
     [
         ({}, {"nuketown:storageClass": "premium-rwo"}, 4, "cannot be replaced in place (spec.storageClassName)"),
-        ({}, {"nuketown:namespacePrefix": "agents-"}, 3, "every agent moves to a new namespace"),
+        ({}, {"nuketown:namespacePrefix": "agents--"}, 3, "every agent moves to a new namespace"),
+        ({"nuketown:legacyNames": True}, {}, 3, "every name derived from it moves"),
+        ({}, {"nuketown:environment": "staging"}, 3, "every name derived from it moves"),
         ({}, {"kubernetes:context": "other-cluster"}, 3, "points at another cluster"),
         (
             {"nuketown:cloud": "gcp", "gcp:project": "acme-agents"},
@@ -280,7 +282,18 @@ def stack_file(tmp_path: Path, name: str, settings: dict[str, Any]) -> str:
         ),
         ({}, {"nuketown:applyKubernetes": False}, 3, "the stack stops applying Kubernetes objects"),
     ],
-    ids=["storage-class", "namespace-prefix", "cluster", "cloud", "gcp-project", "kms-location", "aws-region", "argo"],
+    ids=[
+        "storage-class",
+        "namespace-prefix",
+        "legacy-names",
+        "environment",
+        "cluster",
+        "cloud",
+        "gcp-project",
+        "kms-location",
+        "aws-region",
+        "argo",
+    ],
 )
 def test_a_settings_change_is_seen_with_each_sides_own_stack_file(
     example_json: dict[str, Any],
@@ -327,11 +340,11 @@ def test_base_config_overrides_only_the_base_side(
     example_json: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     code, text, _ = diff_cli(
-        capsys, tmp_path, example_json, example_json, "--base-config", "nuketown:namespacePrefix=old-"
+        capsys, tmp_path, example_json, example_json, "--base-config", "nuketown:namespacePrefix=old--"
     )
     assert code == 3
-    assert "~ nuketown:namespacePrefix: 'old-' -> 'nuketown-dev-'" in text
-    assert diff_cli(capsys, tmp_path, example_json, example_json, "-c", "nuketown:namespacePrefix=x-")[0] == 0
+    assert "~ nuketown:namespacePrefix: 'old--' -> 'nuketown-dev--'" in text
+    assert diff_cli(capsys, tmp_path, example_json, example_json, "-c", "nuketown:namespacePrefix=x--")[0] == 0
 
 
 # --- the pure parts -----------------------------------------------------------------------------------

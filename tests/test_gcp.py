@@ -67,7 +67,7 @@ def of_type(result: EngineResult, typ: str) -> list[DeclaredResource]:
 def test_service_account_per_agent(fleet: EngineResult) -> None:
     account = find(fleet, "gcp:serviceaccount/account:Account", "ada")
     assert account.inputs == {
-        "accountId": "nt-dev-ada",
+        "accountId": "nt-dev--ada",
         "project": PROJECT,
         "displayName": "nuketown agent ada (dev)",
         "description": "Workload identity of nuketown agent ada; managed by Pulumi.",
@@ -76,32 +76,32 @@ def test_service_account_per_agent(fleet: EngineResult) -> None:
     assert account.parent == "nuketown:index:Agent::ada"
     assert account.retain_on_delete and not account.protect
     long_id = find(
-        fleet, "gcp:serviceaccount/account:Account", "a-very-long-agent-name-that-fills-a-namespace-abcd"
+        fleet, "gcp:serviceaccount/account:Account", "a-very-long-agent-name-that-fills-a-namespace-abc"
     ).inputs["accountId"]
-    assert long_id == naming.Names("dev").gcp_service_account_id("a-very-long-agent-name-that-fills-a-namespace-abcd")
+    assert long_id == naming.Names("dev").gcp_service_account_id("a-very-long-agent-name-that-fills-a-namespace-abc")
     assert len(long_id) == 30
 
 
 def test_workload_identity_is_granted_on_the_agents_own_account(fleet: EngineResult) -> None:
     grant = find(fleet, "gcp:serviceaccount/iAMMember:IAMMember", "ada-workload-identity")
     assert grant.inputs == {
-        "serviceAccountId": f"projects/{PROJECT}/serviceAccounts/nt-dev-ada@{PROJECT}.iam.gserviceaccount.com",
+        "serviceAccountId": f"projects/{PROJECT}/serviceAccounts/nt-dev--ada@{PROJECT}.iam.gserviceaccount.com",
         "role": "roles/iam.workloadIdentityUser",
-        "member": f"serviceAccount:{PROJECT}.svc.id.goog[nuketown-dev-ada/ada]",
+        "member": f"serviceAccount:{PROJECT}.svc.id.goog[nuketown-dev--ada/ada]",
     }
 
 
 def test_cluster_project_names_the_pool() -> None:
     result = run(EXAMPLE, **{"nuketown:gcpClusterProject": "acme-gke"})
     grant = find(result, "gcp:serviceaccount/iAMMember:IAMMember", "vox-workload-identity")
-    assert grant.inputs["member"] == "serviceAccount:acme-gke.svc.id.goog[nuketown-dev-vox/vox]"
+    assert grant.inputs["member"] == "serviceAccount:acme-gke.svc.id.goog[nuketown-dev--vox/vox]"
     assert find(result, "gcp:serviceaccount/account:Account", "vox").inputs["project"] == PROJECT
 
 
 def test_kubernetes_account_is_annotated_with_the_email(fleet: EngineResult) -> None:
     account = find(fleet, "kubernetes:core/v1:ServiceAccount", "ada")
     assert account.inputs["metadata"]["annotations"] == {
-        "iam.gke.io/gcp-service-account": f"nt-dev-ada@{PROJECT}.iam.gserviceaccount.com"
+        "iam.gke.io/gcp-service-account": f"nt-dev--ada@{PROJECT}.iam.gserviceaccount.com"
     }
 
 
@@ -116,9 +116,9 @@ def test_annotation_comes_from_the_account_output(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setitem(mock_cloud.COMPUTED_OUTPUTS, "gcp:serviceaccount/account:Account", other_email)
     result = run(EXAMPLE)
     annotations = find(result, "kubernetes:core/v1:ServiceAccount", "ada").inputs["metadata"]["annotations"]
-    assert annotations == {"iam.gke.io/gcp-service-account": "assigned-nt-dev-ada@elsewhere.iam.gserviceaccount.com"}
+    assert annotations == {"iam.gke.io/gcp-service-account": "assigned-nt-dev--ada@elsewhere.iam.gserviceaccount.com"}
     decrypter = find(result, "gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember", "ada-decrypter")
-    assert decrypter.inputs["member"] == "serviceAccount:assigned-nt-dev-ada@elsewhere.iam.gserviceaccount.com"
+    assert decrypter.inputs["member"] == "serviceAccount:assigned-nt-dev--ada@elsewhere.iam.gserviceaccount.com"
 
 
 def test_key_ring_and_keys_are_kept_not_protected(fleet: EngineResult) -> None:
@@ -140,7 +140,7 @@ def test_only_the_agent_decrypts_its_key(fleet: EngineResult) -> None:
         if r.inputs["cryptoKeyId"] == f"{RING}/cryptoKeys/ada"
     ]
     assert sorted((g["role"], g["member"]) for g in grants) == [
-        ("roles/cloudkms.cryptoKeyDecrypter", f"serviceAccount:nt-dev-ada@{PROJECT}.iam.gserviceaccount.com"),
+        ("roles/cloudkms.cryptoKeyDecrypter", f"serviceAccount:nt-dev--ada@{PROJECT}.iam.gserviceaccount.com"),
         ("roles/cloudkms.cryptoKeyEncrypter", "group:secret-writers@acme.dev"),
         ("roles/cloudkms.cryptoKeyEncrypter", "serviceAccount:ci@acme-ci.iam.gserviceaccount.com"),
     ]
@@ -151,7 +151,7 @@ def test_storage_grant_is_an_object_role_with_a_prefix_condition(fleet: EngineRe
     assert grant.inputs == {
         "project": PROJECT,
         "role": "roles/storage.objectUser",
-        "member": f"serviceAccount:nt-dev-ada@{PROJECT}.iam.gserviceaccount.com",
+        "member": f"serviceAccount:nt-dev--ada@{PROJECT}.iam.gserviceaccount.com",
         "condition": {
             "title": "nuketown ada: buckets ada-*",
             "description": "Objects in the buckets nuketown agent ada owns (scope ada-*).",
@@ -230,7 +230,7 @@ def test_a_given_account_gets_its_own_key_and_grants(fleet: EngineResult) -> Non
     annotations = find(fleet, "kubernetes:core/v1:ServiceAccount", "rio").inputs["metadata"]["annotations"]
     assert annotations == {"iam.gke.io/gcp-service-account": given}
     assert fleet.outputs["agents"]["rio"] == {
-        "namespace": "nuketown-dev-rio",
+        "namespace": "nuketown-dev--rio",
         "serviceAccount": "rio",
         "uid": 1102,
         "gcpServiceAccount": given,
@@ -240,18 +240,18 @@ def test_a_given_account_gets_its_own_key_and_grants(fleet: EngineResult) -> Non
 
 def test_outputs_and_sops_config(fleet: EngineResult) -> None:
     assert fleet.outputs["agents"]["ada"] == {
-        "namespace": "nuketown-dev-ada",
+        "namespace": "nuketown-dev--ada",
         "serviceAccount": "ada",
         "uid": 1100,
-        "gcpServiceAccount": f"nt-dev-ada@{PROJECT}.iam.gserviceaccount.com",
+        "gcpServiceAccount": f"nt-dev--ada@{PROJECT}.iam.gserviceaccount.com",
         "kmsKey": f"{RING}/cryptoKeys/ada",
     }
     sops = yaml.safe_load(fleet.outputs["sopsConfig"])
     assert sops == {
         "creation_rules": [
             {
-                "path_regex": "^secrets/a-very-long-agent-name-that-fills-a-namespace-abcd/",
-                "gcp_kms": f"{RING}/cryptoKeys/a-very-long-agent-name-that-fills-a-namespace-abcd",
+                "path_regex": "^secrets/a-very-long-agent-name-that-fills-a-namespace-abc/",
+                "gcp_kms": f"{RING}/cryptoKeys/a-very-long-agent-name-that-fills-a-namespace-abc",
             },
             {"path_regex": "^secrets/ada/", "gcp_kms": f"{RING}/cryptoKeys/ada"},
             {"path_regex": "^secrets/rio/", "gcp_kms": f"{RING}/cryptoKeys/rio"},

@@ -25,20 +25,38 @@ def test_documented_examples() -> None:
     assert naming.pvc("ada", "projects") == "ada-projects"
     assert naming.pvc("ada", ".config/claude") == "ada-config-claude"
     names = naming.Names("dev")
-    assert names.namespace("ada") == "nuketown-dev-ada"
-    assert names.gcp_service_account_id("ada") == "nt-dev-ada"
+    assert names.namespace("ada") == "nuketown-dev--ada"
+    assert names.gcp_service_account_id("ada") == "nt-dev--ada"
     assert names.gcp_key_ring() == "nuketown-dev"
-    assert names.aws_role("ada") == "nuketown-dev-ada"
+    assert names.aws_role("ada") == "nuketown-dev--ada"
+    assert names.aws_boundary_policy("ada") == "nuketown-dev--ada--boundary"
     assert names.aws_kms_alias("ada") == "alias/nuketown/dev/ada"
+    legacy = naming.Names("dev", legacy=True)
+    assert legacy.namespace("ada") == "nuketown-dev-ada"
+    assert legacy.gcp_service_account_id("ada") == "nt-dev-ada"
+    assert legacy.aws_role("ada") == "nuketown-dev-ada"
+    assert legacy.aws_boundary_policy("ada") == "nuketown-dev-ada-boundary"
 
 
 def test_long_names_are_hashed_within_limits() -> None:
-    long_agent = "a-very-long-agent-name-that-fills-a-namespace-abcd"
+    long_agent = "a-very-long-agent-name-that-fills-a-namespace-abc"
     gcp = naming.Names("production").gcp_service_account_id(long_agent)
     assert len(gcp) == 30 and GCP_ID.match(gcp)
-    assert gcp.startswith("nt-production-a-very-lo")
+    assert gcp.startswith("nt-production--a-very-") and len(gcp.rpartition("-")[2]) == 8
     role = naming.Names("production").aws_role(long_agent + "-and-then-some")
     assert len(role) == 64 and AWS_ROLE.match(role)
+    legacy = naming.Names("production", legacy=True).gcp_service_account_id(long_agent)
+    assert len(legacy) == 30 and legacy.startswith("nt-production-a-very-lo")
+
+
+def test_a_name_at_its_limit_is_cut_so_no_uncut_name_can_equal_a_cut_one() -> None:
+    """An uncut name is always shorter than the limit and a cut one exactly as long: an agent named like a
+    hash (`...-1a2b3c4d`) can never derive the name another agent's long name was cut to."""
+    assert naming.fit_distinct("a" * 29, 30) == "a" * 29
+    assert len(naming.fit_distinct("a" * 30, 30)) == 30 and naming.fit_distinct("a" * 30, 30) != "a" * 30
+    cut = naming.Names("p").gcp_service_account_id("x" * 40)
+    uncut_lookalike = cut[len("nt-p--") :]  # an agent whose name is the cut name's tail
+    assert naming.Names("p").gcp_service_account_id(uncut_lookalike) != cut
 
 
 @given(persist_paths)
@@ -145,13 +163,87 @@ def test_a_claim_two_agents_would_share_is_refused() -> None:
 
 
 @pytest.mark.parametrize("prefix", ["", "nuketown", "Team-", "kube-", "a_b-", "x-\n"])
-def test_a_namespace_prefix_must_be_a_label_head_ending_in_a_dash(prefix: str) -> None:
-    assert naming.prefix_problems(prefix) != []
-    assert naming.prefix_problems("team-prod-") == []
+def test_a_legacy_namespace_prefix_must_be_a_label_head_ending_in_a_dash(prefix: str) -> None:
+    assert naming.prefix_problems(naming.Names("prod", prefix, legacy=True)) != []
+    assert naming.prefix_problems(naming.Names("prod", "team-prod-", legacy=True)) == []
+
+
+@pytest.mark.parametrize(
+    "prefix", ["", "nuketown-prod-", "team--prod--", "team-prod---", "-prod--", "Team-prod--", "kube-prod--", "x--\n"]
+)
+def test_a_namespace_prefix_ends_in_the_separator_and_holds_no_other(prefix: str) -> None:
+    assert naming.prefix_problems(naming.Names("prod", prefix)) != []
+    assert naming.prefix_problems(naming.Names("prod", "team-prod--")) == []
 
 
 @pytest.mark.parametrize("agent", ["kube-system", "kube-anything"])
 def test_kubernetes_own_namespaces_are_refused(agent: str) -> None:
     assert naming.collision_problems(naming.Names("dev", namespace_prefix=""), {agent: []})[0].startswith(
         f"agents.{agent}: namespace"
+    )
+
+
+# --- names across stacks ------------------------------------------------------------------------------------
+
+# Names as users write them: words joined by single dashes ('--' is refused in both).
+words = st.lists(st.from_regex(r"\A[a-z0-9]{1,6}\Z"), min_size=2, max_size=7)
+
+
+def _stack_names(names: naming.Names, agent: str) -> dict[str, str]:
+    """Every name a stack declares for an agent outside the agent's own namespace, by what it is."""
+    return {
+        "namespace": names.namespace(agent),
+        "GCP service account id": names.gcp_service_account_id(agent),
+        "AWS role": names.aws_role(agent),
+        "AWS boundary policy": names.aws_boundary_policy(agent),
+        "AWS KMS alias": names.aws_kms_alias(agent),
+    }
+
+
+def _valid(names: naming.Names, agent: str) -> bool:
+    return not (naming.environment_problems(names, given=True) + naming.name_problems(names, agent, []))
+
+
+@given(st.lists(st.from_regex(r"\A[a-z0-9]{1,6}\Z"), min_size=3, max_size=7), st.data(), st.booleans())
+def test_two_stacks_never_derive_one_name(parts: list[str], data: st.DataObject, other_legacy: bool) -> None:
+    """The same words cut into (environment, agent) at two places, as stack `prod` agent `eu-bob` and stack
+    `prod-eu` agent `bob`, or any other pair: no name of one is a name of the other, when one of the two
+    stacks uses the separated form (legacy stacks can collide only with each other)."""
+    cut = data.draw(st.integers(1, len(parts) - 1))
+    other_cut = data.draw(st.integers(1, len(parts) - 1).filter(lambda c: c != cut))
+    one = (naming.Names("-".join(parts[:cut])), "-".join(parts[cut:]))
+    other = (naming.Names("-".join(parts[:other_cut]), legacy=other_legacy), "-".join(parts[other_cut:]))
+    if not (_valid(*one) and _valid(*other)):
+        return
+    mine, theirs = _stack_names(*one), _stack_names(*other)
+    assert set(mine.values()).isdisjoint(theirs.values()), (mine, theirs)
+
+
+@given(st.tuples(words, words), st.booleans())
+def test_distinct_environments_and_agents_never_share_a_name(pair: tuple[list[str], list[str]], legacy: bool) -> None:
+    (env, agent), (other_env, other_agent) = (
+        ("-".join(pair[0][:1]), "-".join(pair[0][1:])),
+        (
+            "-".join(pair[1][:-1]),
+            "-".join(pair[1][-1:]),
+        ),
+    )
+    one, other = (naming.Names(env), agent), (naming.Names(other_env, legacy=legacy), other_agent)
+    if (env, agent) == (other_env, other_agent) or not (_valid(*one) and _valid(*other)):
+        return
+    assert set(_stack_names(*one).values()).isdisjoint(_stack_names(*other).values())
+    if env != other_env:
+        assert one[0].gcp_key_ring() != other[0].gcp_key_ring()
+        assert naming.ownership_policy(env) != naming.ownership_policy(other_env)
+
+
+def test_the_documented_collision_is_gone() -> None:
+    """Stack prod with agent eu-bob, stack prod-eu with agent bob: one namespace, account, role and boundary in
+    the legacy form (only the KMS alias, joined by '/', told them apart); none in the separated form."""
+    before = _stack_names(naming.Names("prod", legacy=True), "eu-bob")
+    before_other = _stack_names(naming.Names("prod-eu", legacy=True), "bob")
+    shared = {what for what in before if before[what] == before_other[what]}
+    assert shared == {"namespace", "GCP service account id", "AWS role", "AWS boundary policy"}
+    assert set(_stack_names(naming.Names("prod"), "eu-bob").values()).isdisjoint(
+        _stack_names(naming.Names("prod-eu"), "bob").values()
     )

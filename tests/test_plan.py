@@ -64,7 +64,7 @@ def test_render_does_not_depend_on_input_order(fleet_json: dict[str, Any], cloud
 def test_objects_per_agent_in_order(example_json: dict[str, Any]) -> None:
     ada = agent_of(make_plan(example_json), "ada")
     assert [(o.kind, o.manifest["metadata"]["name"]) for o in ada.objects] == [
-        ("Namespace", "nuketown-dev-ada"),
+        ("Namespace", "nuketown-dev--ada"),
         ("ServiceAccount", "ada"),
         ("ConfigMap", "ada-identity"),
         ("ResourceQuota", "ada"),
@@ -75,7 +75,7 @@ def test_objects_per_agent_in_order(example_json: dict[str, Any]) -> None:
         ("ScaledObject", "ada"),  # the example idles every agent after its idleTimeout
         ("Deployment", "ada"),
     ]
-    assert all(o.manifest["metadata"]["namespace"] == "nuketown-dev-ada" for o in ada.objects[1:])
+    assert all(o.manifest["metadata"]["namespace"] == "nuketown-dev--ada" for o in ada.objects[1:])
 
 
 def test_render_order_puts_the_guard_then_namespaces_first(example_json: dict[str, Any]) -> None:
@@ -100,11 +100,13 @@ def test_namespace_labels_and_pod_security(example_json: dict[str, Any]) -> None
 
 
 def test_namespace_prefix_setting(example_json: dict[str, Any]) -> None:
-    stack_plan = make_plan(example_json, stack="prod", **{"nuketown:namespacePrefix": "agents-"})
-    assert [a.namespace for a in stack_plan.agents] == ["agents-ada", "agents-vox"]
+    stack_plan = make_plan(example_json, stack="prod", **{"nuketown:namespacePrefix": "agents--"})
+    assert [a.namespace for a in stack_plan.agents] == ["agents--ada", "agents--vox"]
+    legacy = {"nuketown:namespacePrefix": "agents-", "nuketown:legacyNames": True}
+    assert [a.namespace for a in make_plan(example_json, stack="prod", **legacy).agents] == ["agents-ada", "agents-vox"]
     assert [a.namespace for a in make_plan(example_json, stack="prod").agents] == [
-        "nuketown-prod-ada",
-        "nuketown-prod-vox",
+        "nuketown-prod--ada",
+        "nuketown-prod--vox",
     ]
 
 
@@ -147,7 +149,7 @@ def test_identity_toml(example_json: dict[str, Any]) -> None:
         "home": "/agents/ada",
         "uid": 1100,
         "description": "Software collaborator. Thinks before acting.",
-        "cloud": {"provider": "none", "namespace": "nuketown-dev-ada"},
+        "cloud": {"provider": "none", "namespace": "nuketown-dev--ada"},
     }
 
 
@@ -403,7 +405,7 @@ def test_network_policy(example_raw: dict[str, Any], egress: Any, expected: list
 def test_fleet_shapes(fleet_json: dict[str, Any]) -> None:
     stack_plan = make_plan(fleet_json)
     assert [a.name for a in stack_plan.agents] == [
-        "a-very-long-agent-name-that-fills-a-namespace-abcd",
+        "a-very-long-agent-name-that-fills-a-namespace-abc",
         "ada",
         "rio",
         "vox",
@@ -411,7 +413,7 @@ def test_fleet_shapes(fleet_json: dict[str, Any]) -> None:
     long_agent = stack_plan.agents[0]
     assert len(long_agent.namespace) == 63
     claims = [o.manifest["metadata"]["name"] for o in long_agent.objects if o.kind == "PersistentVolumeClaim"]
-    assert claims == ["a-very-long-agent-name-that-fills-a-namespace-abcd-work-in-progress-notes-2024"]
+    assert claims == ["a-very-long-agent-name-that-fills-a-namespace-abc-work-in-progress-notes-2024"]
     ada_claims = [o.resource_name for o in agent_of(stack_plan, "ada").objects if o.kind == "PersistentVolumeClaim"]
     assert ada_claims == ["ada-projects", "ada-config-claude", "ada-local-share-nvim"]
     rio = agent_of(stack_plan, "rio")
@@ -424,9 +426,9 @@ def test_names_too_long_for_the_stack_are_refused(fleet_json: dict[str, Any]) ->
     with pytest.raises(InputError) as caught:
         make_plan(fleet_json, stack="prod")
     assert caught.value.problems == (
-        "agents.a-very-long-agent-name-that-fills-a-namespace-abcd: namespace "
-        "'nuketown-prod-a-very-long-agent-name-that-fills-a-namespace-abcd' is not a DNS-1123 label of at most 63 "
-        "characters; shorten the agent name (at most 49 here) or nuketown:namespacePrefix",
+        "agents.a-very-long-agent-name-that-fills-a-namespace-abc: namespace "
+        "'nuketown-prod--a-very-long-agent-name-that-fills-a-namespace-abc' is not a DNS-1123 label of at most 63 "
+        "characters; shorten the agent name (at most 48 here) or nuketown:namespacePrefix",
     )
 
 

@@ -20,6 +20,8 @@ import pulumi_policy.proxy
 import pytest
 from conftest import EXAMPLE, FLEET, FLEET_ALLOWED, ROOT
 from google.protobuf import struct_pb2
+from hypothesis import given
+from hypothesis import strategies as st
 from nuketown_policy import (
     CONFIG_PROPERTIES,
     RESOURCE_RULES,
@@ -187,7 +189,8 @@ def analyze(
     servicer = _PolicyAnalyzerServicer("nuketown", "0.0.1", policies, EnforcementLevel.ADVISORY)
     policy_config = {}
     for policy in policies:
-        properties = {key: schema["default"] for key, schema in CONFIG_PROPERTIES.get(policy.name, {}).items()}
+        schemas = CONFIG_PROPERTIES.get(policy.name, {})
+        properties = {key: schema["default"] for key, schema in schemas.items() if "default" in schema}
         properties.update((config or {}).get(policy.name, {}))
         policy_config[policy.name] = analyzer_pb2.PolicyConfig(
             enforcementLevel=analyzer_pb2.MANDATORY, properties=_struct(properties)
@@ -366,10 +369,10 @@ def test_an_allow_listed_identity_and_scope_pass() -> None:
 def test_an_identity_this_stack_creates_cannot_be_allow_listed_for_another_agent() -> None:
     resources = resources_from_plan(plan_of(STACKS["gcp"]))
     config = {
-        "nuketown-identity-binding": {"allowedIdentities": {"ada": "nt-dev-vox@acme-agents.iam.gserviceaccount.com"}}
+        "nuketown-identity-binding": {"allowedIdentities": {"ada": "nt-dev--vox@acme-agents.iam.gserviceaccount.com"}}
     }
     assert [m for _, r, m in run_all(resources, "dev", config) if r is None] == [
-        "allowedIdentities gives ada nt-dev-vox@acme-agents.iam.gserviceaccount.com, which this stack creates for vox"
+        "allowedIdentities gives ada nt-dev--vox@acme-agents.iam.gserviceaccount.com, which this stack creates for vox"
     ]
 
 
@@ -412,7 +415,7 @@ def test_the_sdk_alone_turns_a_mandatory_policy_advisory_at_preview() -> None:
     role = {
         "type": nuketown_policy.AWS_ROLE,
         "name": "ada",
-        "inputs": {"name": "nuketown-dev-ada", "permissionsBoundary": pulumi_policy.proxy.UNKNOWN_STRING_VALUE},
+        "inputs": {"name": "nuketown-dev--ada", "permissionsBoundary": pulumi_policy.proxy.UNKNOWN_STRING_VALUE},
     }
 
     def naive(args: ResourceValidationArgs, report_violation: Callable[..., None]) -> None:
@@ -541,10 +544,10 @@ ORIGINS: dict[str, tuple[str, tuple[str, str, str], Callable[[list[Resource]], l
         "gcp",
         WI,
         lambda rs: [
-            _renamed("accountId", "nt-dev-vox")(r) if r.type == nuketown_policy.GCP_ACCOUNT and r.name == "ada" else r
+            _renamed("accountId", "nt-dev--vox")(r) if r.type == nuketown_policy.GCP_ACCOUNT and r.name == "ada" else r
             for r in rs
         ],
-        "whose accountId 'nt-dev-vox' is not ada's account 'nt-dev-ada'",
+        "whose accountId 'nt-dev--vox' is not ada's account 'nt-dev--ada'",
     ),
     "a role of another name": (
         "aws-pod-identity",
@@ -552,13 +555,13 @@ ORIGINS: dict[str, tuple[str, tuple[str, str, str], Callable[[list[Resource]], l
         lambda rs: [
             _renamed("name", "admin")(r) if r.type == nuketown_policy.AWS_ROLE and r.name == "ada" else r for r in rs
         ],
-        "whose name 'admin' is not ada's role 'nuketown-dev-ada'",
+        "whose name 'admin' is not ada's role 'nuketown-dev--ada'",
     ),
     "a boundary of another name": (
         "aws-irsa",
         ROLE_BOUNDARY,
         lambda rs: [_renamed("name", "admin")(r) if r.type == nuketown_policy.AWS_POLICY else r for r in rs],
-        "whose name 'admin' is not ada's boundary 'nuketown-dev-ada-boundary'",
+        "whose name 'admin' is not ada's boundary 'nuketown-dev--ada--boundary'",
     ),
     "an untagged key": (
         "aws-irsa",
@@ -613,9 +616,12 @@ def test_an_unknown_of_another_origin_is_marked_with_where_it_came_from(case: st
     cloud, (resource_type, name, key), change, origin = ORIGINS[case]
     resources = _first_preview(cloud)
     assert isinstance(
-        _origin(nuketown_policy.with_origins(resources, "dev"), resource_type, name, key), nuketown_values.Derived
+        _origin(nuketown_policy.with_origins(resources, nuketown_policy.Names("dev")), resource_type, name, key),
+        nuketown_values.Derived,
     )
-    marked = _origin(nuketown_policy.with_origins(change(resources), "dev"), resource_type, name, key)
+    marked = _origin(
+        nuketown_policy.with_origins(change(resources), nuketown_policy.Names("dev")), resource_type, name, key
+    )
     assert isinstance(marked, nuketown_values.UnknownOrigin) and origin in marked.origin, marked
     with pytest.raises(UnknownValue) as raised:
         view({key: marked})[key]
@@ -747,27 +753,31 @@ def test_offline_names_an_undeclared_origin_the_sdk_cannot(tmp_path: Path) -> No
 # --- names restated from the program -----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("stack", "agent"), [("dev", "ada"), ("production-eu-west", "a-very-long-agent-name-that-fills-a-namespace-abcd")]
-)
-def test_the_pack_derives_the_programs_names(stack: str, agent: str) -> None:
-    names = naming.Names(stack)
-    assert nuketown_policy.gcp_account_id(stack, agent) == names.gcp_service_account_id(agent)
-    assert nuketown_policy.gcp_key_ring(stack) == names.gcp_key_ring()
-    assert nuketown_policy.aws_role_name(stack, agent) == names.aws_role(agent)
-    assert nuketown_policy.aws_boundary_name(stack, agent) == names.aws_boundary_policy(agent)
-    assert nuketown_policy.aws_key_alias(stack, agent) == names.aws_kms_alias(agent)
-    assert nuketown_policy.carries_stack(names.prefix, stack)
+environments = st.from_regex(r"\A[a-z0-9]+(-[a-z0-9]+){0,4}\Z").filter(lambda e: len(e) <= 40)
+agents = st.from_regex(r"\A[a-z0-9]+(-[a-z0-9]+){0,6}\Z").filter(lambda a: len(a) <= 60)
 
 
-def test_stack_and_carried_stack() -> None:
+@given(environments, agents, st.booleans())
+def test_the_pack_derives_the_programs_names(environment: str, agent: str, legacy: bool) -> None:
+    names, pack = naming.Names(environment, legacy=legacy), nuketown_policy.Names(environment, legacy)
+    assert pack.account_id(agent) == names.gcp_service_account_id(agent)
+    assert pack.key_ring() == names.gcp_key_ring()
+    assert pack.role(agent) == names.aws_role(agent)
+    assert pack.boundary(agent) == names.aws_boundary_policy(agent)
+    assert pack.key_alias(agent) == names.aws_kms_alias(agent)
+    assert pack.carried_by(names.prefix)
+
+
+def test_stack_and_carried_environment() -> None:
     assert stack_from_urn("urn:pulumi:prod::nuketown::nuketown:index:Agent$aws:iam/role:Role::ada") == "prod"
     assert stack_from_urn("not-a-urn") is None
-    assert nuketown_policy.carries_stack("team-prod-", "prod")
-    assert not nuketown_policy.carries_stack("agents-", "prod") and not nuketown_policy.carries_stack(
-        "preprod-", "prod"
-    )
-    assert not nuketown_policy.carries_stack("", "prod")
+    separated, legacy = nuketown_policy.Names("prod"), nuketown_policy.Names("prod", legacy=True)
+    assert separated.carried_by("team-prod--") and legacy.carried_by("team-prod-")
+    assert not separated.carried_by("team-prod-"), "the separated form ends the prefix in '--'"
+    assert not separated.carried_by("a--prod--") and not separated.carried_by("prod---")
+    for names in (separated, legacy):
+        assert not names.carried_by("agents-") and not names.carried_by("preprod-")
+        assert not names.carried_by("")
 
 
 # --- each rule on the program's resources, changed ---------------------------------------------------------
@@ -792,7 +802,7 @@ def test_a_role_without_boundary_is_refused(aws_resources: list[Resource]) -> No
     assert role_boundary_problems("aws:iam/role:Role", role) == []
     del role["permissionsBoundary"]
     assert role_boundary_problems("aws:iam/role:Role", role) == [
-        "IAM role nuketown-dev-ada has no permissions boundary"
+        "IAM role nuketown-dev--ada has no permissions boundary"
     ]
 
 
@@ -838,7 +848,7 @@ def test_a_storage_grant_without_condition_is_refused(gcp_resources: list[Resour
     assert unconditioned_storage_grant_problems("gcp:projects/iAMMember:IAMMember", grant) == []
     del grant["condition"]
     [problem] = unconditioned_storage_grant_problems("gcp:projects/iAMMember:IAMMember", grant)
-    assert problem.startswith("roles/storage.objectUser granted to serviceAccount:nt-dev-ada@")
+    assert problem.startswith("roles/storage.objectUser granted to serviceAccount:nt-dev--ada@")
     assert problem.endswith("on the project without a condition")
 
 
@@ -1158,7 +1168,7 @@ WORKLOAD_KINDS = {
 
 
 def workload(kind: str, template: dict[str, Any]) -> dict[str, Any]:
-    metadata = {"name": "ada", "namespace": "nuketown-dev-ada"}
+    metadata = {"name": "ada", "namespace": "nuketown-dev--ada"}
     if kind == "Pod":
         return {**template, "metadata": {**template["metadata"], **metadata}}
     if kind == "PodTemplate":
@@ -1229,9 +1239,9 @@ def test_a_namespace_without_isolation_is_refused(gcp_resources: list[Resource])
         lambda p: p["spec"].update(ingress=[{"from": [{"namespaceSelector": {}}]}]),
     )
     assert _stack_findings(namespace_isolation_problems, opened) == [
-        "kubernetes:networking.k8s.io/v1:NetworkPolicy NetworkPolicy ada in nuketown-dev-ada "
+        "kubernetes:networking.k8s.io/v1:NetworkPolicy NetworkPolicy ada in nuketown-dev--ada "
         "admits ingress (1 rule(s))",
-        "kubernetes:core/v1:Namespace agent namespace nuketown-dev-ada has no NetworkPolicy denying all ingress",
+        "kubernetes:core/v1:Namespace agent namespace nuketown-dev--ada has no NetworkPolicy denying all ingress",
     ]
     without = [r for r in gcp_resources if r.type != nuketown_policy.NETWORK_POLICY]
     assert len(_stack_findings(namespace_isolation_problems, without)) == 2
@@ -1241,7 +1251,7 @@ def test_a_network_policy_patch_admitting_ingress_is_refused(gcp_resources: list
     patch = Resource(
         nuketown_policy.NETWORK_POLICY_PATCH,
         "ada-patch",
-        {"metadata": {"name": "ada", "namespace": "nuketown-dev-ada"}, "spec": {"ingress": [{}]}},
+        {"metadata": {"name": "ada", "namespace": "nuketown-dev--ada"}, "spec": {"ingress": [{}]}},
     )
     [finding] = _stack_findings(namespace_isolation_problems, [*gcp_resources, patch])
     assert "admits ingress" in finding
@@ -1252,8 +1262,8 @@ def test_namespaces_must_carry_the_stack_and_stay_the_agents(gcp_resources: list
         message
         for agent in ("ada", "vox")
         for message in (
-            f"kubernetes:core/v1:Namespace namespace 'nuketown-dev-{agent}' does not carry the stack name 'prod' in "
-            f"its prefix (like nuketown-prod-{agent}); two stacks would derive the same name",
+            f"kubernetes:core/v1:Namespace namespace 'nuketown-dev--{agent}' does not carry the environment 'prod' in "
+            f"its prefix (like nuketown-prod--{agent}); two stacks would derive the same name",
             "kubernetes:core/v1:Namespace label nuketown.io/stack is 'dev', not 'prod'",
         )
     ]
@@ -1305,9 +1315,12 @@ def test_the_pack_publishes_mandatory_policies_with_their_config_schema() -> Non
     ]
     assert {p.enforcementLevel for p in info.policies} == {analyzer_pb2.MANDATORY}
     schemas = {p.name: set(p.configSchema.properties) for p in info.policies if p.configSchema.properties}
+    names = {"environment", "legacyNames"}
+    stack_policies = {p.name for p in info.policies if p.name in {policy_name(rule) for rule in STACK_RULES}}
     assert schemas == {
-        "nuketown-identity-binding": {"allowedIdentities"},
-        "nuketown-scope-ownership": {"allowedScopes"},
+        **{name: names for name in stack_policies},
+        "nuketown-identity-binding": {"allowedIdentities", *names},
+        "nuketown-scope-ownership": {"allowedScopes", *names},
     }
 
 
@@ -1321,7 +1334,7 @@ def test_policies_report_through_the_validation_objects(aws_resources: list[Reso
     )
     policy = next(p for p in POLICIES if p.name == "nuketown-role-boundary")
     policy.validate(args, lambda message, urn=None: reported.append(message))
-    assert reported == ["IAM role nuketown-dev-ada has no permissions boundary"]
+    assert reported == ["IAM role nuketown-dev--ada has no permissions boundary"]
 
     stack_policy = next(p for p in POLICIES if p.name == "nuketown-namespace-isolation")
     assert isinstance(stack_policy, StackValidationPolicy)
@@ -1370,12 +1383,12 @@ def without_stack(plan: dict[str, Any]) -> dict[str, Any]:
 
 def test_offline_stack_from_the_plan_or_the_command_line(tmp_path: Path) -> None:
     assert offline(plan_of({}, stack="prod"), tmp_path).stderr.startswith("stack: prod (the plan's stack field)")
-    plan = without_stack(plan_of({"nuketown:namespacePrefix": "team-prod-"}, stack="prod"))
+    plan = without_stack(plan_of({"nuketown:namespacePrefix": "team-prod--"}, stack="prod"))
     result = offline(plan, tmp_path)
     assert result.returncode == 1 and nuketown_policy.STACK_UNKNOWN in result.stdout
     assert result.stderr.startswith("stack: ? (not found in the plan (pass --stack))")
     assert offline(plan, tmp_path, "--stack", "prod").returncode == 0
-    assert "does not carry the stack name 'dev'" in offline(plan, tmp_path, "--stack", "dev").stdout
+    assert "does not carry the environment 'dev'" in offline(plan, tmp_path, "--stack", "dev").stdout
     assert offline({**plan, "stack": "prod"}, tmp_path).returncode == 0
     gcp = without_stack(plan_of({"nuketown:cloud": "gcp", "gcp:project": "acme-agents"}, stack="prod"))
     assert offline(gcp, tmp_path).stderr.startswith("stack: prod (the GCP key ring)")

@@ -131,16 +131,16 @@ def _evaluated(source: Path) -> dict[str, Any]:
 def test_outputs(example_run: EngineResult) -> None:
     assert example_run.outputs == {
         "agents": {
-            "ada": {"namespace": "nuketown-dev-ada", "serviceAccount": "ada", "uid": 1100},
-            "vox": {"namespace": "nuketown-dev-vox", "serviceAccount": "vox", "uid": 1101},
+            "ada": {"namespace": "nuketown-dev--ada", "serviceAccount": "ada", "uid": 1100},
+            "vox": {"namespace": "nuketown-dev--vox", "serviceAccount": "vox", "uid": 1101},
         }
     }
 
 
 def test_stack_settings_reach_the_program() -> None:
-    result = run(EXAMPLE, stack="staging", **{"nuketown:namespacePrefix": "ai-", "nuketown:scheduling": "none"})
+    result = run(EXAMPLE, stack="staging", **{"nuketown:namespacePrefix": "ai--", "nuketown:scheduling": "none"})
     namespaces = sorted(r.inputs["metadata"]["name"] for r in result.resources if r.type.endswith(":Namespace"))
-    assert namespaces == ["ai-ada", "ai-vox"]
+    assert namespaces == ["ai--ada", "ai--vox"]
     deployment = next(r for r in result.resources if r.type.endswith(":Deployment") and r.name == "vox")
     assert "nodeSelector" not in deployment.inputs["spec"]["template"]["spec"]
 

@@ -47,7 +47,7 @@ def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, s
     return code, captured.out, err
 
 
-VOX_ACCOUNT = f"nt-dev-vox@{PROJECT}.iam.gserviceaccount.com"
+VOX_ACCOUNT = f"nt-dev--vox@{PROJECT}.iam.gserviceaccount.com"
 DEPLOYER = f"pulumi-deployer@{PROJECT}.iam.gserviceaccount.com"
 
 
@@ -103,7 +103,7 @@ def test_a_given_role_needs_the_allow_list_on_aws(
     code, _, err = run_cli(capsys, "plan", source, *mode)
     assert code == 2
     assert err.startswith(f"agents.eve.cloud.identity.awsRoleArn: {controller!r} is not allow-listed for eve")
-    vox_role = "arn:aws:iam::111122223333:role/nuketown-dev-vox"
+    vox_role = "arn:aws:iam::111122223333:role/nuketown-dev--vox"
     source = write_spec(tmp_path, with_eve(example_raw, awsRoleArn=vox_role))
     code, _, err = run_cli(
         capsys, "plan", source, *mode, "-c", f"nuketown:allowedIdentities={json.dumps({'eve': vox_role})}"
@@ -171,13 +171,14 @@ def _renamed(raw: dict[str, Any], old: str, new: str) -> dict[str, Any]:
     return raw
 
 
-def _run_with_kept(raw: dict[str, Any], tmp_path: Path, stack: str, cloud: str, kept: Kept) -> Any:
+def _run_with_kept(raw: dict[str, Any], tmp_path: Path, stack: str, cloud: str, kept: Kept, **config: Any) -> Any:
     from nuketown_stack.program.engine import run_program
     from nuketown_stack.program.program import define_stack
 
     source = tmp_path / f"{stack}.json"
     source.write_text(json.dumps(raw))
-    return run_program(define_stack, stack, {"nuketown:source": str(source), **CLOUD_SETTINGS[cloud]}, kept=kept)
+    config = {"nuketown:source": str(source), **CLOUD_SETTINGS[cloud], **config}
+    return run_program(define_stack, stack, config, kept=kept)
 
 
 @pytest.mark.parametrize(
@@ -192,11 +193,12 @@ def test_an_identity_of_another_stack_with_the_same_derived_name_is_not_adopted(
     example_raw: dict[str, Any], tmp_path: Path, cloud: str, kept: Kept, what: str
 ) -> None:
     """Stack dev-x runs agent ada; an agent pushed to stack dev as `x-ada` derives the same account id or role
-    name. Before, the account was taken over by createIgnoreAlreadyExists and the role imported (its trust
-    rewritten to x-ada): x-ada held ada's identity, key grants and buckets. Now the program refuses."""
+    name, in the legacy form both stacks keep (nuketown:legacyNames). Before, the account was taken over by
+    createIgnoreAlreadyExists and the role imported (its trust rewritten to x-ada): x-ada held ada's identity,
+    key grants and buckets. Now the program refuses."""
     raw = _renamed(example_raw, "ada", "x-ada")
     with pytest.raises(InputError) as refused:
-        _run_with_kept(raw, tmp_path, "dev", cloud, kept)
+        _run_with_kept(raw, tmp_path, "dev", cloud, kept, **{"nuketown:legacyNames": True})
     [problem] = refused.value.problems
     assert problem.startswith(f"agents.x-ada: {what} already exists and is not this agent's (")
     assert "ada" in problem and "dev-x" in problem
@@ -205,8 +207,8 @@ def test_an_identity_of_another_stack_with_the_same_derived_name_is_not_adopted(
 @pytest.mark.parametrize(
     ("cloud", "kept"),
     [
-        ("gcp", Kept(gcp_accounts=(("nt-dev-x-ada", "dev", "x-ada"),))),
-        ("irsa", Kept(aws_roles=(("nuketown-dev-x-ada", "dev", "x-ada"),))),
+        ("gcp", Kept(gcp_accounts=(("nt-dev--x-ada", "dev", "x-ada"),))),
+        ("irsa", Kept(aws_roles=(("nuketown-dev--x-ada", "dev", "x-ada"),))),
     ],
 )
 def test_the_agents_own_kept_identity_is_adopted(
@@ -221,7 +223,7 @@ def test_the_agents_own_kept_identity_is_adopted(
         assert account.inputs["createIgnoreAlreadyExists"] is True
     else:
         role = next(r for r in result.resources if r.type == "aws:iam/role:Role" and r.name == "x-ada")
-        assert role.import_id == "nuketown-dev-x-ada"
+        assert role.import_id == "nuketown-dev--x-ada"
         assert role.inputs["tags"] == {"nuketown.io/stack": "dev", "nuketown.io/agent": "x-ada"}
 
 
@@ -233,7 +235,7 @@ def test_an_untagged_role_is_adopted_only_when_it_describes_the_agent() -> None:
 
     settings = settings_from_config("dev", {**CLOUD_SETTINGS["irsa"], "nuketown:source": "unused"})
     spec = load_spec(_renamed(nix_eval(EXAMPLE), "ada", "x-ada"))
-    plan = stack_plan(settings).agent_plan(settings, "x-ada", spec.agents["x-ada"], "nuketown-dev-x-ada", "x-ada")
+    plan = stack_plan(settings).agent_plan(settings, "x-ada", spec.agents["x-ada"], "nuketown-dev--x-ada", "x-ada")
     assert plan.adoption_problem({}, "Workload identity of nuketown agent x-ada; managed by Pulumi.") is None
     problem = plan.adoption_problem({}, "Workload identity of nuketown agent ada; managed by Pulumi.")
     assert problem is not None and "description 'Workload identity of nuketown agent ada" in problem

@@ -1,9 +1,10 @@
 """Settings: Pulumi config keys in, one Settings out; bad keys named."""
 
 from pathlib import Path
+from typing import Any
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, make_plan
 
 from nuketown_stack.errors import InputError
 from nuketown_stack.inputs.settings import (
@@ -27,7 +28,8 @@ def test_defaults() -> None:
     assert settings == Settings(stack="dev")
     assert settings.cloud == "none"
     assert settings.scheduling == "tiers"
-    assert settings.prefix == "nuketown-dev-"
+    assert settings.prefix == "nuketown-dev--"
+    assert settings.names.environment == "dev" and not settings.names.legacy
     assert settings.spot_node_selector == GKE_SPOT_SELECTOR
     assert settings.gcp_kms_location == "global"
     assert settings.aws_mode == "irsa"
@@ -133,6 +135,43 @@ def test_aws_needs_a_region() -> None:
 
 def test_stack_names_must_fit_in_names() -> None:
     assert refused({}, stack="Prod_EU") == [
-        "stack 'Prod_EU': stack names are part of Kubernetes and cloud names; "
+        "stack 'Prod_EU': environment names are part of Kubernetes and cloud names; "
         "use lowercase letters, digits and '-' (at most 54 characters)"
     ]
+
+
+def test_names_derive_from_the_environment_not_the_stack(example_json: dict[str, Any]) -> None:
+    """A renamed stack that keeps its environment keeps every name (its ownership guard alone is per stack)."""
+    renamed = make_plan(example_json, stack="prod-2", **{"nuketown:environment": "prod", "nuketown:cloud": "none"})
+    original = make_plan(example_json, stack="prod")
+    kept = [o.manifest for o in original.objects() if not o.kind.startswith("ValidatingAdmissionPolicy")]
+    assert [o.manifest for o in renamed.objects() if not o.kind.startswith("ValidatingAdmissionPolicy")] == kept
+    assert renamed.ownership_guard[0].manifest["metadata"]["name"] == "nuketown-prod-2-ownership"
+
+
+@pytest.mark.parametrize(
+    ("stack", "config", "expected"),
+    [
+        (
+            "prod--eu",
+            {},
+            "stack 'prod--eu': may not contain '--', which separates the environment from the agent in every name; "
+            "set nuketown:environment to a name without it",
+        ),
+        (
+            "prod",
+            {"nuketown:environment": "prod--eu"},
+            "nuketown:environment: 'prod--eu': may not contain '--', which separates the environment from the agent "
+            "in every name; rename it",
+        ),
+        (
+            "prod",
+            {"nuketown:environment": "Prod"},
+            "nuketown:environment: 'Prod': environment names are part of Kubernetes and cloud names; use lowercase "
+            "letters, digits and '-' (at most 54 characters)",
+        ),
+    ],
+)
+def test_an_environment_with_the_separator_is_refused(stack: str, config: dict[str, Any], expected: str) -> None:
+    assert refused(config, stack=stack) == [expected]
+    assert settings_from_config("prod--eu", {"nuketown:environment": "prod-eu"}).names.prefix == "nuketown-prod-eu--"

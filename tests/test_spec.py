@@ -167,7 +167,7 @@ BAD_INPUTS = [
             "acme-prod@appspot.gserviceaccount.com",
             "123456789-compute@developer.gserviceaccount.com",
             "service-123456789@gcp-sa-cloudkms.iam.gserviceaccount.com",
-            "nt-dev-vox@acme-agents.iam.gserviceaccount.com\n",
+            "nt-dev--vox@acme-agents.iam.gserviceaccount.com\n",
         )
     ],
     (

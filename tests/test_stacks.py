@@ -94,4 +94,4 @@ def test_a_stack_file_at_the_root_is_read_by_the_cli(
     assert cli.main(["render", str(EXAMPLE), "--stack", "production"]) == 0
     claims = [d for d in yaml.safe_load_all(capsys.readouterr().out) if d["kind"] == "PersistentVolumeClaim"]
     assert {c["spec"]["storageClassName"] for c in claims} == {"premium-rwo"}  # from the copied stack file
-    assert {c["metadata"]["namespace"] for c in claims} == {"nuketown-production-ada", "nuketown-production-vox"}
+    assert {c["metadata"]["namespace"] for c in claims} == {"nuketown-production--ada", "nuketown-production--vox"}

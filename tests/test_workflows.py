@@ -841,7 +841,7 @@ def test_the_offline_policy_step_fails_on_violations(
     checkout, runner_temp = checkout_with_base(tmp_path, None)
     (checkout / "spec.json").write_text(json.dumps(example_json))
     (checkout / "policy").mkdir()
-    shutil.copy(ROOT / "policy" / "pack_config.py", checkout / "policy")
+    _copy_pack_config(checkout)
     (checkout / "Pulumi.staging.yaml").write_text(
         "config:\n  nuketown:source: spec.json\n  nuketown:allowedScopes:\n    ada: [shared-*]\n"
     )
@@ -851,7 +851,7 @@ def test_the_offline_policy_step_fails_on_violations(
         "assert plan, 'empty plan'\n"
         "assert sys.argv[2] == '--config', sys.argv\n"
         "config = json.load(open(sys.argv[3]))\n"
-        "assert config['nuketown-scope-ownership'] == {'allowedScopes': {'ada': ['shared-*']}}, config\n"
+        "assert config['nuketown-scope-ownership']['allowedScopes'] == {'ada': ['shared-*']}, config\n"
         f"lines = {violations!r}\n"
         "print(*lines, sep='\\n') if lines else None\n"
         "sys.exit(1 if lines else 0)\n"
@@ -903,6 +903,12 @@ def test_the_preview_drops_the_salt_and_refuses_what_it_cannot_preview(
         assert message in result.stdout and result.stdout.startswith("::error::")
 
 
+def _copy_pack_config(checkout: Path) -> None:
+    """policy/pack_config.py and the pack modules it reads the policies' config schema from."""
+    for module in ("pack_config.py", "nuketown_policy.py", "nuketown_iam.py", "nuketown_values.py", "podsecurity.py"):
+        shutil.copy(ROOT / "policy" / module, checkout / "policy")
+
+
 @pytest.mark.parametrize(("workflow_file", "job"), [("preview.yml", "preview"), ("up.yml", "up")])
 def test_the_pulumi_runs_get_the_stacks_allow_lists_as_pack_config(
     tmp_path: Path, workflow_file: str, job: str
@@ -918,7 +924,7 @@ def test_the_pulumi_runs_get_the_stacks_allow_lists_as_pack_config(
     checkout, runner_temp = tmp_path / "checkout", tmp_path / "runner"
     (checkout / "policy").mkdir(parents=True)
     runner_temp.mkdir()
-    shutil.copy(ROOT / "policy" / "pack_config.py", checkout / "policy")
+    _copy_pack_config(checkout)
     allowed = {"rio": "rio-agent@fleet-project.iam.gserviceaccount.com"}
     (checkout / "Pulumi.staging.yaml").write_text(
         yaml.safe_dump({"config": {"nuketown:allowedIdentities": json.dumps(allowed)}})
@@ -926,7 +932,6 @@ def test_the_pulumi_runs_get_the_stacks_allow_lists_as_pack_config(
     result = run_step(step["run"], checkout, {"STACK": "staging", "RUNNER_TEMP": str(runner_temp)})
     assert result.returncode == 0, result.stdout + result.stderr
     config = json.loads((runner_temp / "pack-config.json").read_text())
-    assert config == {
-        "nuketown-identity-binding": {"allowedIdentities": allowed},
-        "nuketown-scope-ownership": {"allowedScopes": {}},
-    }
+    assert config["nuketown-identity-binding"]["allowedIdentities"] == allowed
+    assert config["nuketown-scope-ownership"]["allowedScopes"] == {}
+    assert {policy["environment"] for policy in config.values()} == {"staging"}  # how the stack derives names

@@ -32,6 +32,8 @@ GKE_SPOT_TOLERATIONS = (
 KEYS: dict[str, str] = {
     "nuketown:source": "source",
     "nuketown:cloud": "cloud",
+    "nuketown:environment": "environment",
+    "nuketown:legacyNames": "legacy_names",
     "nuketown:namespacePrefix": "namespace_prefix",
     "nuketown:storageClass": "storage_class",
     "nuketown:scheduling": "scheduling",
@@ -73,6 +75,12 @@ class Settings(BaseModel):
     stack: str
     source: str | None = None
     cloud: Literal["none", "gcp", "aws"] = "none"
+    # What every physical name derives from; None: the stack's name. Stacks that share it share names (a
+    # renamed stack that keeps its old environment keeps its namespaces, volumes and identities).
+    environment: str | None = None
+    # True: the names stacks derived before environment and agent were joined by '--' (they can collide
+    # across stacks: `prod` with agent `eu-bob` and `prod-eu` with `bob`).
+    legacy_names: bool = False
     namespace_prefix: str | None = None
     storage_class: str | None = None
     scheduling: Literal["tiers", "none"] = "tiers"
@@ -121,7 +129,7 @@ class Settings(BaseModel):
     @property
     def names(self) -> naming.Names:
         """Every physical name this stack derives (plan/naming.py)."""
-        return naming.Names(self.stack, self.namespace_prefix)
+        return naming.Names(self.environment or self.stack, self.namespace_prefix, self.legacy_names)
 
     @property
     def prefix(self) -> str:
@@ -149,7 +157,11 @@ def settings_from_config(stack: str, config: Mapping[str, Any], secret_keys: fro
         settings = Settings.model_validate(values)
     except ValidationError as error:
         raise InputError(_lines(error)) from None
-    problems = naming.stack_problems(stack) + _requirement_problems(settings) + _cluster_problems(settings)
+    problems = (
+        naming.environment_problems(settings.names, given=settings.environment is not None)
+        + _requirement_problems(settings)
+        + _cluster_problems(settings)
+    )
     if problems:
         raise InputError(problems)
     return settings

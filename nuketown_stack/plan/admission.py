@@ -63,23 +63,24 @@ REFUSAL_MESSAGE = (
 ARGO_SYNC_WAVE = {"argocd.argoproj.io/sync-wave": "-1"}
 
 
-def _metadata(stack: str) -> Manifest:
+def _metadata(stack: str, owner: str) -> Manifest:
     return {
         "name": naming.ownership_policy(stack),
         "annotations": dict(ARGO_SYNC_WAVE),
         "labels": {
             "app.kubernetes.io/part-of": "nuketown",
             "app.kubernetes.io/managed-by": "pulumi",
-            STACK_LABEL: stack,
+            STACK_LABEL: owner,
         },
     }
 
 
-def ownership_policy(stack: str) -> Manifest:
+def ownership_policy(stack: str, owner: str) -> Manifest:
+    """The guard of stack `stack`, whose objects are labelled for `owner` (its environment)."""
     return {
         "apiVersion": API_VERSION,
         "kind": "ValidatingAdmissionPolicy",
-        "metadata": _metadata(stack),
+        "metadata": _metadata(stack, owner),
         "spec": {
             "failurePolicy": "Fail",
             "matchConstraints": {
@@ -92,7 +93,7 @@ def ownership_policy(stack: str) -> Manifest:
                     }
                 ]
             },
-            "matchConditions": [{"name": "claims-for-this-stack", "expression": claims_for_stack(stack)}],
+            "matchConditions": [{"name": "claims-for-this-stack", "expression": claims_for_stack(owner)}],
             "validations": [
                 {
                     "expression": SAME_OWNER,
@@ -105,11 +106,11 @@ def ownership_policy(stack: str) -> Manifest:
     }
 
 
-def ownership_binding(stack: str) -> Manifest:
+def ownership_binding(stack: str, owner: str) -> Manifest:
     """Binds the policy cluster-wide (no matchResources: every object the policy matches) with Deny."""
     return {
         "apiVersion": API_VERSION,
         "kind": "ValidatingAdmissionPolicyBinding",
-        "metadata": _metadata(stack),
+        "metadata": _metadata(stack, owner),
         "spec": {"policyName": naming.ownership_policy(stack), "validationActions": ["Deny"]},
     }

@@ -38,10 +38,12 @@ def common_labels(agent: str) -> dict[str, str]:
     }
 
 
-def owner_labels(stack: str, agent: str) -> dict[str, str]:
+def owner_labels(environment: str, agent: str) -> dict[str, str]:
     """What an object's metadata says about whose it is: the admission guard reads these (plan/admission.py).
-    Pod templates keep common_labels alone, so adding the stack label restarted no agent."""
-    return common_labels(agent) | {STACK_LABEL: stack}
+    The stack label holds the environment the names derive from (the stack's name unless set), so stacks
+    sharing names share ownership. Pod templates keep common_labels alone, so adding the stack label
+    restarted no agent."""
+    return common_labels(agent) | {STACK_LABEL: environment}
 
 
 def selector_labels(agent: str) -> dict[str, str]:
@@ -61,7 +63,7 @@ class Placement:
 class AgentContext:
     """One agent and what its Kubernetes objects are built from: the props every builder takes."""
 
-    stack: str
+    environment: str  # what the stack's names derive from: the owner its objects are labelled with
     name: str  # the agent's name: its labels, its one-per-agent objects' names
     agent: AgentSpec
     namespace: str
@@ -78,7 +80,8 @@ class AgentContext:
         return self.tiers[self.agent.max_resources]
 
     def metadata(self, name: str, annotations: dict[str, str] | None = None) -> Manifest:
-        meta: Manifest = {"name": name, "namespace": self.namespace, "labels": owner_labels(self.stack, self.name)}
+        labels = owner_labels(self.environment, self.name)
+        meta: Manifest = {"name": name, "namespace": self.namespace, "labels": labels}
         if annotations:
             meta["annotations"] = annotations
         return meta
@@ -89,7 +92,7 @@ def namespace(ctx: AgentContext) -> Manifest:
     return {
         "apiVersion": "v1",
         "kind": "Namespace",
-        "metadata": {"name": ctx.namespace, "labels": owner_labels(ctx.stack, ctx.name) | restricted},
+        "metadata": {"name": ctx.namespace, "labels": owner_labels(ctx.environment, ctx.name) | restricted},
     }
 
 

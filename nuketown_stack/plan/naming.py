@@ -85,43 +85,85 @@ def ownership_policy(stack: str) -> str:
     return f"nuketown-{stack}-ownership"
 
 
+# Between the environment and the agent in every name that carries both. Neither may contain it, so where
+# it stands in a name tells the two apart: `nuketown-prod--eu-bob` and `nuketown-prod-eu--bob` differ.
+SEPARATOR = "--"
+# The hash that replaces the tail of a name over its limit, in the separated form: long enough that two
+# names cut to the same head differ in it (32 bits).
+DISTINCT_HASH_LENGTH = 8
+
+
+def fit_distinct(name: str, limit: int) -> str:
+    """`name` if it is shorter than `limit`, else its head plus a hash of the whole name, exactly `limit` long.
+    A cut name is never as short as an uncut one, so the two can never be equal."""
+    if len(name) < limit:
+        return name
+    head = name[: limit - DISTINCT_HASH_LENGTH - 1]
+    return f"{head}-{hashlib.sha256(name.encode()).hexdigest()[:DISTINCT_HASH_LENGTH]}"
+
+
 @dataclass(frozen=True)
 class Names:
-    """The names one stack derives for its agents: namespaces and cloud identities, from the stack's name."""
+    """The names one stack derives for its agents, from its environment (the stack's name unless set).
 
-    stack: str
+    The separated form joins environment and agent with `--`, which neither may contain, so no two
+    (environment, agent) pairs derive one name: stacks sharing a cluster, a project or an account never
+    reach each other's namespaces, accounts, roles or policies. The legacy form (`nuketown:legacyNames`)
+    joins them with `-`, as stacks made before the separated form did, and keeps their names; they can
+    collide with another legacy stack's (`prod` with agent `eu-bob`, `prod-eu` with `bob`), but, since no
+    name in either form has `--` but where the separated form puts it, never with a separated one.
+    """
+
+    environment: str
     namespace_prefix: str | None = None  # nuketown:namespacePrefix; None: the default
+    legacy: bool = False
+
+    @property
+    def separator(self) -> str:
+        return "-" if self.legacy else SEPARATOR
+
+    def _fit(self, name: str, limit: int) -> str:
+        return fit(name, limit) if self.legacy else fit_distinct(name, limit)
+
+    def _head(self, name: str, limit: int) -> str:
+        """What a name longer than `limit` keeps of its head when it is cut."""
+        if self.legacy:
+            return name[: limit - HASH_LENGTH - 1]
+        return name[: limit - DISTINCT_HASH_LENGTH - 1]
 
     @property
     def prefix(self) -> str:
         """Namespace prefix: namespace = prefix + agent."""
-        return self.namespace_prefix if self.namespace_prefix is not None else f"nuketown-{self.stack}-"
+        if self.namespace_prefix is not None:
+            return self.namespace_prefix
+        return f"nuketown-{self.environment}{self.separator}"
 
     def namespace(self, agent: str) -> str:
         return f"{self.prefix}{agent}"
 
     def gcp_service_account_id(self, agent: str) -> str:
-        return fit(f"nt-{self.stack}-{agent}", GCP_SERVICE_ACCOUNT_ID_MAX)
+        return self._fit(f"nt-{self.environment}{self.separator}{agent}", GCP_SERVICE_ACCOUNT_ID_MAX)
 
     def gcp_service_account_prefix(self) -> str:
-        """What every account id of the stack starts with: `fit` keeps this much of the head of a long id."""
-        return f"nt-{self.stack}-"[: GCP_SERVICE_ACCOUNT_ID_MAX - HASH_LENGTH - 1]
+        """What every account id of the stack starts with, cut or not."""
+        return self._head(f"nt-{self.environment}{self.separator}", GCP_SERVICE_ACCOUNT_ID_MAX)
 
     def gcp_key_ring(self) -> str:
-        return f"nuketown-{self.stack}"
+        return f"nuketown-{self.environment}"
 
     def aws_role_prefix(self) -> str:
-        """What every role name of the stack starts with: `fit` keeps this much of the head of a long name."""
-        return f"nuketown-{self.stack}-"[: AWS_ROLE_NAME_MAX - HASH_LENGTH - 1]
+        """What every role name of the stack starts with, cut or not."""
+        return self._head(f"nuketown-{self.environment}{self.separator}", AWS_ROLE_NAME_MAX)
 
     def aws_role(self, agent: str) -> str:
-        return fit(f"nuketown-{self.stack}-{agent}", AWS_ROLE_NAME_MAX)
+        return self._fit(f"nuketown-{self.environment}{self.separator}{agent}", AWS_ROLE_NAME_MAX)
 
     def aws_boundary_policy(self, agent: str) -> str:
-        return fit(f"nuketown-{self.stack}-{agent}-boundary", AWS_POLICY_NAME_MAX)
+        sep = self.separator
+        return self._fit(f"nuketown-{self.environment}{sep}{agent}{sep}boundary", AWS_POLICY_NAME_MAX)
 
     def aws_kms_alias(self, agent: str) -> str:
-        return f"alias/nuketown/{self.stack}/{agent}"
+        return f"alias/nuketown/{self.environment}/{agent}"
 
 
 def gcp_crypto_key(agent: str) -> str:
@@ -131,6 +173,11 @@ def gcp_crypto_key(agent: str) -> str:
 def name_problems(names: Names, agent: str, paths: list[str]) -> list[str]:
     """Why the names derived for one agent do not fit their platforms (empty when they do)."""
     problems = []
+    if SEPARATOR in agent:
+        problems.append(
+            f"agents.{agent}: an agent name may not contain '{SEPARATOR}', which separates it from the environment "
+            "in every name a stack derives; rename the agent"
+        )
     prefix = names.prefix
     ns = names.namespace(agent)
     if not is_dns_label(ns):
@@ -164,14 +211,24 @@ def name_problems(names: Names, agent: str, paths: list[str]) -> list[str]:
 # restricted Pod Security) must never land on them.
 RESERVED_NAMESPACES = frozenset({"default", "kube-system", "kube-public", "kube-node-lease"})
 _PREFIX = re.compile(r"[a-z0-9]([-a-z0-9]*)?-")
+# Dash-separated words ending in the separator, which occurs nowhere else: the agent is what follows it.
+_SEPARATED_PREFIX = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*--")
 
 
-def prefix_problems(prefix: str) -> list[str]:
-    """A namespace prefix is the head of a DNS label, ends in '-', and is not Kubernetes' own."""
-    if not _PREFIX.fullmatch(prefix):
+def prefix_problems(names: Names) -> list[str]:
+    """A namespace prefix is the head of a DNS label, ends in '-' ('--' in the separated form, its only '--'),
+    and is not Kubernetes' own."""
+    prefix = names.prefix
+    if names.legacy and (not _PREFIX.fullmatch(prefix) or SEPARATOR in prefix):
         return [
-            f"nuketown:namespacePrefix: {prefix!r} must be lowercase letters, digits and '-', ending in '-' "
+            f"nuketown:namespacePrefix: {prefix!r} must be lowercase letters, digits and single '-', ending in '-' "
             "(like nuketown-prod-), so an agent's namespace can never be one that exists for other reasons"
+        ]
+    if not names.legacy and not _SEPARATED_PREFIX.fullmatch(prefix):
+        return [
+            f"nuketown:namespacePrefix: {prefix!r} must be lowercase words joined by single '-' and end in "
+            f"'{SEPARATOR}' (like nuketown-prod{SEPARATOR}), its only '{SEPARATOR}', so no two stacks' agents "
+            "derive one namespace (or set nuketown:legacyNames: true to keep a stack's older names)"
         ]
     if prefix.startswith("kube-"):
         return [f"nuketown:namespacePrefix: {prefix!r} starts with 'kube-', which Kubernetes reserves"]
@@ -211,10 +268,20 @@ def collision_problems(names: Names, agents: Mapping[str, list[str]]) -> list[st
     return problems
 
 
-def stack_problems(stack: str) -> list[str]:
-    if is_dns_label(stack) and len(Names(stack).gcp_key_ring()) <= GCP_KMS_NAME_MAX:
-        return []
-    return [
-        f"stack {stack!r}: stack names are part of Kubernetes and cloud names; "
-        "use lowercase letters, digits and '-' (at most 54 characters)"
-    ]
+def environment_problems(names: Names, given: bool) -> list[str]:
+    """The environment every name derives from: a DNS label short enough for a key ring, without the separator.
+    `given`: set as nuketown:environment, else it is the stack's name."""
+    environment = names.environment
+    where = f"nuketown:environment: {environment!r}" if given else f"stack {environment!r}"
+    if not is_dns_label(environment) or len(names.gcp_key_ring()) > GCP_KMS_NAME_MAX:
+        return [
+            f"{where}: environment names are part of Kubernetes and cloud names; "
+            "use lowercase letters, digits and '-' (at most 54 characters)"
+        ]
+    if SEPARATOR in environment:
+        fix = "rename it" if given else "set nuketown:environment to a name without it"
+        return [
+            f"{where}: may not contain '{SEPARATOR}', which separates the environment from the agent in every "
+            f"name; {fix}"
+        ]
+    return []

@@ -90,7 +90,7 @@ def build_plan(spec: CloudSpec, settings: Settings) -> StackPlan:
             for name, agent in spec.agents.items()
             for problem in naming.name_problems(settings.names, name, [p.path for p in agent.persist])
         ]
-        + naming.prefix_problems(settings.prefix)
+        + naming.prefix_problems(settings.names)
         + naming.collision_problems(settings.names, _persist_paths(spec))
         + ownership_problems(spec, settings)
     )
@@ -102,7 +102,7 @@ def build_plan(spec: CloudSpec, settings: Settings) -> StackPlan:
         stack=settings.stack,
         cloud=settings.cloud,
         agents=agents,
-        ownership_guard=_ownership_guard(settings.stack),
+        ownership_guard=_ownership_guard(settings.stack, settings.names.environment),
         identity=cloud,
         warnings=tuple(
             _fleet_warnings(spec, settings)
@@ -126,6 +126,12 @@ def _fleet_warnings(spec: CloudSpec, settings: Settings) -> list[str]:
         if uid in owners:
             warnings.append(f"agents.{name}.uid: {uid} is also {owners[uid]}'s; nuketown gives each agent its own user")
         owners.setdefault(uid, name)
+    if settings.legacy_names:
+        warnings.append(
+            "nuketown:legacyNames: names join environment and agent with '-', so another legacy stack's agent can "
+            "derive this stack's names (stack prod with agent eu-bob, stack prod-eu with bob); the ownership guard "
+            "refuses such a takeover only at apply time. Move to the separated names: docs/lifecycle.md#legacy-names"
+        )
     pool = settings.gcp_cluster_project or settings.gcp_project
     cluster_project = settings.gke_cluster.split("/")[1] if settings.gke_cluster else None
     if settings.cloud == "gcp" and cluster_project != pool:  # no cluster named, or one outside the pool's project
@@ -226,7 +232,7 @@ def _agent_plan(
     ns = settings.names.namespace(name)
     account = naming.service_account(name)
     ctx = manifests.AgentContext(
-        stack=settings.stack,
+        environment=settings.names.environment,
         name=name,
         agent=agent,
         namespace=ns,
@@ -282,8 +288,8 @@ def _agent_plan(
     )
 
 
-def _ownership_guard(stack: str) -> tuple[KubeObject, ...]:
-    policy, binding = admission.ownership_policy(stack), admission.ownership_binding(stack)
+def _ownership_guard(stack: str, owner: str) -> tuple[KubeObject, ...]:
+    policy, binding = admission.ownership_policy(stack, owner), admission.ownership_binding(stack, owner)
     return (KubeObject("ownership", policy), KubeObject("ownership", binding))
 
 

@@ -420,15 +420,35 @@ def setting_changes(base: "Settings", head: "Settings") -> list[SettingChange]:
         if old != new:
             changes.append(SettingChange(key, old, new, effect, f"{reason}; see {LIFECYCLE_DOC}#{anchor}"))
 
-    add(
-        "nuketown:namespacePrefix",
-        base.prefix,
-        head.prefix,
-        "empty",
-        "every agent moves to a new namespace, where its volumes start empty; the old namespaces keep theirs "
-        "(kept, unused)",
-        "namespace-prefix",
+    moved = "every name derived from it moves: agents start in new namespaces on empty volumes" + (
+        ", with new identities and keys" if base.cloud != "none" else ""
     )
+    add(
+        "nuketown:environment",
+        base.names.environment,
+        head.names.environment,
+        "empty",
+        f"{moved}; the old ones are kept, unused",
+        "environment",
+    )
+    add(
+        "nuketown:legacyNames",
+        base.names.legacy,
+        head.names.legacy,
+        "empty",
+        f"{moved} (environment and agent joined by '-' or by '--'); the old ones are kept, unused",
+        "legacy-names",
+    )
+    if base.names.environment == head.names.environment and base.names.legacy == head.names.legacy:
+        add(
+            "nuketown:namespacePrefix",
+            base.prefix,
+            head.prefix,
+            "empty",
+            "every agent moves to a new namespace, where its volumes start empty; the old namespaces keep theirs "
+            "(kept, unused)",
+            "namespace-prefix",
+        )
     add(
         "cluster",
         _cluster(base),

@@ -37,7 +37,7 @@
         identity.gcpServiceAccount = "rio-agent@fleet-project.iam.gserviceaccount.com";
       };
     };
-    a-very-long-agent-name-that-fills-a-namespace-abcd = {
+    a-very-long-agent-name-that-fills-a-namespace-abc = {
       enable = true;
       uid = 1103;
       persist = [ "work.in.progress/notes_2024" ];

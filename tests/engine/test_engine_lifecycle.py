@@ -130,9 +130,9 @@ def test_an_agent_added_back_takes_back_what_was_kept(example_json: dict[str, An
         assert account.inputs["createIgnoreAlreadyExists"] is True  # the kept account, its grants with it
     else:
         assert imported[("aws:kms/key:Key", "vox")] == "key-of-vox"  # the old key: old secrets still decrypt
-        assert imported[("aws:iam/role:Role", "vox")] == "nuketown-dev-vox"  # the kept role, same unique id
+        assert imported[("aws:iam/role:Role", "vox")] == "nuketown-dev--vox"  # the kept role, same unique id
         assert imported[("aws:iam/policy:Policy", "vox-boundary")] == (
-            "arn:aws:iam::111122223333:policy/nuketown-dev-vox-boundary"
+            "arn:aws:iam::111122223333:policy/nuketown-dev--vox--boundary"
         )
         # The key policy is declared again and names the same (kept) role, so decrypt works again.
         policy = next(r for r in readded.resources if r.type == "aws:kms/keyPolicy:KeyPolicy" and r.name == "vox")
@@ -141,7 +141,7 @@ def test_an_agent_added_back_takes_back_what_was_kept(example_json: dict[str, An
             for s in json.loads(policy.inputs["policy"])["Statement"]
             if s["Sid"] == "AgentDecrypts"
         ]
-        assert decrypters == ["arn:aws:iam::111122223333:role/nuketown-dev-vox"]
+        assert decrypters == ["arn:aws:iam::111122223333:role/nuketown-dev--vox"]
     # Namespaces and volumes come back through the adopting (upserting) Kubernetes provider.
     adopting = {(r.type, r.name) for r in readded.resources if r.provider == "kubernetes-adopting"}
     assert ("kubernetes:core/v1:PersistentVolumeClaim", "vox-datasets") in adopting

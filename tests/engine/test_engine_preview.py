@@ -59,7 +59,7 @@ def test_gcp_values_assigned_on_creation_are_unknown_not_invented() -> None:
     )
     ada = result.outputs["agents"]["ada"]
     assert (ada["gcpServiceAccount"], ada["kmsKey"], result.outputs["sopsConfig"]) == (UNKNOWN_TEXT,) * 3
-    assert ada["namespace"] == "nuketown-dev-ada"  # what the program decides is known
+    assert ada["namespace"] == "nuketown-dev--ada"  # what the program decides is known
     assert "iam.gserviceaccount.com" not in json.dumps(result.to_json())  # no email was made up
 
 
@@ -81,7 +81,7 @@ def test_what_is_in_the_state_is_known_in_a_later_preview() -> None:
     first = run_program(define_stack, "dev", {"nuketown:source": str(EXAMPLE), **config})
     in_state = frozenset((r.type, r.name) for r in first.resources if not r.name.startswith("vox"))
     later = run_program(define_stack, "dev", {"nuketown:source": str(EXAMPLE), **config}, known=in_state)
-    assert later.outputs["agents"]["ada"]["gcpServiceAccount"] == "nt-dev-ada@acme-agents.iam.gserviceaccount.com"
+    assert later.outputs["agents"]["ada"]["gcpServiceAccount"] == "nt-dev--ada@acme-agents.iam.gserviceaccount.com"
     assert later.outputs["agents"]["vox"]["gcpServiceAccount"] == UNKNOWN_TEXT
 
 

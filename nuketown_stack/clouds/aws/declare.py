@@ -40,7 +40,7 @@ def declare_stack(stack: AwsStackPlan, settings: Settings) -> AwsStack:
     roles = aws.iam.get_roles(name_regex=f"^{re.escape(stack.role_prefix)}", opts=invoke)
     tagged = aws.resourcegroupstaggingapi.get_resources(
         resource_type_filters=["kms:key"],
-        tag_filters=[{"key": aws_plan.STACK_TAG, "values": [stack.stack]}],
+        tag_filters=[{"key": aws_plan.STACK_TAG, "values": [stack.environment]}],
         opts=invoke,
     )
     keys = {

@@ -72,6 +72,7 @@ CREATED_ROLE_POLICY = "nuketown-agent"  # the inline policy on a role this stack
 @dataclass(frozen=True)
 class AwsStackPlan:
     stack: str
+    environment: str  # the owner its roles and keys are tagged with (nuketown.io/stack)
     role_prefix: str  # what every role name of the stack starts with, to find roles kept from removed agents
     region: str
     mode: Literal["irsa", "podIdentity"]
@@ -182,6 +183,7 @@ def stack_plan(settings: Settings) -> AwsStackPlan:
     assert settings.aws_region is not None  # settings refuse cloud aws without a region
     return AwsStackPlan(
         stack=settings.stack,
+        environment=settings.names.environment,
         role_prefix=settings.names.aws_role_prefix(),
         region=settings.aws_region,
         mode=settings.aws_mode,
@@ -203,7 +205,7 @@ def agent_plan(
         existing_role_arn=existing,
         boundary_name=settings.names.aws_boundary_policy(name),
         key_alias=settings.names.aws_kms_alias(name),
-        owner_tags={STACK_TAG: settings.stack, AGENT_TAG: name},
+        owner_tags={STACK_TAG: settings.names.environment, AGENT_TAG: name},
         storage_prefix=agent.identity.prefix,
         role_policy_name=CREATED_ROLE_POLICY if existing is None else role,
         mode=stack.mode,

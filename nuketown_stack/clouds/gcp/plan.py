@@ -126,9 +126,9 @@ class GcpAgentPlan:
         return {}  # the account is in the annotation
 
 
-def display_name(stack: str, agent: str) -> str:
+def display_name(environment: str, agent: str) -> str:
     """The account's display name: whose it is, which adoption checks before taking a kept account back."""
-    return f"nuketown agent {agent} ({stack})"
+    return f"nuketown agent {agent} ({environment})"
 
 
 def account_member(email: str) -> str:
@@ -159,7 +159,7 @@ def agent_plan(
         account_id=account_id,
         existing_email=existing,
         email=existing or f"{account_id}@{stack.project}.iam.gserviceaccount.com",
-        display_name=display_name(settings.stack, name),
+        display_name=display_name(settings.names.environment, name),
         account_description=f"Workload identity of nuketown agent {name}; managed by Pulumi.",
         workload_identity_member=account_member(f"{stack.cluster_project}.svc.id.goog[{namespace}/{service_account}]"),
         key_name=key_name,

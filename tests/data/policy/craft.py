@@ -198,14 +198,14 @@ def _unknown(kind: str, name: str, *path: str | int) -> list[Any]:
     "finding1-gcp-binds-another-agents-account",
     "1",
     "ada's workload identity member is granted on vox's service account",
-    {"nuketown-identity-binding": ["'nt-dev-vox@acme-agents.iam.gserviceaccount.com' is not ada's own identity"]},
+    {"nuketown-identity-binding": ["'nt-dev--vox@acme-agents.iam.gserviceaccount.com' is not ada's own identity"]},
     {"unknown": [_unknown("wi", "ada-workload-identity", "serviceAccountId")], "expect": ["nuketown-identity-binding"]},
 )
 def _():
     full = plan(GCP)
     resources = pick(full, *agent_of(full, "ada", "account", "wi"), *agent_of(full, "vox", "account"))
     inputs(resources, "wi", "ada-workload-identity")["serviceAccountId"] = (
-        "projects/acme-agents/serviceAccounts/nt-dev-vox@acme-agents.iam.gserviceaccount.com"
+        "projects/acme-agents/serviceAccounts/nt-dev--vox@acme-agents.iam.gserviceaccount.com"
     )
     return resources
 
@@ -213,15 +213,15 @@ def _():
 @case(
     "finding1-gcp-member-from-another-namespace",
     "1",
-    "ada's account admits vox's Kubernetes ServiceAccount (nuketown-dev-vox/vox)",
-    {"nuketown-identity-binding": ["nuketown-dev-vox", "is not ada's ServiceAccount 'ada'"]},
+    "ada's account admits vox's Kubernetes ServiceAccount (nuketown-dev--vox/vox)",
+    {"nuketown-identity-binding": ["nuketown-dev--vox", "is not ada's ServiceAccount 'ada'"]},
     {"unknown": [_unknown("wi", "ada-workload-identity", "member")], "expect": ["nuketown-identity-binding"]},
 )
 def _():
     full = plan(GCP)
     resources = pick(full, *agent_of(full, "ada", "account", "wi"))
     inputs(resources, "wi", "ada-workload-identity")["member"] = (
-        "serviceAccount:acme-agents.svc.id.goog[nuketown-dev-vox/vox]"
+        "serviceAccount:acme-agents.svc.id.goog[nuketown-dev--vox/vox]"
     )
     return resources
 
@@ -252,7 +252,7 @@ def _():
     "finding1-gcp-annotation-names-another-account",
     "1",
     "ada's Kubernetes ServiceAccount is annotated with vox's GCP service account",
-    {"nuketown-identity-binding": ["iam.gke.io/gcp-service-account 'nt-dev-vox@acme-agents.iam.gserviceaccount.com'"]},
+    {"nuketown-identity-binding": ["iam.gke.io/gcp-service-account 'nt-dev--vox@acme-agents.iam.gserviceaccount.com'"]},
     {
         "unknown": [_unknown("sa", "ada", "metadata", "annotations", "iam.gke.io/gcp-service-account")],
         "expect": ["nuketown-identity-binding"],
@@ -262,7 +262,7 @@ def _():
     full = plan(GCP)
     resources = pick(full, *agent_of(full, "ada", "account", "ns", "sa", "netpol"), *agent_of(full, "vox", "account"))
     annotations = inputs(resources, "sa", "ada")["metadata"]["annotations"]
-    annotations["iam.gke.io/gcp-service-account"] = "nt-dev-vox@acme-agents.iam.gserviceaccount.com"
+    annotations["iam.gke.io/gcp-service-account"] = "nt-dev--vox@acme-agents.iam.gserviceaccount.com"
     return resources
 
 
@@ -270,7 +270,7 @@ def _():
     "finding1-gcp-decrypter-for-another-account",
     "1",
     "ada's key is decryptable by vox's service account",
-    {"nuketown-identity-binding": ["'serviceAccount:nt-dev-vox@acme-agents.iam.gserviceaccount.com' is not ada's"]},
+    {"nuketown-identity-binding": ["'serviceAccount:nt-dev--vox@acme-agents.iam.gserviceaccount.com' is not ada's"]},
     {"unknown": [_unknown("keymember", "ada-decrypter", "member")], "expect": ["nuketown-identity-binding"]},
 )
 def _():
@@ -282,7 +282,7 @@ def _():
         *agent_of(full, "vox", "account"),
     )
     inputs(resources, "keymember", "ada-decrypter")["member"] = (
-        "serviceAccount:nt-dev-vox@acme-agents.iam.gserviceaccount.com"
+        "serviceAccount:nt-dev--vox@acme-agents.iam.gserviceaccount.com"
     )
     return resources
 
@@ -291,7 +291,7 @@ def _():
     "finding1-aws-pod-identity-to-another-role",
     "1",
     "ada's EKS Pod Identity association hands its pods vox's role",
-    {"nuketown-identity-binding": ["roleArn 'arn:aws:iam::123456789012:role/nuketown-dev-vox' is not ada's own"]},
+    {"nuketown-identity-binding": ["roleArn 'arn:aws:iam::123456789012:role/nuketown-dev--vox' is not ada's own"]},
     {"unknown": [_unknown("pia", "ada", "roleArn")], "expect": ["nuketown-identity-binding"]},
 )
 def _():
@@ -299,7 +299,7 @@ def _():
     resources = pick(
         full, *agent_of(full, "ada", "role", "boundary", "pia"), *agent_of(full, "vox", "role", "boundary")
     )
-    inputs(resources, "pia", "ada")["roleArn"] = "arn:aws:iam::123456789012:role/nuketown-dev-vox"
+    inputs(resources, "pia", "ada")["roleArn"] = "arn:aws:iam::123456789012:role/nuketown-dev--vox"
     return resources
 
 
@@ -307,7 +307,7 @@ def _():
     "finding1-aws-irsa-annotation-names-another-role",
     "1",
     "ada's ServiceAccount carries vox's role ARN for IRSA",
-    {"nuketown-identity-binding": ["eks.amazonaws.com/role-arn 'arn:aws:iam::111122223333:role/nuketown-dev-vox'"]},
+    {"nuketown-identity-binding": ["eks.amazonaws.com/role-arn 'arn:aws:iam::111122223333:role/nuketown-dev--vox'"]},
     {
         "unknown": [_unknown("sa", "ada", "metadata", "annotations", "eks.amazonaws.com/role-arn")],
         "expect": ["nuketown-identity-binding"],
@@ -321,22 +321,22 @@ def _():
         *agent_of(full, "vox", "role", "boundary"),
     )
     annotations = inputs(resources, "sa", "ada")["metadata"]["annotations"]
-    annotations["eks.amazonaws.com/role-arn"] = "arn:aws:iam::111122223333:role/nuketown-dev-vox"
+    annotations["eks.amazonaws.com/role-arn"] = "arn:aws:iam::111122223333:role/nuketown-dev--vox"
     return resources
 
 
 @case(
     "finding1-aws-trust-admits-another-service-account",
     "1",
-    "ada's role trusts vox's ServiceAccount (IRSA subject system:serviceaccount:nuketown-dev-vox:vox)",
-    {"nuketown-identity-binding": ["trusts nuketown-dev-vox/vox", "trusts ServiceAccount 'vox'"]},
+    "ada's role trusts vox's ServiceAccount (IRSA subject system:serviceaccount:nuketown-dev--vox:vox)",
+    {"nuketown-identity-binding": ["trusts nuketown-dev--vox/vox", "trusts ServiceAccount 'vox'"]},
     {"unknown": [_unknown("role", "ada", "assumeRolePolicy")], "expect": ["nuketown-identity-binding"]},
 )
 def _():
     full = plan(IRSA)
     resources = pick(full, *agent_of(full, "ada", "role", "boundary"))
     role = inputs(resources, "role", "ada")
-    role["assumeRolePolicy"] = role["assumeRolePolicy"].replace("nuketown-dev-ada:ada", "nuketown-dev-vox:vox")
+    role["assumeRolePolicy"] = role["assumeRolePolicy"].replace("nuketown-dev--ada:ada", "nuketown-dev--vox:vox")
     return resources
 
 
@@ -491,7 +491,7 @@ def _():
     "finding5-empty-prefix-agent-kube-system",
     "5",
     "nuketown:namespacePrefix '' and an agent named kube-system: the program derives namespace kube-system",
-    {"nuketown-namespace-placement": ["'kube-system' is reserved", "does not carry the stack name 'dev'"]},
+    {"nuketown-namespace-placement": ["'kube-system' is reserved", "does not carry the environment 'dev'"]},
     {
         "unknown": [_unknown("ns", "kube-system", "metadata", "name")],
         "expect": ["nuketown-namespace-placement", "nuketown-namespace-isolation"],
@@ -518,7 +518,7 @@ def _():
     "finding5-prefix-without-the-stack",
     "5",
     "nuketown:namespacePrefix agents-: stack dev and stack prod would both derive agents-ada",
-    {"nuketown-namespace-placement": ["'agents-ada' does not carry the stack name 'dev'"]},
+    {"nuketown-namespace-placement": ["'agents-ada' does not carry the environment 'dev'"]},
     {"unknown": [_unknown("ns", "ada", "metadata", "name")], "expect": ["nuketown-namespace-placement"]},
 )
 def _():
@@ -530,27 +530,27 @@ def _():
     "finding5-object-in-another-agents-namespace",
     "5",
     "ada's identity ConfigMap is declared in vox's namespace",
-    {"nuketown-namespace-placement": ["namespace 'nuketown-dev-vox' is not ada's ('nuketown-dev-ada')"]},
+    {"nuketown-namespace-placement": ["namespace 'nuketown-dev--vox' is not ada's ('nuketown-dev--ada')"]},
     {"unknown": [_unknown("cm", "ada-identity", "metadata", "namespace")], "expect": ["nuketown-namespace-placement"]},
 )
 def _():
     full = plan({})
     resources = pick(full, *agent_of(full, "ada", "ns", "netpol", "cm"), *agent_of(full, "vox", "ns", "netpol"))
-    inputs(resources, "cm", "ada-identity")["metadata"]["namespace"] = "nuketown-dev-vox"
+    inputs(resources, "cm", "ada-identity")["metadata"]["namespace"] = "nuketown-dev--vox"
     return resources
 
 
 @case(
     "finding5-account-of-another-stack",
     "5",
-    "stack dev declares ada's service account as nt-prod-ada, the name stack prod derives",
-    {"nuketown-stack-name": ["accountId 'nt-prod-ada' is not 'nt-dev-ada'"]},
+    "stack dev declares ada's service account as nt-prod--ada, the name stack prod derives",
+    {"nuketown-stack-name": ["accountId 'nt-prod--ada' is not 'nt-dev--ada'"]},
     {"unknown": [_unknown("account", "ada", "accountId")], "expect": ["nuketown-stack-name"]},
 )
 def _():
     full = plan(GCP)
     resources = pick(full, *agent_of(full, "ada", "account"))
-    inputs(resources, "account", "ada")["accountId"] = "nt-prod-ada"
+    inputs(resources, "account", "ada")["accountId"] = "nt-prod--ada"
     return resources
 
 
@@ -645,7 +645,7 @@ def _():
     "rule",
     "ada's role without a permissions boundary",
     {
-        "nuketown-role-boundary": ["IAM role nuketown-dev-ada has no permissions boundary"],
+        "nuketown-role-boundary": ["IAM role nuketown-dev--ada has no permissions boundary"],
         "nuketown-permissions-boundary": ["permissionsBoundary None is not ada's boundary policy"],
     },
 )
@@ -660,7 +660,7 @@ def _():
     "rule-gcp-storage-grant-without-condition",
     "rule",
     "ada's storage grant on the project without its condition (every bucket in the project)",
-    {"nuketown-unconditioned-storage-grant": ["roles/storage.objectUser granted to serviceAccount:nt-dev-ada@"]},
+    {"nuketown-unconditioned-storage-grant": ["roles/storage.objectUser granted to serviceAccount:nt-dev--ada@"]},
     {"unknown": [_unknown("storage", "ada-storage", "role")], "expect": ["nuketown-unconditioned-storage-grant"]},
 )
 def _():
@@ -773,7 +773,7 @@ def _():
         "type": "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
         "name": "ada-admin",
         "parent": "nuketown:index:Agent::ada",
-        "inputs": {"role": "nuketown-dev-ada", "policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"},
+        "inputs": {"role": "nuketown-dev--ada", "policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"},
         "protect": False,
         "retainOnDelete": False,
     }
@@ -785,7 +785,7 @@ def _network_policy(name: str, spec: dict[str, Any]) -> dict[str, Any]:
         "type": T["netpol"],
         "name": name,
         "parent": "nuketown:index:Agent::ada",
-        "inputs": {"metadata": {"name": name, "namespace": "nuketown-dev-ada"}, "spec": spec},
+        "inputs": {"metadata": {"name": name, "namespace": "nuketown-dev--ada"}, "spec": spec},
         "protect": False,
         "retainOnDelete": False,
     }
@@ -795,7 +795,7 @@ def _network_policy(name: str, spec: dict[str, Any]) -> dict[str, Any]:
     "rule-extra-allow-all-ingress-policy",
     "rule",
     "beside ada's deny-all NetworkPolicy, a second one admits ingress from everywhere",
-    {"nuketown-namespace-isolation": ["NetworkPolicy ada-open in nuketown-dev-ada admits ingress"]},
+    {"nuketown-namespace-isolation": ["NetworkPolicy ada-open in nuketown-dev--ada admits ingress"]},
     {"unknown": [_unknown("netpol", "ada-open", "spec", "ingress")], "expect": ["nuketown-namespace-isolation"]},
 )
 def _():
@@ -808,7 +808,7 @@ def _():
     "rule-namespace-without-network-policy",
     "rule",
     "ada's namespace without its NetworkPolicy",
-    {"nuketown-namespace-isolation": ["agent namespace nuketown-dev-ada has no NetworkPolicy denying all ingress"]},
+    {"nuketown-namespace-isolation": ["agent namespace nuketown-dev--ada has no NetworkPolicy denying all ingress"]},
 )
 def _():
     full = plan({})
@@ -888,7 +888,7 @@ def _workload(kind: str, type_token: str, template_path: tuple[str, ...], change
     workload: dict[str, Any] = {"metadata": copy.deepcopy(deployment["inputs"]["metadata"])}
     if kind == "Pod":
         workload.update(template)
-        workload["metadata"] = {**workload["metadata"], "name": "ada", "namespace": "nuketown-dev-ada"}
+        workload["metadata"] = {**workload["metadata"], "name": "ada", "namespace": "nuketown-dev--ada"}
     else:
         node = workload
         for key in template_path[:-1]:
@@ -1120,14 +1120,14 @@ def _():
     "unknown",
     "at a first preview, ada's grant comes from its account, which is named as stack prod names it",
     {
-        "nuketown-stack-name": ["accountId 'nt-prod-ada' is not 'nt-dev-ada'"],
-        "nuketown-identity-binding": ["whose accountId 'nt-prod-ada' is not ada's account 'nt-dev-ada'"],
+        "nuketown-stack-name": ["accountId 'nt-prod--ada' is not 'nt-dev--ada'"],
+        "nuketown-identity-binding": ["whose accountId 'nt-prod--ada' is not ada's account 'nt-dev--ada'"],
     },
 )
 def _():
     full = plan(GCP, first_preview=True)
     resources = pick(full, *agent_of(full, "ada", "account", "wi"))
-    inputs(resources, "account", "ada")["accountId"] = "nt-prod-ada"
+    inputs(resources, "account", "ada")["accountId"] = "nt-prod--ada"
     return resources
 
 
