@@ -9,10 +9,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from nuketown_stack.inputs.settings import settings_from_config
 from nuketown_stack.inputs.spec import load_spec
 from nuketown_stack.plan.stack import StackPlan, build_plan
+
+# Property tests check what holds, not how fast: hypothesis' per-example deadline (200 ms) fails them at
+# random on a loaded 2-core CI machine. Speed has its benchmark (benchmarks/).
+hypothesis_settings.register_profile("nuketown", deadline=None)
+hypothesis_settings.load_profile("nuketown")
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "cloud-ada.nix"
