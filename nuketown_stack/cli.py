@@ -60,7 +60,8 @@ label accept-data-loss lets it through); 4 a change the engine can never apply (
 
 examples:
   $ nuketown-stack diff main.json pr.json
-  $ nuketown-stack diff base/spec.nix spec.nix --stack production --base-stack-file base/Pulumi.production.yaml""",
+  $ nuketown-stack diff base/spec.nix spec.nix --stack production --base-stack-file base/Pulumi.production.yaml
+  $ nuketown-stack diff spec.nix spec.nix --stack prod-2 --base-stack prod   # a stack rename: what moves""",
 }
 
 
@@ -94,6 +95,9 @@ class SettingsSource:
     defaults: bool  # --defaults: no stack file at all
     overrides: tuple[str, ...]
     label: str = "settings"
+    # Where to read settings when Pulumi.<stack>.yaml does not exist: the base side of a renamed stack
+    # reads the head's file under its old name.
+    fallback: Path | None = None
 
     def stack_file_read(self) -> StackFile:
         if self.stack_file is not None:
@@ -106,12 +110,24 @@ class SettingsSource:
         print(f"{self.label}: {where} (stack {self.stack})", file=sys.stderr)
         return found
 
+    def located(self) -> Path | None:
+        """The stack file this side reads, without reading it (None: defaults only)."""
+        if self.stack_file is not None:
+            return self.stack_file
+        if self.defaults:
+            return None
+        cwd = Path.cwd()
+        path = (find_project_dir(cwd) or cwd) / f"Pulumi.{self.stack}.yaml"
+        return path if path.is_file() else self.fallback
+
     def _found(self) -> StackFile:
         cwd = Path.cwd()
         directory = find_project_dir(cwd) or cwd
         path = directory / f"Pulumi.{self.stack}.yaml"
         if path.is_file():
             return load_stack_file(path)
+        if self.fallback is not None:
+            return load_stack_file(self.fallback)
         if self.stack_given:
             stacks = sorted(
                 p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in directory.glob("Pulumi.*.yaml")
@@ -258,13 +274,18 @@ def cmd_diff(args: argparse.Namespace) -> int:
     # stack file and -c for HEAD. Without base-side settings, both sides share HEAD's.
     head_side = _settings_source(args)
     base_own = args.base_stack_file is not None or bool(args.base_config)
+    # The base side's stack: --base-stack, else the name of --base-stack-file, else the head's. A renamed
+    # stack (Pulumi.prod.yaml moved to Pulumi.prod-2.yaml) reads the head's file under its old name.
+    base_stack = args.base_stack or _stack_of(args.base_stack_file) or head_side.stack
+    renamed = base_stack != head_side.stack
     base_side = SettingsSource(
-        stack=head_side.stack,
-        stack_given=head_side.stack_given,
+        stack=base_stack,
+        stack_given=head_side.stack_given and not renamed,
         stack_file=args.base_stack_file or head_side.stack_file,
         defaults=head_side.defaults and args.base_stack_file is None,
         overrides=tuple(args.base_config) if base_own else head_side.overrides,
         label="base settings",
+        fallback=head_side.located() if renamed else None,
     )
     head_side = SettingsSource(**{**head_side.__dict__, "label": "head settings"})
     base_run = _declared(base_side, args.base, project, known=None)
@@ -281,6 +302,13 @@ def cmd_diff(args: argparse.Namespace) -> int:
     else:
         print(format_diff(diff, style=_style()))
     return diff.exit_code
+
+
+def _stack_of(stack_file: Path | None) -> str | None:
+    """`Pulumi.<stack>.yaml` -> <stack>; None for a file not named that way."""
+    if stack_file is None or not (stack_file.name.startswith("Pulumi.") and stack_file.name.endswith(".yaml")):
+        return None
+    return stack_file.name.removeprefix("Pulumi.").removesuffix(".yaml") or None
 
 
 def _style() -> str:
@@ -366,6 +394,12 @@ def _parser() -> argparse.ArgumentParser:
     output.add_argument("--tree", action="store_true", help="print every resource as `pulumi preview` nests them")
     diff = commands.choices["diff"]
     diff.add_argument("--json", action="store_true", help="print the changes as JSON")
+    diff.add_argument(
+        "--base-stack",
+        metavar="NAME",
+        help="the base side's stack name, when the change renames the stack (default: the name of --base-stack-file, "
+        "else --stack); every name derived from it that moves is shown",
+    )
     diff.add_argument(
         "--base-stack-file",
         type=Path,

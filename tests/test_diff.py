@@ -310,7 +310,8 @@ def test_a_settings_change_is_seen_with_each_sides_own_stack_file(
     project.mkdir()
     (project / "Pulumi.yaml").write_text((ROOT / "Pulumi.yaml").read_text())
     stack_file(project, "prod", head_settings)
-    base_file = stack_file(tmp_path, "prod-base", base_settings)
+    (tmp_path / "base").mkdir()
+    base_file = stack_file(tmp_path / "base", "prod", base_settings)  # the base branch's Pulumi.prod.yaml
     monkeypatch.chdir(project)
     found, text, document = diff_cli(
         capsys, tmp_path, example_json, example_json, "--stack", "prod", "--base-stack-file", base_file
@@ -321,6 +322,60 @@ def test_a_settings_change_is_seen_with_each_sides_own_stack_file(
     # The same settings on both sides: nothing to report.
     same, _, _ = diff_cli(capsys, tmp_path, example_json, example_json, "--stack", "prod")
     assert same == 0
+
+
+@pytest.mark.parametrize("cloud", ["none", "gcp", "irsa"])
+@pytest.mark.parametrize("how", ["--base-stack", "--base-stack-file"])
+def test_a_stack_rename_moves_every_name(
+    example_json: dict[str, Any],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    cloud: str,
+    how: str,
+) -> None:
+    """Pulumi.prod.yaml renamed Pulumi.prod-2.yaml: every name derives from the stack's name, so each agent
+    would move to a new namespace on empty volumes (and a new identity and key): exit 3, each named."""
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "Pulumi.yaml").write_text((ROOT / "Pulumi.yaml").read_text())
+    stack_file(project, "prod-2", CLOUD_SETTINGS[cloud])
+    (tmp_path / "base").mkdir()
+    base = ["--base-stack", "prod"] if how == "--base-stack" else [how, stack_file(tmp_path / "base", "prod", {})]
+    if how == "--base-stack-file":
+        stack_file(tmp_path / "base", "prod", CLOUD_SETTINGS[cloud])
+    monkeypatch.chdir(project)
+    code, text, document = diff_cli(capsys, tmp_path, example_json, example_json, "--stack", "prod-2", *base)
+    assert code == 3
+    assert [(s["key"], s["old"], s["new"]) for s in document["settings"]] == [
+        ("nuketown:environment", "prod", "prod-2")
+    ]
+    moved = {(c["type"].rsplit(":", 1)[-1], c["name"], c["effect"]) for c in document["changes"] if c["effect"]}
+    for agent in ("ada", "vox"):
+        assert ("Namespace", agent, "empty") in moved
+        if cloud == "gcp":
+            assert {("Account", agent, "identity"), ("CryptoKey", agent, "identity")} <= moved
+        if cloud == "irsa":  # the key stays the same key: only its tags (and alias) follow the new name
+            assert {("Role", agent, "identity"), ("Policy", f"{agent}-boundary", "identity")} <= moved
+    assert "NEW EMPTY" in text and "nuketown-prod--ada' -> 'nuketown-prod-2--ada'" in text
+
+
+def test_a_stack_renamed_with_its_environment_kept_moves_nothing(
+    example_json: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What docs/lifecycle.md says to do instead: the new stack keeps nuketown:environment prod."""
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "Pulumi.yaml").write_text((ROOT / "Pulumi.yaml").read_text())
+    stack_file(project, "prod-2", {**CLOUD_SETTINGS["gcp"], "nuketown:environment": "prod"})
+    stack_file(project, "prod", CLOUD_SETTINGS["gcp"])
+    monkeypatch.chdir(project)
+    code, _, document = diff_cli(
+        capsys, tmp_path, example_json, example_json, "--stack", "prod-2", "--base-stack", "prod"
+    )
+    assert code == 0 and document["settings"] == []
+    # Only the ownership guard is the stack's own.
+    assert {c["name"] for c in document["changes"]} == {"ownership"}
 
 
 def test_switching_aws_mode_rolls_the_pods(
