@@ -156,7 +156,22 @@ CLUSTER_SCOPED_KINDS = frozenset(
     }
 )
 # What the stack's ownership guard must refuse: updates (adoption is one) of the kinds the program adopts.
-GUARDED_RESOURCES = frozenset({"namespaces", "persistentvolumeclaims"})
+# (API group, resource) of every kind the program writes: its ownership guard refuses creating or updating any
+# of them for another owner, or into another owner's namespace (nuketown_stack/plan/admission.py).
+GUARDED_RESOURCES = frozenset(
+    {
+        ("", "namespaces"),
+        ("", "serviceaccounts"),
+        ("", "configmaps"),
+        ("", "resourcequotas"),
+        ("", "limitranges"),
+        ("", "persistentvolumeclaims"),
+        ("apps", "deployments"),
+        ("networking.k8s.io", "networkpolicies"),
+        ("autoscaling.k8s.io", "verticalpodautoscalers"),
+        ("keda.sh", "scaledobjects"),
+    }
+)
 STACK_UNKNOWN = "the stack name is not known (offline: pass --stack), so names derived from it cannot be checked"
 
 
@@ -1163,15 +1178,19 @@ def _guard_policy_problems(policy: Resource) -> list[str]:
     if spec.get("failurePolicy", "Fail") != "Fail":
         problems.append(f"failurePolicy is {spec.get('failurePolicy')!r}: an error would let the takeover through")
     rules = (spec.get("matchConstraints") or {}).get("resourceRules") or []
-    covered = {
-        resource
-        for rule in rules
-        if "" in (rule.get("apiGroups") or []) and {"UPDATE", "*"} & set(rule.get("operations") or [])
-        for resource in rule.get("resources") or []
-    }
-    missing = sorted(GUARDED_RESOURCES - covered) if "*" not in covered else []
-    if missing:
-        problems.append(f"does not refuse updates of {', '.join(missing)}")
+
+    def covers(group: str, resource: str, operation: str) -> bool:
+        return any(
+            {group, "*"} & set(rule.get("apiGroups") or [])
+            and {resource, "*"} & set(rule.get("resources") or [])
+            and {operation, "*"} & set(rule.get("operations") or [])
+            for rule in rules
+        )
+
+    for operation in ("CREATE", "UPDATE"):
+        missing = sorted(r for g, r in GUARDED_RESOURCES if not covers(g, r, operation))
+        if missing:
+            problems.append(f"does not guard {operation.lower()}s of {', '.join(missing)}")
     if not any(v.get("expression") for v in spec.get("validations") or []):
         problems.append("has no validation")
     return problems

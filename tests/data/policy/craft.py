@@ -853,11 +853,13 @@ def _():
 @case(
     "rule-ownership-guard-fails-open",
     "rule",
-    "the ownership guard ignores its own errors, guards namespaces only, is bound to warn; a claim lacks its stack",
+    "the ownership guard ignores its own errors, guards namespace updates only, is bound to warn; a claim lacks "
+    "its stack",
     {
         "nuketown-ownership-guard": [
             "failurePolicy is 'Ignore'",
-            "does not refuse updates of persistentvolumeclaims",
+            "does not guard creates of configmaps, deployments, limitranges, namespaces, networkpolicies",
+            "does not guard updates of configmaps, deployments, limitranges, networkpolicies, persistentvolumeclaims",
             "no ValidatingAdmissionPolicyBinding of nuketown-dev-ownership with validationActions Deny",
             "label nuketown.io/stack is None, not 'dev'",
         ]
@@ -868,7 +870,9 @@ def _():
     resources = pick(full, ("vap", "ownership"), ("vapb", "ownership"), *agent_of(full, "ada", "ns", "netpol", "pvc"))
     policy = inputs(resources, "vap", "ownership")["spec"]
     policy["failurePolicy"] = "Ignore"
-    policy["matchConstraints"]["resourceRules"][0]["resources"] = ["namespaces"]
+    policy["matchConstraints"]["resourceRules"] = [
+        {"apiGroups": [""], "apiVersions": ["v1"], "operations": ["UPDATE"], "resources": ["namespaces"]}
+    ]
     inputs(resources, "vapb", "ownership")["spec"]["validationActions"] = ["Warn"]
     del inputs(resources, "pvc", "ada-projects")["metadata"]["labels"]["nuketown.io/stack"]
     return resources
