@@ -13,7 +13,7 @@ import celpy
 import pytest
 from conftest import make_plan
 
-from nuketown_stack.plan.admission import WRITTEN_RESOURCES
+from nuketown_stack.plan.admission import WRITTEN_KINDS
 from nuketown_stack.plan.stack import KubeObject
 
 ENVIRONMENT = celpy.Environment()
@@ -194,12 +194,11 @@ def test_every_kind_the_plan_writes_is_guarded(example_raw: dict[str, Any]) -> N
     policy = plan.ownership_guard[0].manifest
     written = {(o.manifest["apiVersion"], o.kind) for a in plan.agents for o in a.objects}
     assert {kind for _, kind in written} >= {"VerticalPodAutoscaler", "ScaledObject", "Deployment"}
+    kinds = {(f"{w.group}/{w.version}".lstrip("/"), w.kind): w for w in WRITTEN_KINDS}
     for api_version, kind in written:
-        group = api_version.rpartition("/")[0]
-        plural = next(
-            r for (g, _), rs in WRITTEN_RESOURCES.items() if g == group for r in rs if r.startswith(kind.lower()[:-1])
-        )
-        assert _matched(policy, group, plural, "CREATE") and _matched(policy, group, plural, "UPDATE"), kind
+        known = kinds[(api_version, kind)]
+        assert _matched(policy, known.group, known.resource, "CREATE"), kind
+        assert _matched(policy, known.group, known.resource, "UPDATE"), kind
 
 
 @pytest.mark.parametrize(

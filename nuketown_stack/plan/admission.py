@@ -5,7 +5,7 @@ create of an existing object into an update), and Argo CD applies whatever the r
 cannot prove whose a namespace is (two legacy-named stacks can derive one, and a hand-made namespace can
 carry any name), and one stack's plan never sees another's. So every object carries its owner in labels
 (the environment as `nuketown.io/stack`, and the agent), and the API server refuses any write of this
-stack, CREATE or UPDATE of any kind it writes, that would
+stack, CREATE or UPDATE of any kind it writes (WRITTEN_KINDS), that would
 
 - take over an object labelled for another owner, or one nuketown never labelled (made by hand), unless
   whoever administers it handed it over first (the annotation `nuketown.io/hand-over-to: <env>/<agent>`,
@@ -18,6 +18,7 @@ other stacks' guards to themselves. ValidatingAdmissionPolicy is GA in admission
 Kubernetes 1.30, with `namespaceObject` (null for cluster-scoped objects) and `oldObject` (null on CREATE).
 """
 
+from dataclasses import dataclass
 from typing import Any
 
 from nuketown_stack.plan import naming
@@ -28,22 +29,31 @@ STACK_LABEL = "nuketown.io/stack"
 AGENT_LABEL = "nuketown.io/agent"
 HAND_OVER_ANNOTATION = "nuketown.io/hand-over-to"
 API_VERSION = "admissionregistration.k8s.io/v1"
-# Every kind an agent's plan writes, by API group and version: the plural resource names admission sees.
-# tests/test_admission.py checks each kind the plan renders is here.
-WRITTEN_RESOURCES: dict[tuple[str, str], tuple[str, ...]] = {
-    ("", "v1"): (
-        "namespaces",
-        "serviceaccounts",
-        "configmaps",
-        "resourcequotas",
-        "limitranges",
-        "persistentvolumeclaims",
-    ),
-    ("apps", "v1"): ("deployments",),
-    ("networking.k8s.io", "v1"): ("networkpolicies",),
-    ("autoscaling.k8s.io", "v1"): ("verticalpodautoscalers",),
-    ("keda.sh", "v1alpha1"): ("scaledobjects",),
-}
+
+
+@dataclass(frozen=True)
+class WrittenKind:
+    """A kind an agent's plan writes, as admission names it: API group, version, kind and plural resource."""
+
+    group: str
+    version: str
+    kind: str
+    resource: str
+
+
+# Every kind an agent's plan writes; tests/test_admission.py checks each kind the plan renders is here.
+WRITTEN_KINDS = (
+    WrittenKind("", "v1", "Namespace", "namespaces"),
+    WrittenKind("", "v1", "ServiceAccount", "serviceaccounts"),
+    WrittenKind("", "v1", "ConfigMap", "configmaps"),
+    WrittenKind("", "v1", "ResourceQuota", "resourcequotas"),
+    WrittenKind("", "v1", "LimitRange", "limitranges"),
+    WrittenKind("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims"),
+    WrittenKind("apps", "v1", "Deployment", "deployments"),
+    WrittenKind("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies"),
+    WrittenKind("autoscaling.k8s.io", "v1", "VerticalPodAutoscaler", "verticalpodautoscalers"),
+    WrittenKind("keda.sh", "v1alpha1", "ScaledObject", "scaledobjects"),
+)
 
 
 def _label(var: str, key: str) -> str:
@@ -131,14 +141,13 @@ def _metadata(stack: str, owner: str) -> Manifest:
 
 
 def _resource_rules() -> list[Manifest]:
+    """One rule per API group and version, in the order WRITTEN_KINDS first names them."""
+    by_version: dict[tuple[str, str], list[str]] = {}
+    for written in WRITTEN_KINDS:
+        by_version.setdefault((written.group, written.version), []).append(written.resource)
     return [
-        {
-            "apiGroups": [group],
-            "apiVersions": [version],
-            "operations": ["CREATE", "UPDATE"],
-            "resources": list(resources),
-        }
-        for (group, version), resources in WRITTEN_RESOURCES.items()
+        {"apiGroups": [group], "apiVersions": [version], "operations": ["CREATE", "UPDATE"], "resources": resources}
+        for (group, version), resources in by_version.items()
     ]
 
 
