@@ -13,8 +13,9 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import CLOUD_SETTINGS, EXAMPLE, ROOT
+from conftest import CLOUD_SETTINGS, EXAMPLE, ROOT, make_plan, nix_eval
 
+from nuketown_stack import cli
 from nuketown_stack.inputs.source import NIX_EXPERIMENTAL
 from nuketown_stack.program.engine import run_program
 from nuketown_stack.program.program import define_stack
@@ -108,9 +109,8 @@ def test_the_plugin_is_a_named_sidecar_plugin() -> None:
         "ConfigManagementPlugin",
         "nuketown",
     )
-    application = yaml.safe_load((ARGOCD / "application.yaml").read_text())
-    assert application["spec"]["source"]["plugin"]["name"] == f"nuketown-{spec['spec']['version']}"
-    assert application["spec"]["syncPolicy"]["automated"]["prune"] is False  # kept volumes stay kept
+    assert application()["spec"]["source"]["plugin"]["name"] == f"nuketown-{spec['spec']['version']}"
+    assert application()["spec"]["syncPolicy"]["automated"]["prune"] is False  # kept volumes stay kept
 
 
 @pytest.mark.parametrize("cloud", list(CLOUDS))
@@ -437,12 +437,92 @@ NAMESPACED = {
 }
 
 
+GENERATED = ARGOCD / "nuketown-production.yaml"  # `nuketown-stack argocd` for stack production
+PROJECT_COMMAND = [
+    "argocd",
+    str(EXAMPLE.relative_to(ROOT)),
+    "--stack",
+    "production",
+    "--defaults",
+    "--repo",
+    "https://github.com/your-org/your-agents.git",
+]
+
+
 def appproject() -> dict[str, Any]:
-    return yaml.safe_load((ARGOCD / "appproject.yaml").read_text())
+    return _generated("AppProject")
 
 
 def application() -> dict[str, Any]:
-    return yaml.safe_load((ARGOCD / "application.yaml").read_text())
+    return _generated("Application")
+
+
+def _generated(kind: str) -> dict[str, Any]:
+    return next(d for d in yaml.safe_load_all(GENERATED.read_text()) if d["kind"] == kind)
+
+
+def _argocd(capsys: pytest.CaptureFixture[str], *args: str) -> list[dict[str, Any]]:
+    assert cli.main(["argocd", *args]) == 0
+    return list(yaml.safe_load_all(capsys.readouterr().out))
+
+
+def test_the_shipped_project_is_what_the_cli_generates(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No hand edits: deploy/argocd/nuketown-production.yaml is `nuketown-stack argocd`'s output, byte for byte."""
+    monkeypatch.chdir(ROOT)
+    assert cli.main(PROJECT_COMMAND) == 0
+    assert capsys.readouterr().out == GENERATED.read_text()
+
+
+@pytest.mark.parametrize("legacy", [False, True])
+def test_a_stack_project_admits_none_of_another_stacks_namespaces(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, legacy: bool
+) -> None:
+    """Stack production (agents eu-bob, ada, acme) and stack production-eu (bob, ada-x): each project admits its
+    own stack's namespaces and Namespace objects, none of the other's. The hand-written pattern
+    `nuketown-production-*` admitted all of production-eu's."""
+    spec = tmp_path / "spec.json"
+    specs = {"production": ["eu-bob", "ada", "acme"], "production-eu": ["bob", "ada-x"]}
+    flags = ["-c", "nuketown:legacyNames=true"] if legacy else []
+    namespaces, projects = {}, {}
+    for stack, agents in specs.items():
+        spec.write_text(json.dumps(_spec_of(agents)))
+        plan = make_plan(_spec_of(agents), stack=stack, **{"nuketown:legacyNames": legacy})
+        namespaces[stack] = [a.namespace for a in plan.agents]
+        projects[stack] = _argocd(capsys, str(spec), "--stack", stack, "--defaults", "--repo", "https://r", *flags)[0]
+    for stack, other in (("production", "production-eu"), ("production-eu", "production")):
+        for namespace in namespaces[stack]:
+            assert permitted(projects[stack], _in(namespace)) and permitted(projects[stack], _namespace(namespace))
+        shared = set(namespaces[stack]) & set(namespaces[other])  # legacy names collide: the guard refuses them
+        assert shared == ({"nuketown-production-eu-bob"} if legacy else set())
+        for namespace in set(namespaces[other]) - shared:
+            assert not permitted(projects[stack], _in(namespace)), namespace
+            assert not permitted(projects[stack], _namespace(namespace)), namespace
+
+
+def _spec_of(agents: list[str]) -> dict[str, Any]:
+    base = json.loads(json.dumps(nix_eval(EXAMPLE)))
+    template = base["agents"]["ada"]
+    base["agents"] = {}
+    for uid, name in enumerate(agents, start=1100):
+        agent = json.loads(json.dumps(template))
+        agent.update(uid=uid, home=f"/agents/{name}")
+        agent["identity"]["scope"] = f"{name}-*"
+        base["agents"][name] = agent
+    return base
+
+
+def _namespace(name: str) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+
+
+def _in(namespace: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": "x", "namespace": namespace},
+    }
 
 
 def permitted(project: dict[str, Any], obj: dict[str, Any], server: str = IN_CLUSTER) -> bool:
@@ -563,4 +643,4 @@ def test_the_application_is_in_the_project_and_within_it() -> None:
         for d in project["spec"]["destinations"]
     )
     stack = {e["name"]: e["value"] for e in app["source"]["plugin"]["env"]}["NUKETOWN_STACK"]
-    assert project["spec"]["destinations"] == [{"server": IN_CLUSTER, "namespace": f"nuketown-{stack}-*"}]
+    assert project["spec"]["destinations"] == [{"server": IN_CLUSTER, "namespace": f"nuketown-{stack}--*"}]
