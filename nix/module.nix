@@ -232,6 +232,12 @@ let
         example = { NIX_CONFIG = "experimental-features = nix-command flakes"; };
         description = "Extra environment variables of the agent's container.";
       };
+      buckets = lib.mkOption {
+        type = t.listOf (t.strMatching "[a-z0-9]+(-[a-z0-9]+)*");
+        default = [ ];
+        example = [ "data" ];
+        description = "Object storage buckets (GCS or S3) the stack creates for the agent, by short name; the stack derives each bucket's full name, and the agent's storage grants reach exactly these buckets. Kept, with their objects, when the agent is removed.";
+      };
     };
   };
 

@@ -71,6 +71,7 @@ let
     ];
     spot = true;
     env = true;
+    buckets = true;
   };
   cloudNames = {
     enable = true;
@@ -204,6 +205,7 @@ let
           network.egress = (c.network or { }).egress or defaults.egress;
           spot = c.spot or false;
           env = c.env or { };
+          buckets = c.buckets or [ ];
         };
 
       agentSpec =
@@ -229,6 +231,7 @@ let
             network
             spot
             env
+            buckets
             ;
           persist = map (path: {
             inherit path;

@@ -26,6 +26,8 @@ _PARTITION = r"arn:aws(?:-cn|-us-gov)?"
 # Buckets `<prefix>*` and their objects `<prefix>*/*`: the only wildcards an Allow may carry.
 S3_SCOPED = re.compile(rf"{_PARTITION}:s3:::(?P<prefix>{SCOPE_PREFIX})\*(?:/\*)?")
 S3_ARN = re.compile(rf"{_PARTITION}:s3:::")
+# One bucket by its exact name (S3's naming rules), or every object in it.
+S3_EXACT = re.compile(rf"{_PARTITION}:s3:::(?P<bucket>[a-z0-9][a-z0-9.-]{{1,61}}[a-z0-9])(?:/\*)?")
 OIDC_PROVIDER = re.compile(
     rf"{_PARTITION}:iam::[0-9]{{12}}:oidc-provider/(?P<issuer>[A-Za-z0-9.-]+(?:/[A-Za-z0-9._-]+)*)"
 )
@@ -136,10 +138,11 @@ def _resource_problems(resource: Any) -> list[str]:
     if not isinstance(resource, str):
         return [f"resource {resource!r} is not a string"]
     if S3_ARN.match(resource):
-        if "**" in resource or S3_SCOPED.fullmatch(resource) is None:
+        if "**" in resource or (S3_SCOPED.fullmatch(resource) is None and S3_EXACT.fullmatch(resource) is None):
             return [
-                f"resource {resource!r} is not an agent's buckets: arn:aws:s3:::<prefix>* or <prefix>*/*, "
-                "the prefix a lowercase name ([a-z0-9][a-z0-9._-]*), one '*' after it"
+                f"resource {resource!r} is not an agent's buckets: arn:aws:s3:::<bucket> or <bucket>/*, or "
+                "arn:aws:s3:::<prefix>* or <prefix>*/*, the prefix a lowercase name ([a-z0-9][a-z0-9._-]*), one "
+                "'*' after it"
             ]
         return []
     if any(w in resource for w in WILDCARDS):
@@ -149,20 +152,29 @@ def _resource_problems(resource: Any) -> list[str]:
 
 def s3_prefixes(document: Any, what: str) -> list[str]:
     """The bucket prefixes the document's Allow statements reach (well-formed ones only)."""
+    return [m["prefix"] for m in _s3_matches(document, what, S3_SCOPED)]
+
+
+def s3_buckets(document: Any, what: str) -> list[str]:
+    """The buckets the document's Allow statements name exactly."""
+    return [m["bucket"] for m in _s3_matches(document, what, S3_EXACT)]
+
+
+def _s3_matches(document: Any, what: str, pattern: re.Pattern[str]) -> list[re.Match[str]]:
     try:
         document = parse(document, what)
         found_statements = statements(document)
     except DocumentError:
         return []
-    prefixes = []
+    matches = []
     for statement in found_statements:
         if statement.get("Effect") != "Allow":
             continue
         for resource in strings(statement.get("Resource")):
-            match = S3_SCOPED.fullmatch(resource) if isinstance(resource, str) else None
+            match = pattern.fullmatch(resource) if isinstance(resource, str) else None
             if match is not None:
-                prefixes.append(match["prefix"])
-    return prefixes
+                matches.append(match)
+    return matches
 
 
 def _covers(denied: str, required: str) -> bool:

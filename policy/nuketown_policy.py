@@ -63,6 +63,10 @@ GCP_KEY_RING = "gcp:kms/keyRing:KeyRing"
 GCP_KEY = "gcp:kms/cryptoKey:CryptoKey"
 GCP_KEY_MEMBER = "gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember"
 GCP_PROJECT_MEMBER = "gcp:projects/iAMMember:IAMMember"
+GCP_BUCKET = "gcp:storage/bucket:Bucket"
+GCP_BUCKET_MEMBER = "gcp:storage/bucketIAMMember:BucketIAMMember"
+AWS_BUCKET = "aws:s3/bucket:Bucket"
+AWS_BUCKET_PUBLIC_ACCESS = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
 AWS_ROLE = "aws:iam/role:Role"
 AWS_POLICY = "aws:iam/policy:Policy"
 AWS_ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
@@ -80,6 +84,7 @@ GCP_GRANTS: dict[str, tuple[str, frozenset[str]]] = {
     GCP_ACCOUNT_MEMBER: ("a service account", frozenset({WORKLOAD_IDENTITY_USER})),
     GCP_KEY_MEMBER: ("a KMS key", frozenset({KMS_DECRYPTER, KMS_ENCRYPTER})),
     GCP_PROJECT_MEMBER: ("the project", frozenset({STORAGE_OBJECT_USER})),  # conditioned on an agent's buckets
+    GCP_BUCKET_MEMBER: ("a bucket", frozenset({STORAGE_OBJECT_USER})),
 }
 STORAGE_CONDITION = re.compile(rf'resource\.name\.startsWith\("projects/_/buckets/(?P<prefix>{iam.SCOPE_PREFIX})"\)')
 WORKLOAD_IDENTITY_MEMBER = re.compile(
@@ -121,6 +126,10 @@ KNOWN_TYPES = frozenset(
         GCP_KEY,
         GCP_KEY_MEMBER,
         GCP_PROJECT_MEMBER,
+        GCP_BUCKET,
+        GCP_BUCKET_MEMBER,
+        AWS_BUCKET,
+        AWS_BUCKET_PUBLIC_ACCESS,
         AWS_KEY,
         AWS_ALIAS,
         AWS_KEY_POLICY,
@@ -279,6 +288,9 @@ class Context:
     # How the stack derives its names (pack config environment, legacyNames), as its settings say.
     environment: str | None = None
     legacy_names: bool = False
+    # agentPrefix: the operator declared the project or account the stack's alone (nuketown:storage), so an
+    # agent may also reach every bucket named <agent>-*; buckets: only the buckets the stack declares for it.
+    storage: str = "buckets"
 
     @property
     def names(self) -> Names | None:
@@ -301,6 +313,9 @@ class Context:
         ):
             raise ConfigError('allowedScopes must map agent names to lists of scopes (like "shared-*")')
         environment, legacy = config.get("environment"), config.get("legacyNames", False)
+        storage = config.get("storage", "buckets")
+        if storage not in ("buckets", "agentPrefix"):
+            raise ConfigError("storage must be buckets or agentPrefix")
         if environment is not None and not isinstance(environment, str):
             raise ConfigError("environment must be the name the stack's names derive from")
         if not isinstance(legacy, bool):
@@ -311,12 +326,14 @@ class Context:
             allowed_scopes={agent: tuple(values) for agent, values in scopes.items()},
             environment=environment,
             legacy_names=legacy,
+            storage=storage,
         )
 
     def allows_scope(self, agent: str, prefix: str) -> bool:
-        return prefix.startswith(f"{agent}-") or any(
-            scope.removesuffix("*") == prefix for scope in self.allowed_scopes.get(agent, ())
-        )
+        """A bucket-name prefix an agent's grant may cover: allow-listed for it, or `<agent>-` in a project or
+        account the operator declared the stack's alone (storage agentPrefix)."""
+        own = self.storage == "agentPrefix" and prefix.startswith(f"{agent}-")
+        return own or any(scope.removesuffix("*") == prefix for scope in self.allowed_scopes.get(agent, ()))
 
 
 def owning_agents(resources: Sequence[Mapping[str, Any]]) -> list[str | None]:
@@ -965,7 +982,7 @@ def identity_binding_problems(resources: Sequence[Resource], context: Context) -
             if problem:
                 return [*problems, problem]
             return problems + own_or_allowed(agent, bound, bound == email, "service account")
-        if resource.type in (GCP_KEY_MEMBER, GCP_PROJECT_MEMBER):
+        if resource.type in (GCP_KEY_MEMBER, GCP_PROJECT_MEMBER, GCP_BUCKET_MEMBER):
             problems = []
             if resource.type == GCP_KEY_MEMBER:
                 key = props.get("cryptoKeyId")
@@ -1021,15 +1038,27 @@ def identity_binding_problems(resources: Sequence[Resource], context: Context) -
             return problems
         return []
 
-    types = (GCP_ACCOUNT_MEMBER, GCP_KEY_MEMBER, GCP_PROJECT_MEMBER, SERVICE_ACCOUNT, AWS_POD_IDENTITY, AWS_ROLE)
+    types = (
+        GCP_ACCOUNT_MEMBER,
+        GCP_KEY_MEMBER,
+        GCP_PROJECT_MEMBER,
+        GCP_BUCKET_MEMBER,
+        SERVICE_ACCOUNT,
+        AWS_POD_IDENTITY,
+        AWS_ROLE,
+    )
     return findings + _each(_of_type(resources, *types), check)
 
 
 @stack_rule
 def scope_ownership_problems(resources: Sequence[Resource], context: Context) -> list[Finding]:
-    """The bucket prefixes an agent's grants reach (GCP storage condition, S3 resources) are its own,
-    `<agent>-`, or allow-listed for it (pack config allowedScopes), and no agent's prefix covers another's."""
+    """An agent's storage grants reach only what is its own: the buckets this stack declares for it (a GCS
+    bucket-level grant, or S3 ARNs naming exactly those buckets), and a bucket-name prefix only where the
+    operator said so (pack config allowedScopes, or `<agent>-` with storage agentPrefix, which declares the
+    project or account the stack's alone); no agent's prefix covers another's. A prefix reaches every bucket
+    of the project or account that starts with it, the platform's and other stacks' included."""
     reached: list[tuple[str, str, Resource]] = []
+    declared = _declared_buckets(resources)
 
     def prefixes(resource: Resource) -> list[str]:
         props = resource.read()
@@ -1037,31 +1066,65 @@ def scope_ownership_problems(resources: Sequence[Resource], context: Context) ->
             expression = (props.get("condition") or {}).get("expression")
             match = STORAGE_CONDITION.fullmatch(expression) if isinstance(expression, str) else None
             return [match["prefix"]] if match else []
-        if resource.type in (AWS_POLICY, AWS_ROLE_POLICY):
-            return iam.s3_prefixes(props.get("policy"), "policy")
-        documents = [inline.get("policy") for inline in props.get("inlinePolicies") or []]
-        return [p for i, d in enumerate(documents) for p in iam.s3_prefixes(d, f"inlinePolicies[{i}].policy")]
+        return [p for document, what in _s3_documents(resource) for p in iam.s3_prefixes(document, what)]
+
+    def buckets(resource: Resource) -> list[str]:
+        if resource.type == GCP_BUCKET_MEMBER:
+            bucket = resource.read().get("bucket")
+            return [bucket] if isinstance(bucket, str) else []
+        if resource.type == GCP_PROJECT_MEMBER:
+            return []
+        return [b for document, what in _s3_documents(resource) for b in iam.s3_buckets(document, what)]
 
     def check(resource: Resource) -> list[str]:
+        agent = resource.agent
+        if agent is None:
+            found = prefixes(resource) + buckets(resource)
+            return [f"reaches buckets {', '.join(found)} but belongs to no agent"] if found else []
         problems = []
         for prefix in dict.fromkeys(prefixes(resource)):
-            if resource.agent is None:
-                problems.append(f"reaches buckets {prefix}* but belongs to no agent")
-                continue
-            reached.append((resource.agent, prefix, resource))
-            if not context.allows_scope(resource.agent, prefix):
+            reached.append((agent, prefix, resource))
+            if not context.allows_scope(agent, prefix):
                 problems.append(
-                    f"reaches buckets {prefix}*, beyond {resource.agent}'s own '{resource.agent}-'; the operator "
-                    f"allow-lists other scopes in pack config allowedScopes {{{resource.agent!r}: [{prefix + '*'!r}]}}"
+                    f"reaches every bucket named {prefix}*, in which the project or account may hold others' "
+                    f"buckets; {agent}'s grants reach the buckets this stack declares for it, and a prefix only "
+                    f"where the operator allow-lists it (pack config allowedScopes {{{agent!r}: [{prefix + '*'!r}]}})"
                 )
+        for bucket in dict.fromkeys(buckets(resource)):
+            if bucket not in declared.get(agent, set()):
+                problems.append(f"reaches bucket {bucket}, which this stack does not declare for {agent}")
         return problems
 
-    findings = _each(_of_type(resources, GCP_PROJECT_MEMBER, AWS_POLICY, AWS_ROLE_POLICY, AWS_ROLE), check)
+    types = (GCP_PROJECT_MEMBER, GCP_BUCKET_MEMBER, AWS_POLICY, AWS_ROLE_POLICY, AWS_ROLE)
+    findings = _each(_of_type(resources, *types), check)
     return findings + [
         Finding(resource, f"scope {prefix}* of {agent} also covers {other}'s {other_prefix}*")
         for agent, prefix, resource in reached
         for other, other_prefix in sorted({(o, p) for o, p, _ in reached if o != agent and p.startswith(prefix)})
     ]
+
+
+def _s3_documents(resource: Resource) -> list[tuple[Any, str]]:
+    """The IAM documents of an AWS policy, role policy or role (its inline policies), with what each is."""
+    props = resource.read()
+    if resource.type in (AWS_POLICY, AWS_ROLE_POLICY):
+        return [(props.get("policy"), "policy")]
+    if resource.type == AWS_ROLE:
+        return [
+            (inline.get("policy"), f"inlinePolicies[{i}].policy")
+            for i, inline in enumerate(props.get("inlinePolicies") or [])
+        ]
+    return []
+
+
+def _declared_buckets(resources: Sequence[Resource]) -> dict[str, set[str]]:
+    """Agent -> the names of the buckets the stack declares for it (GCS `name`, S3 `bucket`)."""
+    declared: dict[str, set[str]] = {}
+    for resource in _of_type(resources, GCP_BUCKET, AWS_BUCKET):
+        name = resource.read().get("name" if resource.type == GCP_BUCKET else "bucket")
+        if resource.agent is not None and isinstance(name, str):
+            declared.setdefault(resource.agent, set()).add(name)
+    return declared
 
 
 @stack_rule
@@ -1269,6 +1332,12 @@ CONFIG_PROPERTIES["nuketown-identity-binding"]["allowedIdentities"] = {
     "description": "agent -> the existing GCP service account email or AWS role ARN it may bind",
     "additionalProperties": {"type": "string"},
     "default": {},
+}
+CONFIG_PROPERTIES["nuketown-scope-ownership"]["storage"] = {
+    "type": "string",
+    "enum": ["buckets", "agentPrefix"],
+    "description": "nuketown:storage: agentPrefix lets an agent reach every bucket named <agent>-* as well",
+    "default": "buckets",
 }
 CONFIG_PROPERTIES["nuketown-scope-ownership"]["allowedScopes"] = {
     "type": "object",

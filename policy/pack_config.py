@@ -29,6 +29,7 @@ def pack_config(stack_file: Path) -> dict[str, Any]:
     names = {"environment": settings.names.environment, "legacyNames": settings.names.legacy}
     config: dict[str, Any] = {policy: dict(names) for policy, properties in CONFIG_PROPERTIES.items() if properties}
     config[IDENTITY_BINDING]["allowedIdentities"] = dict(settings.allowed_identities)
+    config[SCOPE_OWNERSHIP]["storage"] = settings.storage
     config[SCOPE_OWNERSHIP]["allowedScopes"] = {agent: list(scope) for agent, scope in settings.allowed_scopes.items()}
     return config
 

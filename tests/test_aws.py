@@ -42,6 +42,15 @@ def irsa() -> EngineResult:
 
 
 @pytest.fixture(scope="module")
+def irsa_agent_prefix() -> EngineResult:
+    """With nuketown:storage agentPrefix: each agent also reaches every bucket named <agent>-* in the account."""
+    return run(FLEET, {**IRSA, "nuketown:storage": "agentPrefix"})
+
+
+ADA_BUCKET = f"nt-dev--ada--data-{ACCOUNT}-us-east-1-an"  # fleet's ada, bucket data, in the account's namespace
+
+
+@pytest.fixture(scope="module")
 def pod_identity() -> EngineResult:
     return run(FLEET, POD_IDENTITY)
 
@@ -174,14 +183,35 @@ def test_boundary_denies_escalation(irsa: EngineResult, action: str) -> None:
     assert denied and not allowed
 
 
-def test_boundary_allows_only_own_buckets_and_key(irsa: EngineResult) -> None:
+def _allowed(policy: dict[str, Any]) -> set[tuple[str, str]]:
+    allows = [s for s in policy["Statement"] if s["Effect"] == "Allow"]
+    return {
+        (a, r)
+        for s in allows
+        for a in s["Action"]
+        for r in ([s["Resource"]] if isinstance(s["Resource"], str) else s["Resource"])
+    }
+
+
+def test_boundary_allows_only_own_buckets_and_key(irsa: EngineResult, irsa_agent_prefix: EngineResult) -> None:
     key_arn = irsa.outputs["agents"]["ada"]["kmsKey"]
-    allows = [s for s in document(irsa, "aws:iam/policy:Policy", "ada-boundary")["Statement"] if s["Effect"] == "Allow"]
-    assert {(a, s["Resource"]) for s in allows for a in s["Action"]} == {
+    key = {("kms:Decrypt", key_arn), ("kms:DescribeKey", key_arn)}
+    assert _allowed(document(irsa, "aws:iam/policy:Policy", "ada-boundary")) == {
+        *((a, f"arn:aws:s3:::{ADA_BUCKET}") for a in aws_plan.BUCKET_ACTIONS),
+        *((a, f"arn:aws:s3:::{ADA_BUCKET}/*") for a in aws_plan.OBJECT_ACTIONS),
+        *key,
+    }
+    assert _allowed(document(irsa_agent_prefix, "aws:iam/policy:Policy", "ada-boundary")) == {
+        *((a, f"arn:aws:s3:::{ADA_BUCKET}") for a in aws_plan.BUCKET_ACTIONS),
+        *((a, f"arn:aws:s3:::{ADA_BUCKET}/*") for a in aws_plan.OBJECT_ACTIONS),
         *((a, "arn:aws:s3:::ada-*") for a in aws_plan.BUCKET_ACTIONS),
         *((a, "arn:aws:s3:::ada-*/*") for a in aws_plan.OBJECT_ACTIONS),
-        ("kms:Decrypt", key_arn),
-        ("kms:DescribeKey", key_arn),
+        *key,
+    }
+    vox_key = irsa.outputs["agents"]["vox"]["kmsKey"]
+    assert _allowed(document(irsa, "aws:iam/policy:Policy", "vox-boundary")) == {  # vox has no buckets
+        ("kms:Decrypt", vox_key),
+        ("kms:DescribeKey", vox_key),
     }
 
 
@@ -193,14 +223,14 @@ def test_identity_policy(irsa: EngineResult) -> None:
             "Sid": "OwnBuckets",
             "Effect": "Allow",
             "Action": list(aws_plan.BUCKET_ACTIONS),
-            "Resource": "arn:aws:s3:::ada-*",
+            "Resource": [f"arn:aws:s3:::{ADA_BUCKET}"],
             "Condition": own_account,
         },
         {
             "Sid": "OwnObjects",
             "Effect": "Allow",
             "Action": list(aws_plan.OBJECT_ACTIONS),
-            "Resource": "arn:aws:s3:::ada-*/*",
+            "Resource": [f"arn:aws:s3:::{ADA_BUCKET}/*"],
             "Condition": own_account,
         },
         {
@@ -283,13 +313,15 @@ def test_parliament_would_catch_a_bad_document() -> None:
 
 @set_initial_no_auth_action_count(8)  # setting up the user and the buckets; every call after it is checked
 @mock_aws
-def _s3_as_agent(policy: dict[str, Any]) -> dict[str, bool]:
+def _s3_as_agent(policy: dict[str, Any], own: str = "ada-data") -> dict[str, bool]:
+    """What a user holding `policy` may do, under moto's IAM enforcement, on its own bucket `own` and on others:
+    vox-data (another agent's) and adax-data (a name that starts like ada's)."""
     iam = boto3.client("iam", region_name="us-east-1")
     iam.create_user(UserName="ada")
     iam.put_user_policy(UserName="ada", PolicyName="nuketown-agent", PolicyDocument=json.dumps(policy))
     key = iam.create_access_key(UserName="ada")["AccessKey"]
     admin = boto3.client("s3", region_name="us-east-1")
-    for bucket in ("ada-data", "vox-data", "adax-data"):
+    for bucket in (own, "vox-data", "adax-data"):
         admin.create_bucket(Bucket=bucket)
     admin.put_object(Bucket="vox-data", Key="notes", Body=b"vox's")
     admin.put_object(Bucket="adax-data", Key="notes", Body=b"not ada's")
@@ -300,9 +332,9 @@ def _s3_as_agent(policy: dict[str, Any]) -> dict[str, bool]:
         aws_secret_access_key=key["SecretAccessKey"],
     )
     attempts = {
-        "write own": lambda: agent.put_object(Bucket="ada-data", Key="notes", Body=b"ada's"),
-        "read own": lambda: agent.get_object(Bucket="ada-data", Key="notes")["Body"].read() == b"ada's",
-        "list own": lambda: agent.list_objects_v2(Bucket="ada-data")["KeyCount"] == 1,
+        "write own": lambda: agent.put_object(Bucket=own, Key="notes", Body=b"ada's"),
+        "read own": lambda: agent.get_object(Bucket=own, Key="notes")["Body"].read() == b"ada's",
+        "list own": lambda: agent.list_objects_v2(Bucket=own)["KeyCount"] == 1,
         "read other agent": lambda: agent.get_object(Bucket="vox-data", Key="notes"),
         "write other agent": lambda: agent.put_object(Bucket="vox-data", Key="x", Body=b"x"),
         "list other agent": lambda: agent.list_objects_v2(Bucket="vox-data"),
@@ -319,8 +351,21 @@ def _s3_as_agent(policy: dict[str, Any]) -> dict[str, bool]:
     return allowed
 
 
-def test_s3_policy_under_moto_iam_enforcement(irsa: EngineResult) -> None:
-    allowed = _s3_as_agent(document(irsa, "aws:iam/rolePolicy:RolePolicy", "ada"))
+def test_s3_policy_under_moto_iam_enforcement(irsa: EngineResult, irsa_agent_prefix: EngineResult) -> None:
+    """ada reaches its own bucket and nothing else, neither by default (its declared bucket, exactly) nor with
+    storage agentPrefix (also ada-*, with its dash: never adax-data)."""
+    allowed = _s3_as_agent(document(irsa, "aws:iam/rolePolicy:RolePolicy", "ada"), own=ADA_BUCKET)
+    assert allowed == {
+        "write own": True,
+        "read own": True,
+        "list own": True,
+        "read other agent": False,
+        "write other agent": False,
+        "list other agent": False,
+        "read prefix without dash": False,
+        "write prefix without dash": False,
+    }
+    allowed = _s3_as_agent(document(irsa_agent_prefix, "aws:iam/rolePolicy:RolePolicy", "ada"))
     assert allowed == {
         "write own": True,
         "read own": True,
@@ -333,8 +378,9 @@ def test_s3_policy_under_moto_iam_enforcement(irsa: EngineResult) -> None:
     }
 
 
-def test_moto_check_would_catch_a_prefix_without_its_dash(irsa: EngineResult) -> None:
-    loose = json.loads(json.dumps(document(irsa, "aws:iam/rolePolicy:RolePolicy", "ada")).replace("ada-*", "ada*"))
+def test_moto_check_would_catch_a_prefix_without_its_dash(irsa_agent_prefix: EngineResult) -> None:
+    policy = document(irsa_agent_prefix, "aws:iam/rolePolicy:RolePolicy", "ada")
+    loose = json.loads(json.dumps(policy).replace("ada-*", "ada*"))
     assert _s3_as_agent(loose)["read prefix without dash"] is True
 
 
@@ -348,6 +394,8 @@ def test_a_given_role_gets_its_own_key_and_grants(example_raw: dict[str, Any], t
     grants = [
         ("aws:kms/key:Key", "ada"),
         ("aws:kms/alias:Alias", "ada"),
+        ("aws:s3/bucket:Bucket", "ada--artifacts"),
+        ("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", "ada--artifacts"),
         ("aws:kms/keyPolicy:KeyPolicy", "ada"),
         ("aws:iam/rolePolicy:RolePolicy", "ada"),
     ]

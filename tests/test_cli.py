@@ -137,7 +137,7 @@ def test_plan_shows_each_agents_workload_then_its_identity_chain(run: Any) -> No
         "   └─ GCP service account nt-dev--ada in project acme-agents, email (known after apply) (workload identity)\n"
         "      ├─ impersonated only by serviceAccount:acme-agents.svc.id.goog[nuketown-dev--ada/ada]"
         " (roles/iam.workloadIdentityUser)\n"
-        '      ├─ storage: roles/storage.objectUser where resource.name.startsWith("projects/_/buckets/ada-")\n'
+        "      ├─ storage: roles/storage.objectUser on its buckets acme-agents--dev--ada--artifacts only\n"
         "      └─ KMS: roles/cloudkms.cryptoKeyDecrypter on key ada (id (known after apply))\n"
         "\n"
         "agent vox (Unix uid 1101)\n"

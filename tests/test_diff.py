@@ -133,8 +133,8 @@ def test_removing_an_agent_keeps_its_data_and_identity(
     assert code == 3
     kept = {name_type for *_, name_type in [(a, act, f"{t} {n}") for a, act, t, n in effects(document)]}
     expected = {"Namespace vox", "PersistentVolumeClaim vox-projects", "PersistentVolumeClaim vox-datasets"}
-    expected |= {"Account vox", "CryptoKey vox"} if cloud == GCP else set()
-    expected |= {"Role vox", "Policy vox-boundary", "Key vox"} if cloud == AWS else set()
+    expected |= {"Account vox", "CryptoKey vox", "Bucket vox--papers"} if cloud == GCP else set()
+    expected |= {"Role vox", "Policy vox-boundary", "Key vox", "Bucket vox--papers"} if cloud == AWS else set()
     assert kept == expected
     assert all(c["action"] == "delete" for c in document["changes"])
     assert "protected" not in text  # nothing is protected, so `pulumi up` goes through
@@ -156,6 +156,7 @@ def test_adding_an_agent_back_creates_or_adopts(
         ("PersistentVolumeClaim", "vox-projects"),
         ("Account", "vox"),
         ("CryptoKey", "vox"),
+        ("Bucket", "vox--papers"),
     }
     assert "note: adopts, as it is, the volume vox-datasets kept from a removed agent of this name" in text
     assert all(c["effect"] is None for c in document["changes"])

@@ -54,6 +54,12 @@ def fleet() -> EngineResult:
     )
 
 
+@pytest.fixture(scope="module")
+def fleet_agent_prefix() -> EngineResult:
+    """With nuketown:storage agentPrefix: each agent also reaches every bucket named <agent>-* in the project."""
+    return run(FLEET, **{**FLEET_ALLOWED, "nuketown:storage": "agentPrefix"})
+
+
 def find(result: EngineResult, typ: str, name: str) -> DeclaredResource:
     matches = [r for r in result.resources if r.type == typ and r.name == name]
     assert len(matches) == 1, f"{typ} {name}: {len(matches)} found"
@@ -146,8 +152,30 @@ def test_only_the_agent_decrypts_its_key(fleet: EngineResult) -> None:
     ]
 
 
-def test_storage_grant_is_an_object_role_with_a_prefix_condition(fleet: EngineResult) -> None:
-    grant = find(fleet, "gcp:projects/iAMMember:IAMMember", "ada-storage")
+def test_each_bucket_is_the_agents_own_and_its_grant_names_it_alone(fleet: EngineResult) -> None:
+    """By default an agent's storage grant is a bucket-level objectUser on each bucket the stack creates for it:
+    no project-wide grant, no condition, nothing another stack or the platform holds."""
+    bucket = find(fleet, "gcp:storage/bucket:Bucket", "ada--data").inputs
+    assert bucket == {
+        "name": f"{PROJECT}--dev--ada--data",
+        "project": PROJECT,
+        "location": "US",
+        "labels": {"nuketown-stack": "dev", "nuketown-agent": "ada"},
+        "uniformBucketLevelAccess": True,
+        "publicAccessPrevention": "enforced",
+    }
+    grant = find(fleet, "gcp:storage/bucketIAMMember:BucketIAMMember", "ada--data--objects").inputs
+    assert grant == {
+        "bucket": f"{PROJECT}--dev--ada--data",
+        "role": "roles/storage.objectUser",
+        "member": f"serviceAccount:nt-dev--ada@{PROJECT}.iam.gserviceaccount.com",
+    }
+    assert of_type(fleet, "gcp:projects/iAMMember:IAMMember") == []
+    assert find(fleet, "gcp:storage/bucket:Bucket", "ada--data").retain_on_delete
+
+
+def test_storage_grant_is_an_object_role_with_a_prefix_condition(fleet_agent_prefix: EngineResult) -> None:
+    grant = find(fleet_agent_prefix, "gcp:projects/iAMMember:IAMMember", "ada-storage")
     assert grant.inputs == {
         "project": PROJECT,
         "role": "roles/storage.objectUser",
@@ -179,8 +207,11 @@ def _condition_allows(expression: str, resource_name: str) -> bool:
         ("projects/_/buckets/ada/objects/x", False),
     ],
 )
-def test_storage_condition_evaluated_with_cel(fleet: EngineResult, resource_name: str, allowed: bool) -> None:
-    expression = find(fleet, "gcp:projects/iAMMember:IAMMember", "ada-storage").inputs["condition"]["expression"]
+def test_storage_condition_evaluated_with_cel(
+    fleet_agent_prefix: EngineResult, resource_name: str, allowed: bool
+) -> None:
+    member = find(fleet_agent_prefix, "gcp:projects/iAMMember:IAMMember", "ada-storage")
+    expression = member.inputs["condition"]["expression"]
     assert _condition_allows(expression, resource_name) is allowed
 
 
@@ -215,7 +246,8 @@ def test_a_given_account_gets_its_own_key_and_grants(fleet: EngineResult) -> Non
             ("gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember", f"rio-encrypter-{naming.short_hash(e)}")
             for e in ENCRYPTERS
         ],
-        ("gcp:projects/iAMMember:IAMMember", "rio-storage"),
+        ("gcp:storage/bucket:Bucket", "rio--runbooks"),
+        ("gcp:storage/bucketIAMMember:BucketIAMMember", "rio--runbooks--objects"),
     ]
     given = "rio-agent@fleet-project.iam.gserviceaccount.com"
     assert find(fleet, "gcp:serviceaccount/iAMMember:IAMMember", "rio-workload-identity").inputs[
@@ -224,9 +256,9 @@ def test_a_given_account_gets_its_own_key_and_grants(fleet: EngineResult) -> Non
     assert find(fleet, "gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember", "rio-decrypter").inputs["member"] == (
         f"serviceAccount:{given}"
     )
-    storage = find(fleet, "gcp:projects/iAMMember:IAMMember", "rio-storage").inputs
+    storage = find(fleet, "gcp:storage/bucketIAMMember:BucketIAMMember", "rio--runbooks--objects").inputs
     assert storage["member"] == f"serviceAccount:{given}"
-    assert storage["condition"]["expression"] == 'resource.name.startsWith("projects/_/buckets/rio-")'
+    assert storage["bucket"] == f"{PROJECT}--dev--rio--runbooks"
     annotations = find(fleet, "kubernetes:core/v1:ServiceAccount", "rio").inputs["metadata"]["annotations"]
     assert annotations == {"iam.gke.io/gcp-service-account": given}
     assert fleet.outputs["agents"]["rio"] == {

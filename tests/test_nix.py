@@ -102,6 +102,7 @@ def test_seed_one_line_config_gives_a_valid_spec() -> None:
         "network": {"egress": "all"},
         "spot": False,
         "env": {},
+        "buckets": [],
     }
     load_spec(spec)
 

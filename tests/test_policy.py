@@ -71,6 +71,8 @@ STACKS = {
     },
 }
 # The pack's own allow-list for the fleet's rio: the same identity the stack settings allow (FLEET_ALLOWED).
+AGENT_PREFIX = {"nuketown:storage": "agentPrefix"}  # the operator declares the project or account the stack's
+AGENT_PREFIX_PACK = {"nuketown-scope-ownership": {"storage": "agentPrefix"}}  # and the pack is told so
 PACK_CONFIG = {
     "nuketown-identity-binding": {"allowedIdentities": json.loads(FLEET_ALLOWED["nuketown:allowedIdentities"])}
 }
@@ -298,7 +300,7 @@ def test_the_fleets_existing_account_needs_the_packs_allow_list() -> None:
     assert [(policy, resource and resource.type) for policy, resource, _ in found] == [
         ("nuketown-identity-binding", "gcp:serviceaccount/iAMMember:IAMMember"),
         ("nuketown-identity-binding", "gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember"),
-        ("nuketown-identity-binding", "gcp:projects/iAMMember:IAMMember"),
+        ("nuketown-identity-binding", "gcp:storage/bucketIAMMember:BucketIAMMember"),
         ("nuketown-identity-binding", "kubernetes:core/v1:ServiceAccount"),
     ]
     assert all("rio-agent@fleet-project.iam.gserviceaccount.com' is not rio's own" in m for *_, m in found)
@@ -309,7 +311,7 @@ def test_the_fleets_existing_account_needs_the_packs_allow_list() -> None:
 
 def test_every_finding_and_rule_has_crafted_plans() -> None:
     documents = [crafted(path) for path in CRAFTED]
-    assert {d["finding"] for d in documents} == {"1", "2", "4", "5", "rule", "unknown"}
+    assert {d["finding"] for d in documents} == {"1", "2", "4", "5", "6", "rule", "unknown"}
     fired = {policy for d in documents for policy in d["expect"]}
     assert fired == {policy_name(rule) for rule in (*RESOURCE_RULES, *STACK_RULES)}
 
@@ -317,19 +319,21 @@ def test_every_finding_and_rule_has_crafted_plans() -> None:
 @pytest.mark.parametrize("path", CRAFTED, ids=lambda p: p.stem)
 def test_a_crafted_plan_is_reported_by_the_rules(path: Path) -> None:
     document = crafted(path)
-    assert_reported(found_by_policy(run_all(resources_from_plan(document), document["stack"])), document["expect"])
+    found = run_all(resources_from_plan(document), document["stack"], document.get("config"))
+    assert_reported(found_by_policy(found), document["expect"])
 
 
 @pytest.mark.parametrize("path", CRAFTED, ids=lambda p: p.stem)
 def test_a_crafted_plan_is_reported_by_the_analyzer(path: Path) -> None:
     document = crafted(path)
-    assert_reported(diagnostics_by_policy(analyze(document, document["stack"])), document["expect"])
+    found = analyze(document, document["stack"], config=document.get("config"))
+    assert_reported(diagnostics_by_policy(found), document["expect"])
 
 
 @pytest.mark.parametrize("path", CRAFTED, ids=lambda p: p.stem)
 def test_a_crafted_plan_is_reported_offline(path: Path, tmp_path: Path) -> None:
     document = crafted(path)
-    result = offline(document, tmp_path)
+    result = offline(document, tmp_path, config=document.get("config"))
     assert result.returncode == 1, result.stderr
     assert_reported(offline_by_policy(result.stdout), document["expect"])
 
@@ -338,13 +342,14 @@ def test_a_crafted_plan_is_reported_offline(path: Path, tmp_path: Path) -> None:
 def test_a_crafted_plan_is_reported_at_preview(path: Path, tmp_path: Path) -> None:
     """The offending values unknown: as `plan --json` prints them, and as the engine hands them to the pack."""
     document = crafted(path)
+    config = document.get("config")
     printed = with_unknowns(document, PLAN_UNKNOWN)
-    assert_reported_unknown(found_by_policy(run_all(resources_from_plan(printed), "dev")), document)
-    result = offline(printed, tmp_path)
+    assert_reported_unknown(found_by_policy(run_all(resources_from_plan(printed), "dev", config)), document)
+    result = offline(printed, tmp_path, config=config)
     assert result.returncode == 1, result.stderr
     assert_reported_unknown(offline_by_policy(result.stdout), document)
     sent = with_unknowns(document, pulumi_policy.proxy.UNKNOWN_STRING_VALUE)
-    assert_reported_unknown(diagnostics_by_policy(analyze(sent, "dev")), document)
+    assert_reported_unknown(diagnostics_by_policy(analyze(sent, "dev", config=config)), document)
 
 
 def test_an_allow_listed_identity_and_scope_pass() -> None:
@@ -679,7 +684,7 @@ WRONG_KIND: dict[str, tuple[str, tuple[str, str, str], tuple[str, ...], str, str
     ),
     "storage for the key": (
         "gcp",
-        (nuketown_policy.GCP_PROJECT_MEMBER, "ada-storage", "member"),
+        (nuketown_policy.GCP_BUCKET_MEMBER, "ada--artifacts--objects", "member"),
         (),
         GCP_KEY_REF,
         "nuketown-identity-binding",
@@ -789,6 +794,12 @@ def gcp_resources() -> list[Resource]:
 
 
 @pytest.fixture(scope="module")
+def gcp_prefix_resources() -> list[Resource]:
+    """With nuketown:storage agentPrefix: each agent's project-wide grant on its `<agent>-*` buckets too."""
+    return resources_from_plan(plan_of({**STACKS["gcp"], **AGENT_PREFIX}))
+
+
+@pytest.fixture(scope="module")
 def aws_resources() -> list[Resource]:
     return resources_from_plan(plan_of(STACKS["aws-irsa"]))
 
@@ -834,7 +845,7 @@ def test_additive_gcp_iam_is_allowed() -> None:
         ("gcp:projects/iAMMember:IAMMember", "roles/iam.serviceAccountTokenCreator"),
         ("gcp:serviceaccount/iAMMember:IAMMember", "roles/iam.serviceAccountUser"),
         ("gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember", "roles/cloudkms.admin"),
-        ("gcp:storage/bucketIAMMember:BucketIAMMember", "roles/storage.objectUser"),
+        ("gcp:storage/bucketIAMMember:BucketIAMMember", "roles/storage.admin"),
         ("gcp:organizations/iAMMember:IAMMember", "roles/viewer"),
     ],
 )
@@ -843,8 +854,8 @@ def test_gcp_roles_outside_the_allow_list_are_refused(resource_type: str, role: 
     assert "not allowed" in problem or "not a grant nuketown makes" in problem
 
 
-def test_a_storage_grant_without_condition_is_refused(gcp_resources: list[Resource]) -> None:
-    grant = first(gcp_resources, "gcp:projects/iAMMember:IAMMember")
+def test_a_storage_grant_without_condition_is_refused(gcp_prefix_resources: list[Resource]) -> None:
+    grant = first(gcp_prefix_resources, "gcp:projects/iAMMember:IAMMember")
     assert unconditioned_storage_grant_problems("gcp:projects/iAMMember:IAMMember", grant) == []
     del grant["condition"]
     [problem] = unconditioned_storage_grant_problems("gcp:projects/iAMMember:IAMMember", grant)
@@ -863,9 +874,9 @@ def test_a_storage_grant_without_condition_is_refused(gcp_resources: list[Resour
     ],
 )
 def test_storage_conditions_other_than_one_owned_prefix_are_refused(
-    gcp_resources: list[Resource], expression: str
+    gcp_prefix_resources: list[Resource], expression: str
 ) -> None:
-    grant = first(gcp_resources, "gcp:projects/iAMMember:IAMMember")
+    grant = first(gcp_prefix_resources, "gcp:projects/iAMMember:IAMMember")
     grant["condition"]["expression"] = expression
     assert nuketown_policy.storage_condition_problems("gcp:projects/iAMMember:IAMMember", grant) != []
 
@@ -936,13 +947,15 @@ def _with_scope(plan: dict[str, Any], scope: str) -> dict[str, Any]:
 @pytest.mark.parametrize("cloud", ["gcp", "aws-irsa"])
 @pytest.mark.parametrize("scope", list(SCOPES))
 def test_a_scope_passes_as_the_program_allows_it(cloud: str, scope: str) -> None:
-    """Through every rule, a scope gets the program's verdict (it starts with 'ada-'): `ada-data*` passes,
-    `ada*`, `p*`, `ad*\\n` do not."""
-    plan = _with_scope(plan_of(STACKS[cloud]), scope)
-    found = run_all(resources_from_plan(plan), "dev", PACK_CONFIG)
+    """Through every rule, in a stack whose operator declared its project or account its own (storage
+    agentPrefix), a scope gets the program's verdict (it starts with 'ada-'): `ada-data*` passes, `ada*`, `p*`,
+    `ad*\\n` do not."""
+    plan = _with_scope(plan_of({**STACKS[cloud], **AGENT_PREFIX}), scope)
+    config = {**PACK_CONFIG, **AGENT_PREFIX_PACK}
+    found = run_all(resources_from_plan(plan), "dev", config)
     assert (found == []) == SCOPES[scope], found
     if not SCOPES[scope]:
-        assert_reported(diagnostics_by_policy(analyze(plan, config=PACK_CONFIG)), found_by_policy(found))
+        assert_reported(diagnostics_by_policy(analyze(plan, config=config)), found_by_policy(found))
 
 
 @pytest.mark.parametrize("cloud", ["gcp", "aws-irsa"])
@@ -1320,7 +1333,7 @@ def test_the_pack_publishes_mandatory_policies_with_their_config_schema() -> Non
     assert schemas == {
         **{name: names for name in stack_policies},
         "nuketown-identity-binding": {"allowedIdentities", *names},
-        "nuketown-scope-ownership": {"allowedScopes", *names},
+        "nuketown-scope-ownership": {"allowedScopes", "storage", *names},
     }
 
 

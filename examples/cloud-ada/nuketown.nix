@@ -13,6 +13,8 @@
     description = "Software collaborator. Thinks before acting.";
     git.name = "Ada";
     persist = [ "projects" ".config/claude" ];
+    # A bucket of its own for build artifacts: the stack creates it, and ada's grants reach it alone.
+    cloud.buckets = [ "artifacts" ];
   };
 
   agents.vox = {
@@ -33,6 +35,7 @@
         minResources = "standard";
       };
       spot = true;
+      buckets = [ "papers" ];
       network.egress = [
         { cidr = "0.0.0.0/0"; except = [ "10.0.0.0/8" "172.16.0.0/12" "192.168.0.0/16" ]; ports = [ 443 ]; }
         # Its work queue (the Redis the wake triggers watch), inside the cluster.

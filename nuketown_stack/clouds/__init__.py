@@ -75,6 +75,10 @@ class StackIdentityPlan(Protocol):
         self, settings: Settings, name: str, agent: AgentSpec, namespace: str, service_account: str
     ) -> AgentIdentityPlan: ...
 
+    def name_problems(self, settings: Settings, name: str, agent: AgentSpec) -> list[str]:
+        """Names of the agent's cloud resources this cloud would refuse (checked before anything is planned)."""
+        ...
+
 
 def _gcp(settings: Settings) -> StackIdentityPlan:
     from nuketown_stack.clouds.gcp.plan import stack_plan

@@ -43,6 +43,8 @@ KEYS: dict[str, str] = {
     "nuketown:allowedIdentities": "allowed_identities",
     "nuketown:allowedScopes": "allowed_scopes",
     "nuketown:requireImageDigests": "require_image_digests",
+    "nuketown:storage": "storage",
+    "nuketown:gcpBucketLocation": "gcp_bucket_location",
     "gcp:project": "gcp_project",
     "nuketown:gcpClusterProject": "gcp_cluster_project",
     "nuketown:gcpKmsLocation": "gcp_kms_location",
@@ -96,9 +98,16 @@ class Settings(BaseModel):
     # True: every agent's image must be pinned (by digest, or a nix store path); a tag can be moved by whoever
     # can push to the registry, and the spec's writers may not be the operator.
     require_image_digests: bool = False
+    # What an agent's storage grants reach. buckets: exactly the buckets the stack creates for it (cloud.buckets),
+    # whatever else the project or account holds. agentPrefix: also every bucket named <agent>-*, which is the
+    # agent's own only when the project or account holds nothing but this stack's agents' buckets: choosing it
+    # declares that. Allow-listed scopes (allowed_scopes) are granted in either mode.
+    storage: Literal["buckets", "agentPrefix"] = "buckets"
     gcp_project: str | None = None
     gcp_cluster_project: str | None = None
     gcp_kms_location: str = "global"
+    # Where GCS buckets are created (a multi-region like US or EU, or a region): GCS requires one.
+    gcp_bucket_location: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9-]+$")] = "US"
     gcp_kms_encrypters: tuple[IamMember, ...] = ()
     aws_region: str | None = None
     aws_mode: Literal["irsa", "podIdentity"] = "irsa"

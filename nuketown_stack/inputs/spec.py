@@ -91,6 +91,9 @@ _AWS_ROLE_ARN = re.compile(
 )
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _SCOPE = re.compile(r"[a-z0-9][a-z0-9._-]*\*")
+# A bucket's short name: words joined by single dashes, as in the names derived from it (no '--').
+_BUCKET = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*")
+BUCKET_NAME_MAX = 32
 # Kubernetes label keys ([prefix/]name) and values; tier names and toleration keys follow the same grammar.
 _LABEL_NAME = r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
 _LABEL_KEY = re.compile(rf"({naming.DNS_SUBDOMAIN.pattern}/)?{_LABEL_NAME}")
@@ -413,6 +416,8 @@ class AgentSpec(Model):
     network: Network = Network()
     spot: bool = False
     """Run on spot capacity (the stack's spot node selector and tolerations)."""
+    buckets: tuple[str, ...] = ()
+    """Object storage buckets the stack creates for the agent, by short name; its grants reach exactly these."""
     env: dict[str, str] = {}
     """Extra environment variables; nuketown's own, cloud credential and loader variables are refused."""
     # None: Kubernetes' default (Always for :latest and untagged images), except nix-snapshotter references.
@@ -434,6 +439,20 @@ class AgentSpec(Model):
         if not image or any(c.isspace() for c in image):
             raise ValueError("must be an image reference (nix:0/nix/store/...tar or registry/name:tag), not empty")
         return image
+
+    @field_validator("buckets")
+    @classmethod
+    def _buckets(cls, buckets: tuple[str, ...]) -> tuple[str, ...]:
+        for bucket in buckets:
+            if len(bucket) > BUCKET_NAME_MAX or not _BUCKET.fullmatch(bucket):
+                raise ValueError(
+                    f"{bucket!r} is not a bucket name: lowercase words joined by single '-', at most {BUCKET_NAME_MAX} "
+                    "characters (like 'data'); the stack derives the full name"
+                )
+        repeated = sorted({b for b in buckets if buckets.count(b) > 1})
+        if repeated:
+            raise ValueError(f"{', '.join(map(repr, repeated))} is listed twice; each bucket once")
+        return buckets
 
     @field_validator("env")
     @classmethod
@@ -513,7 +532,6 @@ def semantic_problems(spec: CloudSpec) -> list[str]:
     problems: list[str] = []
     for name, agent in spec.agents.items():
         problems += _agent_problems(spec, name, agent)
-    problems += _scope_overlaps(spec)
     problems += _shared_identities(spec)
     return problems
 
@@ -588,24 +606,6 @@ def _persist_problems(name: str, agent: AgentSpec) -> list[str]:
         else:
             seen[claim] = entry.path
     return problems
-
-
-def _scope_overlaps(spec: CloudSpec) -> list[str]:
-    """Pairs where one agent's scope prefix starts another's; one sorted pass, not every pair."""
-    overlaps: list[tuple[tuple[str, str], tuple[str, str]]] = []
-    # In sorted order every prefix of a scope comes before it, and everything between them shares it,
-    # so a stack of the scopes that prefix the current one is all there is to compare.
-    covering: list[tuple[str, str]] = []
-    for owner in sorted((agent.identity.prefix, name) for name, agent in spec.agents.items()):
-        while covering and not owner[0].startswith(covering[-1][0]):
-            covering.pop()
-        overlaps += [(outer, owner) for outer in covering]
-        covering.append(owner)
-    return [
-        f"agents.{name}.cloud.identity.scope: {prefix + '*'!r} also covers {other}'s "
-        f"{other_prefix + '*'!r}; give each agent a prefix no other starts with"
-        for (prefix, name), (other_prefix, other) in sorted(overlaps)
-    ]
 
 
 def _shared_identities(spec: CloudSpec) -> list[str]:

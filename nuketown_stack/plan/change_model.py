@@ -93,6 +93,25 @@ MODEL: dict[str, Replacement] = {
     "gcp:projects/iAMMember:IAMMember": Replacement(
         ("project", "role", "member", "condition"), (), False, f"{_GOOGLE}/../tpgiamresource/resource_iam_member.go"
     ),
+    # A bucket's name is global (GCS) or the account's (S3): a replacement under the same name meets the kept one.
+    "gcp:storage/bucket:Bucket": Replacement(
+        ("name", "location", "project", "enableObjectRetention"),
+        ("name",),
+        False,
+        f"{_GOOGLE}/storage/resource_storage_bucket.go",
+    ),
+    "gcp:storage/bucketIAMMember:BucketIAMMember": Replacement(
+        ("bucket", "role", "member", "condition"), (), False, f"{_GOOGLE}/../tpgiamresource/resource_iam_member.go"
+    ),
+    "aws:s3/bucket:Bucket": Replacement(
+        ("bucket", "bucketPrefix", "bucketNamespace", "objectLockEnabled"),
+        ("bucket",),
+        False,
+        f"{_AWS}/s3/bucket.go (bucket, bucket_prefix; bucket_namespace, object_lock_enabled as pulumi-aws documents)",
+    ),
+    "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": Replacement(
+        ("bucket",), (), False, f"{_AWS}/s3/bucket_public_access_block.go"
+    ),
     "aws:iam/role:Role": Replacement(("name", "namePrefix", "path"), ("name",), False, f"{_AWS}/iam/role.go"),
     "aws:iam/policy:Policy": Replacement(
         ("name", "namePrefix", "path", "description"), ("name", "path"), False, f"{_AWS}/iam/policy.go"

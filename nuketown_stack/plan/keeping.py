@@ -35,6 +35,8 @@ KEPT: dict[str, Kept] = {
     "aws:kms/key:Key": Kept("KMS key (the secrets encrypted to it)", "import"),
     "aws:iam/role:Role": Kept("IAM role (and every grant made to it)", "import"),
     "aws:iam/policy:Policy": Kept("permissions boundary of a kept role", "import"),
+    "gcp:storage/bucket:Bucket": Kept("bucket (and every object in it)", "import"),
+    "aws:s3/bucket:Bucket": Kept("bucket (and every object in it)", "import"),
 }
 
 

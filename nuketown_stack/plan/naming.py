@@ -19,6 +19,8 @@ GCP_KMS_NAME_MAX = 63
 AWS_ROLE_NAME_MAX = 64
 AWS_KMS_ALIAS_MAX = 256
 AWS_POLICY_NAME_MAX = 128
+BUCKET_NAME_MAX = 63  # GCS (without dots) and S3 alike
+AWS_REGIONAL_NAMESPACE_SUFFIX = "-an"  # S3 account regional namespace names end in -<account>-<region>-an
 HASH_LENGTH = 6
 
 # Pulumi logical names of the stack's providers: part of every resource's provider reference, so never renamed.
@@ -164,6 +166,29 @@ class Names:
 
     def aws_kms_alias(self, agent: str) -> str:
         return f"alias/nuketown/{self.environment}/{agent}"
+
+    def gcp_bucket(self, project: str, agent: str, bucket: str) -> str:
+        """A GCS bucket: bucket names are global, so the project (globally unique) leads; the separator
+        keeps (project, environment, agent, bucket) apart as in every other name."""
+        sep = SEPARATOR
+        return fit_distinct(f"{project}{sep}{self.environment}{sep}{agent}{sep}{bucket}", BUCKET_NAME_MAX)
+
+    def gcp_bucket_prefix(self, project: str) -> str:
+        """What every GCS bucket of the stack starts with, cut or not (to find the ones kept from removed agents)."""
+        return f"{project}{SEPARATOR}{self.environment}{SEPARATOR}"[: BUCKET_NAME_MAX - DISTINCT_HASH_LENGTH - 1]
+
+    def aws_bucket(self, account: str, region: str, agent: str, bucket: str) -> str:
+        """An S3 bucket in the account's regional namespace (`<prefix>-<account>-<region>-an`), where only that
+        account can create names: no other account can hold, or take first, an agent's bucket name."""
+        suffix = f"-{account}-{region}{AWS_REGIONAL_NAMESPACE_SUFFIX}"
+        head = f"nt-{self.environment}{SEPARATOR}{agent}{SEPARATOR}{bucket}"
+        return fit_distinct(head, BUCKET_NAME_MAX - len(suffix)) + suffix
+
+
+def resource_name(agent: str, *parts: str) -> str:
+    """A Pulumi logical name of an agent's resource with parts of its own (a bucket): joined by the separator,
+    which neither agent nor part contains, so two agents' resources of one type never share a URN."""
+    return SEPARATOR.join((agent, *parts))
 
 
 def gcp_crypto_key(agent: str) -> str:

@@ -11,7 +11,7 @@ start with the agent's own name. Pure: no pulumi, no I/O.
 import re
 
 from nuketown_stack.inputs.settings import Settings
-from nuketown_stack.inputs.spec import CloudSpec
+from nuketown_stack.inputs.spec import AgentSpec, CloudSpec
 from nuketown_stack.plan.kubernetes import NIX_IMAGE_PREFIX
 
 # `registry/name@sha256:<digest>` (a tag may stand before the digest; the digest alone decides what runs).
@@ -21,7 +21,12 @@ _NIX_IMAGE = re.compile(re.escape(NIX_IMAGE_PREFIX) + r"[0-9a-z]{32}-[A-Za-z0-9+
 
 
 def ownership_problems(spec: CloudSpec, settings: Settings) -> list[str]:
-    return _identity_problems(spec, settings) + _scope_problems(spec, settings) + _image_problems(spec, settings)
+    return (
+        _identity_problems(spec, settings)
+        + _scope_problems(spec, settings)
+        + _prefix_overlaps(spec, settings)
+        + _image_problems(spec, settings)
+    )
 
 
 def _identity_problems(spec: CloudSpec, settings: Settings) -> list[str]:
@@ -75,6 +80,47 @@ def _scope_problems(spec: CloudSpec, settings: Settings) -> list[str]:
             f"'{name}-' (like '{name}-*'), or the stack's operator allow-lists it in nuketown:allowedScopes"
         )
     return problems
+
+
+def granted_prefix(settings: Settings, name: str, agent: AgentSpec) -> str | None:
+    """The bucket-name prefix the agent's storage grant covers beyond its own buckets, if any.
+
+    A prefix reaches every bucket of the project or account that starts with it, the platform's and other
+    stacks' included, so it is granted only where the operator said so in the stack settings: a scope
+    allow-listed for the agent (nuketown:allowedScopes), or `<agent>-*` when nuketown:storage is agentPrefix,
+    which declares the project or account this stack's alone.
+    """
+    scope = agent.identity.scope
+    if scope in settings.allowed_scopes.get(name, ()):
+        return agent.identity.prefix
+    if settings.storage == "agentPrefix" and scope.startswith(f"{name}-"):
+        return agent.identity.prefix
+    return None
+
+
+def _prefix_overlaps(spec: CloudSpec, settings: Settings) -> list[str]:
+    """Agents whose granted prefixes cover one another's (`ada-*` covers `ada-dev-*`): one agent would reach the
+    other's buckets. Only prefixes the stack grants count: by default none is, and agents `ada` and `ada-x`
+    live side by side, each with its own buckets. One sorted pass, not every pair."""
+    granted = sorted(
+        (prefix, name)
+        for name, agent in spec.agents.items()
+        if (prefix := granted_prefix(settings, name, agent)) is not None
+    )
+    overlaps: list[tuple[tuple[str, str], tuple[str, str]]] = []
+    # In sorted order every prefix of a scope comes before it, and everything between them shares it,
+    # so a stack of the scopes that prefix the current one is all there is to compare.
+    covering: list[tuple[str, str]] = []
+    for owner in granted:
+        while covering and not owner[0].startswith(covering[-1][0]):
+            covering.pop()
+        overlaps += [(outer, owner) for outer in covering]
+        covering.append(owner)
+    return [
+        f"agents.{name}.cloud.identity.scope: {prefix + '*'!r} also covers {other}'s "
+        f"{other_prefix + '*'!r}; give each agent a prefix no other starts with"
+        for (prefix, name), (other_prefix, other) in sorted(overlaps)
+    ]
 
 
 def _image_problems(spec: CloudSpec, settings: Settings) -> list[str]:

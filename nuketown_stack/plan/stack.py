@@ -18,7 +18,7 @@ from nuketown_stack.plan import admission, naming
 from nuketown_stack.plan import kubernetes as manifests
 from nuketown_stack.plan.keeping import is_kept
 from nuketown_stack.plan.kubernetes import EgressGuard
-from nuketown_stack.plan.ownership import ownership_problems
+from nuketown_stack.plan.ownership import granted_prefix, ownership_problems
 
 AKS_CLIENT_ANNOTATION = "azure.workload.identity/client-id"
 
@@ -96,7 +96,10 @@ def build_plan(spec: CloudSpec, settings: Settings) -> StackPlan:
     )
     cloud = clouds.stack_plan(settings)
     guard = cloud.guard() if cloud is not None else manifests.WITHOUT_CLOUD
-    raise_if_any(_guard_problems(spec, guard))
+    cloud_names = (
+        [] if cloud is None else [p for n, a in spec.agents.items() for p in cloud.name_problems(settings, n, a)]
+    )
+    raise_if_any(_guard_problems(spec, guard) + cloud_names)
     agents = tuple(_agent_plan(spec, settings, cloud, guard, name, spec.agents[name]) for name in sorted(spec.agents))
     return StackPlan(
         stack=settings.stack,
@@ -108,6 +111,7 @@ def build_plan(spec: CloudSpec, settings: Settings) -> StackPlan:
             _fleet_warnings(spec, settings)
             + _ignored_identity_warnings(spec, settings)
             + _unreachable_api_warnings(spec, settings)
+            + _storage_warnings(spec, settings)
             + _scaling_warnings(spec)
         ),
     )
@@ -176,6 +180,27 @@ def _unreachable_api_warnings(spec: CloudSpec, settings: Settings) -> list[str]:
         f"agents.{name}.cloud.network.egress: allows no HTTPS, so {name} reaches no {apis}"
         for name, agent in sorted(spec.agents.items())
         if not _admits_https(agent.network.egress)
+    ]
+
+
+def _storage_warnings(spec: CloudSpec, settings: Settings) -> list[str]:
+    """A prefix grant reaches whatever else the project or account holds under that prefix; a scope that grants
+    nothing should not read as if it did."""
+    if settings.cloud == "none":
+        return []
+    where = f"project {settings.gcp_project}" if settings.cloud == "gcp" else "the AWS account"
+    if settings.storage == "agentPrefix":
+        return [
+            f"nuketown:storage: agentPrefix: every agent also reaches every bucket of {where} named <agent>-*; that "
+            "is its own only if nothing else lives there (no other stack, no platform bucket like <project>-state); "
+            "the default, buckets, grants exactly the buckets the stack creates (cloud.buckets)"
+        ]
+    return [
+        f"agents.{name}.cloud.identity.scope: {agent.identity.scope!r} grants nothing: this stack grants storage "
+        "on the buckets it creates for the agent (cloud.buckets); a prefix only where the operator allow-lists it "
+        "(nuketown:allowedScopes)"
+        for name, agent in sorted(spec.agents.items())
+        if agent.identity.scope != f"{name}-*" and granted_prefix(settings, name, agent) is None
     ]
 
 

@@ -24,6 +24,8 @@ class Kept:
     aws_roles: tuple[tuple[str, str, str], ...] = ()  # (role name, stack, agent): its tags
     gcp_accounts: tuple[tuple[str, str, str], ...] = ()  # (account id, stack, agent): its display name
     aws_keys: tuple[tuple[str, str, str], ...] = ()  # (stack, agent, key id), found by their tags
+    gcp_buckets: tuple[tuple[str, str, str], ...] = ()  # (bucket name, stack, agent): its labels
+    aws_buckets: tuple[tuple[str, str, str], ...] = ()  # (bucket name, stack, agent): its tags
 
 
 @dataclass(frozen=True)
@@ -75,7 +77,19 @@ def _aws_key(name: str, _: dict[str, Any], cloud: MockCloud) -> dict[str, Any]:
     return {"id": key_id, "keyId": key_id, "arn": f"arn:aws:kms:{cloud.aws_region}:{cloud.aws_account}:key/{key_id}"}
 
 
+def _gcp_bucket(_: str, inputs: dict[str, Any], __: MockCloud) -> dict[str, Any]:
+    name = inputs["name"]
+    return {"id": name, "url": f"gs://{name}", "selfLink": f"https://www.googleapis.com/storage/v1/b/{name}"}
+
+
+def _aws_bucket(_: str, inputs: dict[str, Any], __: MockCloud) -> dict[str, Any]:
+    name = inputs["bucket"]
+    return {"id": name, "arn": f"arn:aws:s3:::{name}"}
+
+
 COMPUTED_OUTPUTS: dict[str, Computed] = {
+    "gcp:storage/bucket:Bucket": _gcp_bucket,
+    "aws:s3/bucket:Bucket": _aws_bucket,
     "gcp:serviceaccount/account:Account": _gcp_account,
     "gcp:kms/keyRing:KeyRing": _gcp_key_ring,
     "gcp:kms/cryptoKey:CryptoKey": _gcp_crypto_key,
@@ -136,6 +150,35 @@ def call_result(token: str, args: Mapping[str, Any], cloud: MockCloud) -> dict[s
                 }
                 for account_id, stack, agent in sorted(cloud.kept.gcp_accounts)
                 if account_id.startswith(prefix)
+            ]
+        }
+    if token == "gcp:storage/getBuckets:getBuckets":
+        prefix = str(args.get("prefix") or "")
+        return {
+            "buckets": [
+                {
+                    "name": name,
+                    "labels": {"nuketown-stack": stack, "nuketown-agent": agent},
+                    "location": "US",
+                    "selfLink": f"https://www.googleapis.com/storage/v1/b/{name}",
+                    "storageClass": "STANDARD",
+                }
+                for name, stack, agent in sorted(cloud.kept.gcp_buckets)
+                if name.startswith(prefix)
+            ]
+        }
+    if token == "aws:resourcegroupstaggingapi/getResources:getResources" and args.get("resourceTypeFilters") == [
+        "s3:bucket"
+    ]:
+        stacks = {v for f in args.get("tagFilters") or [] if f.get("key") == "nuketown.io/stack" for v in f["values"]}
+        return {
+            "resourceTagMappingLists": [
+                {
+                    "resourceArn": f"arn:aws:s3:::{name}",
+                    "tags": {"nuketown.io/stack": stack, "nuketown.io/agent": agent},
+                }
+                for name, stack, agent in cloud.kept.aws_buckets
+                if stack in stacks
             ]
         }
     if token == "aws:resourcegroupstaggingapi/getResources:getResources":

@@ -137,6 +137,10 @@ def _gcp_identity(outputs: Mapping[str, Any], owned: Owned) -> Tree:
     grants: list[Tree] = []
     if binding:
         grants.append((f"impersonated only by {binding['member']} ({binding['role']})", []))
+    buckets = [b["inputs"]["name"] for b in owned.get("gcp:storage/bucket:Bucket", [])]
+    if buckets:
+        roles = sorted({m["inputs"]["role"] for m in owned.get("gcp:storage/bucketIAMMember:BucketIAMMember", [])})
+        grants.append((f"storage: {', '.join(roles)} on its buckets {', '.join(buckets)} only", []))
     for member in owned.get("gcp:projects/iAMMember:IAMMember", []):
         inputs = member["inputs"]
         condition = inputs.get("condition", {}).get("expression", "no condition")
@@ -166,6 +170,9 @@ def _aws_identity(outputs: Mapping[str, Any], owned: Owned, annotations: Mapping
         boundary = _inputs(owned, "aws:iam/policy:Policy").get("name", boundary)
     details = f"{mode}, boundary {boundary}" if boundary else f"{mode}, existing role"
     grants: list[Tree] = []
+    buckets = [b["inputs"]["bucket"] for b in owned.get("aws:s3/bucket:Bucket", [])]
+    if buckets:
+        grants.append((f"storage: its buckets {', '.join(buckets)} (S3, this account's regional namespace)", []))
     for policy in owned.get("aws:iam/rolePolicy:RolePolicy", []):
         document = policy["inputs"]["policy"]
         if document == UNKNOWN_TEXT:  # it names the agent's key, whose ARN AWS assigns on creation

@@ -11,6 +11,7 @@
       role = "software";
       persist = [ "projects" ".config/claude" ".local/share/nvim" ];
       cloud.env = { EDITOR = "nvim"; NIX_CONFIG = "experimental-features = nix-command flakes"; };
+      cloud.buckets = [ "data" ];
     };
     vox = {
       enable = true;
@@ -35,6 +36,8 @@
         resources = "small";
         network.egress = "none";
         identity.gcpServiceAccount = "rio-agent@fleet-project.iam.gserviceaccount.com";
+        # A bucket granted to the given account: the pack must see it is the allow-listed identity's.
+        buckets = [ "runbooks" ];
       };
     };
     a-very-long-agent-name-that-fills-a-namespace-abc = {

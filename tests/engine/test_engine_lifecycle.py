@@ -76,6 +76,16 @@ def kept_after(removed: EngineResult, stack: str = "dev") -> Kept:
             for r in retained
             if r.type == "aws:kms/key:Key"
         ),
+        gcp_buckets=tuple(
+            (r.inputs["name"], r.inputs["labels"]["nuketown-stack"], r.inputs["labels"]["nuketown-agent"])
+            for r in retained
+            if r.type == "gcp:storage/bucket:Bucket"
+        ),
+        aws_buckets=tuple(
+            (r.inputs["bucket"], r.inputs["tags"]["nuketown.io/stack"], r.inputs["tags"]["nuketown.io/agent"])
+            for r in retained
+            if r.type == "aws:s3/bucket:Bucket"
+        ),
     )
 
 
@@ -123,6 +133,9 @@ def test_an_agent_added_back_takes_back_what_was_kept(example_json: dict[str, An
             ("gcp:kms/keyRing:KeyRing", "nuketown-dev"): ring,
             ("gcp:kms/cryptoKey:CryptoKey", "ada"): f"{ring}/cryptoKeys/ada",
             ("gcp:kms/cryptoKey:CryptoKey", "vox"): f"{ring}/cryptoKeys/vox",
+            # The buckets, with their objects, under their GCS import id <project>/<name>.
+            ("gcp:storage/bucket:Bucket", "ada--artifacts"): "acme-agents/acme-agents--dev--ada--artifacts",
+            ("gcp:storage/bucket:Bucket", "vox--papers"): "acme-agents/acme-agents--dev--vox--papers",
         }
         account = next(
             r for r in readded.resources if r.type == "gcp:serviceaccount/account:Account" and r.name == "vox"
@@ -130,6 +143,7 @@ def test_an_agent_added_back_takes_back_what_was_kept(example_json: dict[str, An
         assert account.inputs["createIgnoreAlreadyExists"] is True  # the kept account, its grants with it
     else:
         assert imported[("aws:kms/key:Key", "vox")] == "key-of-vox"  # the old key: old secrets still decrypt
+        assert imported[("aws:s3/bucket:Bucket", "vox--papers")] == "nt-dev--vox--papers-111122223333-us-east-1-an"
         assert imported[("aws:iam/role:Role", "vox")] == "nuketown-dev--vox"  # the kept role, same unique id
         assert imported[("aws:iam/policy:Policy", "vox-boundary")] == (
             "arn:aws:iam::111122223333:policy/nuketown-dev--vox--boundary"

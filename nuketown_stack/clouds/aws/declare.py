@@ -29,6 +29,7 @@ class AwsStack:
     account: str  # from the caller identity: the account every role and key lives in
     existing_roles: frozenset[str]  # role names of this stack kept in the account (removed agents)
     existing_keys: dict[str, str]  # agent -> key id of keys kept in the account, found by their tags
+    existing_buckets: dict[str, dict[str, str]]  # bucket name -> tags, of buckets tagged for this stack
 
 
 def declare_stack(stack: AwsStackPlan, settings: Settings) -> AwsStack:
@@ -48,12 +49,21 @@ def declare_stack(stack: AwsStackPlan, settings: Settings) -> AwsStack:
         for mapping in tagged.resource_tag_mapping_lists
         if aws_plan.AGENT_TAG in (mapping.tags or {})
     }
+    buckets = aws.resourcegroupstaggingapi.get_resources(
+        resource_type_filters=["s3:bucket"],
+        tag_filters=[{"key": aws_plan.STACK_TAG, "values": [stack.environment]}],
+        opts=invoke,
+    )
     return AwsStack(
         plan=stack,
         provider=provider,
         account=caller.account_id,
         existing_roles=frozenset(roles.names or ()),
         existing_keys=keys,
+        existing_buckets={
+            mapping.resource_arn.removeprefix("arn:aws:s3:::"): dict(mapping.tags or {})
+            for mapping in buckets.resource_tag_mapping_lists
+        },
     )
 
 
@@ -74,6 +84,7 @@ def declare_agent_identity(plan: AwsAgentPlan, aws_stack: AwsStack, parent: pulu
         opts=pulumi.ResourceOptions.merge(options, adoption_opts(aws.kms.Key, aws_stack.existing_keys.get(name))),
     )
     aws.kms.Alias(name, name=plan.key_alias, target_key_id=key.key_id, opts=options)
+    _declare_buckets(plan, aws_stack, options)
     role_arn, role_name = (
         (plan.existing_role_arn, plan.granted_role)
         if plan.existing_role_arn is not None
@@ -105,6 +116,35 @@ def declare_agent_identity(plan: AwsAgentPlan, aws_stack: AwsStack, parent: pulu
     return DeclaredIdentity(
         identity=role_arn, key=key.arn, annotation_value=role_arn if plan.annotation() is not None else None
     )
+
+
+def _declare_buckets(plan: AwsAgentPlan, aws_stack: AwsStack, options: pulumi.ResourceOptions) -> None:
+    """Each of the agent's buckets, in the account's regional namespace (only this account can create its names),
+    closed to the public, kept with its objects and adopted when it is the agent's own. The role policy and
+    boundary name exactly these buckets (aws_plan._storage_statements)."""
+    for bucket in plan.buckets:
+        name = plan.bucket_name(bucket, aws_stack.account)
+        tags = aws_stack.existing_buckets.get(name)
+        if tags is not None:
+            raise_if_any([p for p in [plan.bucket_adoption_problem(bucket, aws_stack.account, tags)] if p])
+        created = aws.s3.Bucket(
+            bucket.resource_name,
+            bucket=name,
+            bucket_namespace="account-regional",
+            tags=plan.owner_tags,
+            opts=pulumi.ResourceOptions.merge(
+                options, adoption_opts(aws.s3.Bucket, name if tags is not None else None)
+            ),
+        )
+        aws.s3.BucketPublicAccessBlock(
+            bucket.resource_name,
+            bucket=created.id,
+            block_public_acls=True,
+            block_public_policy=True,
+            ignore_public_acls=True,
+            restrict_public_buckets=True,
+            opts=options,
+        )
 
 
 def _declare_role(

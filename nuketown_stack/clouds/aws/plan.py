@@ -11,7 +11,9 @@ from typing import Any, Literal
 from nuketown_stack.clouds import Annotation
 from nuketown_stack.inputs.settings import Settings
 from nuketown_stack.inputs.spec import AgentSpec
+from nuketown_stack.plan import naming
 from nuketown_stack.plan.kubernetes import NODE_METADATA, EgressGuard
+from nuketown_stack.plan.ownership import granted_prefix
 
 Document = dict[str, Any]
 POLICY_VERSION = "2012-10-17"
@@ -100,6 +102,9 @@ class AwsStackPlan:
     ) -> "AwsAgentPlan":
         return agent_plan(self, settings, name, agent, namespace, service_account)
 
+    def name_problems(self, settings: Settings, name: str, agent: AgentSpec) -> list[str]:
+        return []  # every name is cut to its limit; bucket names live in the account's own namespace
+
     @property
     def oidc_account(self) -> str:
         """The account of the OIDC provider, which IRSA requires to be the roles' account."""
@@ -114,6 +119,15 @@ class AwsStackPlan:
 
 
 @dataclass(frozen=True)
+class AwsBucket:
+    """One of the agent's buckets: its short name in the spec and its Pulumi logical name (its S3 name depends on
+    the account, which the program reads from the caller identity: `AwsAgentPlan.bucket_name`)."""
+
+    short: str
+    resource_name: str
+
+
+@dataclass(frozen=True)
 class AwsAgentPlan:
     agent: str
     namespace: str
@@ -125,7 +139,11 @@ class AwsAgentPlan:
     # Whose a key, role or boundary is: how a kept key is found again (keys have no name of their own), and
     # what adoption checks before taking a kept role back.
     owner_tags: dict[str, str]
-    storage_prefix: str
+    environment: str
+    region: str
+    buckets: tuple[AwsBucket, ...]  # created for the agent, kept with their objects; its grants reach these
+    # A bucket-name prefix granted beyond its own buckets (allow-listed, or nuketown:storage agentPrefix); None: none.
+    storage_prefix: str | None
     # The inline policy granting the agent its buckets and key: on a given role it carries the stack and
     # agent, so it never overwrites a policy of the role's owner or of another stack.
     role_policy_name: str
@@ -167,6 +185,22 @@ class AwsAgentPlan:
             f"it on purpose, aws iam tag-role --role-name {self.role_name} --tags {tags_flags}"
         )
 
+    def bucket_name(self, bucket: AwsBucket, account: str) -> str:
+        return naming.Names(self.environment).aws_bucket(account, self.region, self.agent, bucket.short)
+
+    def bucket_adoption_problem(self, bucket: AwsBucket, account: str, tags: Mapping[str, str]) -> str | None:
+        """Why a bucket of an agent bucket's name, tagged for this stack, must not be adopted: it is tagged for
+        another agent. (Only this account can create names in its regional namespace.)"""
+        if all(tags.get(key) == value for key, value in self.owner_tags.items()):
+            return None
+        name = self.bucket_name(bucket, account)
+        tags_flags = ",".join(f"{{Key={key},Value={value}}}" for key, value in self.owner_tags.items())
+        return (
+            f"agents.{self.agent}.cloud.buckets: S3 bucket {name} already exists and is not this agent's (tags "
+            f"{dict(tags)!r}): rename the bucket, or, to adopt it on purpose, aws s3api put-bucket-tagging --bucket "
+            f"{name} --tagging 'TagSet=[{tags_flags}]'"
+        )
+
     def boundary_arn(self, account: str) -> str:
         return f"arn:aws:iam::{account}:policy/{self.boundary_name}"
 
@@ -206,7 +240,10 @@ def agent_plan(
         boundary_name=settings.names.aws_boundary_policy(name),
         key_alias=settings.names.aws_kms_alias(name),
         owner_tags={STACK_TAG: settings.names.environment, AGENT_TAG: name},
-        storage_prefix=agent.identity.prefix,
+        environment=settings.names.environment,
+        region=stack.region,
+        buckets=tuple(AwsBucket(short, naming.resource_name(name, short)) for short in agent.buckets),
+        storage_prefix=granted_prefix(settings, name, agent),
         role_policy_name=CREATED_ROLE_POLICY if existing is None else role,
         mode=stack.mode,
         # IRSA requires the role in the OIDC provider's account, so that is the ARN's account.
@@ -256,24 +293,28 @@ def trust_policy(plan: AwsAgentPlan, stack: AwsStackPlan, account: str) -> Docum
 
 
 def _storage_statements(plan: AwsAgentPlan, account: str) -> list[Document]:
-    """S3 on the agent's own buckets, `<prefix>*`, in its own account only (the prefix keeps its dash)."""
+    """S3 on exactly the agent's own buckets, and on `<prefix>*` where the stack grants one, in its own account
+    only (a prefix keeps its dash). No buckets and no prefix: no S3 at all."""
     own_account = {"StringEquals": {"aws:ResourceAccount": account}}
-    return [
-        {
-            "Sid": "OwnBuckets",
-            "Effect": "Allow",
-            "Action": list(BUCKET_ACTIONS),
-            "Resource": f"arn:aws:s3:::{plan.storage_prefix}*",
-            "Condition": own_account,
-        },
-        {
-            "Sid": "OwnObjects",
-            "Effect": "Allow",
-            "Action": list(OBJECT_ACTIONS),
-            "Resource": f"arn:aws:s3:::{plan.storage_prefix}*/*",
-            "Condition": own_account,
-        },
-    ]
+    buckets = [f"arn:aws:s3:::{plan.bucket_name(bucket, account)}" for bucket in plan.buckets]
+    statements = []
+    if buckets:
+        statements += [
+            {"Sid": "OwnBuckets", "Effect": "Allow", "Action": list(BUCKET_ACTIONS), "Resource": buckets},
+            {
+                "Sid": "OwnObjects",
+                "Effect": "Allow",
+                "Action": list(OBJECT_ACTIONS),
+                "Resource": [f"{b}/*" for b in buckets],
+            },
+        ]
+    if plan.storage_prefix is not None:
+        prefix = f"arn:aws:s3:::{plan.storage_prefix}*"
+        statements += [
+            {"Sid": "ScopeBuckets", "Effect": "Allow", "Action": list(BUCKET_ACTIONS), "Resource": prefix},
+            {"Sid": "ScopeObjects", "Effect": "Allow", "Action": list(OBJECT_ACTIONS), "Resource": f"{prefix}/*"},
+        ]
+    return [{**statement, "Condition": own_account} for statement in statements]
 
 
 def identity_policy(plan: AwsAgentPlan, account: str, key_arn: str) -> Document:

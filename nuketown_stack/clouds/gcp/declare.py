@@ -26,6 +26,7 @@ class GcpStack:
     key_ring: gcp.kms.KeyRing
     existing_keys: frozenset[str]  # ids of the keys already in the ring (kept from removed agents)
     existing_accounts: dict[str, str]  # account id -> display name, of accounts with the stack's id prefix
+    existing_buckets: dict[str, dict[str, str]]  # bucket name -> labels, of buckets with the stack's name prefix
 
 
 def declare_stack(stack: GcpStackPlan, settings: Settings) -> GcpStack:
@@ -45,7 +46,19 @@ def declare_stack(stack: GcpStackPlan, settings: Settings) -> GcpStack:
         key_ring=key_ring,
         existing_keys=existing_keys,
         existing_accounts=_existing_accounts(stack, settings, provider),
+        existing_buckets=_existing_buckets(stack, settings, provider),
     )
+
+
+def _existing_buckets(stack: GcpStackPlan, settings: Settings, provider: gcp.Provider) -> dict[str, dict[str, str]]:
+    """Buckets whose name could be one of this stack's: a kept bucket (its agent removed, then added back) is
+    imported, and only when its labels say it is the agent's."""
+    found = gcp.storage.get_buckets(
+        prefix=settings.names.gcp_bucket_prefix(stack.project),
+        project=stack.project,
+        opts=pulumi.InvokeOptions(provider=provider),
+    ).buckets
+    return {bucket.name: dict(bucket.labels or {}) for bucket in found}
 
 
 def _existing_accounts(stack: GcpStackPlan, settings: Settings, provider: gcp.Provider) -> dict[str, str]:
@@ -107,19 +120,51 @@ def declare_agent_identity(plan: GcpAgentPlan, gcp_stack: GcpStack, parent: pulu
             member=encrypter,
             opts=options,
         )
-    gcp.projects.IAMMember(
-        names.storage,
-        project=stack.project,
-        role=gcp_plan.STORAGE_OBJECT_ROLE,
-        member=member,
-        condition={
-            "title": plan.storage_condition_title,
-            "description": plan.storage_condition_description,
-            "expression": plan.storage_condition_expression,
-        },
-        opts=options,
-    )
+    _declare_buckets(plan, gcp_stack, member, options)
+    condition = plan.storage_condition
+    if condition is not None:
+        gcp.projects.IAMMember(
+            names.storage,
+            project=stack.project,
+            role=gcp_plan.STORAGE_OBJECT_ROLE,
+            member=member,
+            condition={
+                "title": condition.title,
+                "description": condition.description,
+                "expression": condition.expression,
+            },
+            opts=options,
+        )
     return DeclaredIdentity(identity=email, key=key.id, annotation_value=email)
+
+
+def _declare_buckets(
+    plan: GcpAgentPlan, gcp_stack: GcpStack, member: pulumi.Output[str], options: pulumi.ResourceOptions
+) -> None:
+    """Each of the agent's buckets (kept with its objects, adopted when it is the agent's own), and an object grant
+    on exactly that bucket: a bucket-level member, no condition, nothing else in the project."""
+    for bucket in plan.buckets:
+        labels = gcp_stack.existing_buckets.get(bucket.name)
+        if labels is not None:
+            raise_if_any([p for p in [plan.bucket_adoption_problem(bucket, labels)] if p])
+        created = gcp.storage.Bucket(
+            bucket.resource_name,
+            name=bucket.name,
+            project=gcp_stack.plan.project,
+            location=plan.bucket_location,
+            labels=plan.bucket_labels,
+            uniform_bucket_level_access=True,  # IAM alone decides who reaches objects: no object ACLs
+            public_access_prevention="enforced",
+            opts=pulumi.ResourceOptions.merge(
+                options,
+                adoption_opts(
+                    gcp.storage.Bucket, f"{gcp_stack.plan.project}/{bucket.name}" if labels is not None else None
+                ),
+            ),
+        )
+        gcp.storage.BucketIAMMember(
+            bucket.grant_name, bucket=created.name, role=gcp_plan.STORAGE_OBJECT_ROLE, member=member, opts=options
+        )
 
 
 def _account(

@@ -11,6 +11,7 @@ from nuketown_stack.inputs.settings import Settings
 from nuketown_stack.inputs.spec import AgentSpec
 from nuketown_stack.plan import naming
 from nuketown_stack.plan.kubernetes import EgressGuard
+from nuketown_stack.plan.ownership import granted_prefix
 
 WORKLOAD_IDENTITY_USER = "roles/iam.workloadIdentityUser"
 KMS_DECRYPTER = "roles/cloudkms.cryptoKeyDecrypter"
@@ -23,6 +24,11 @@ KEY_ROTATION = "7776000s"  # 90 days
 GKE_METADATA_SERVER = (("169.254.169.252/32", 988), ("169.254.169.254/32", 80))
 KEY_PURPOSE = "ENCRYPT_DECRYPT"
 
+
+# GCS refuses bucket names that begin with "goog" or contain "google" or a close misspelling of it.
+_GOOGLE_LIKE = ("google", "g00gle", "go0gle", "g0ogle")
+BUCKET_STACK_LABEL = "nuketown-stack"  # GCP label keys take no '.' or '/': the owner labels of a bucket
+BUCKET_AGENT_LABEL = "nuketown-agent"
 
 GKE_ACCOUNT_ANNOTATION = "iam.gke.io/gcp-service-account"
 IDENTITY_OUTPUT = "gcpServiceAccount"  # agents.<name>.gcpServiceAccount in the stack outputs
@@ -61,6 +67,46 @@ class GcpStackPlan:
     ) -> "GcpAgentPlan":
         return agent_plan(self, settings, name, agent, namespace, service_account)
 
+    def name_problems(self, settings: Settings, name: str, agent: AgentSpec) -> list[str]:
+        """Bucket names GCS would refuse (it reserves names that look like Google's)."""
+        return [
+            f"agents.{name}.cloud.buckets[{index}]: GCS bucket {bucket!r} begins with 'goog' or contains 'google' "
+            "(or a look-alike), which GCS refuses; rename the bucket or the agent"
+            for index, short in enumerate(agent.buckets)
+            if (bucket := settings.names.gcp_bucket(self.project, name, short)).startswith("goog")
+            or any(word in bucket for word in _GOOGLE_LIKE)
+        ]
+
+
+@dataclass(frozen=True)
+class GcpBucket:
+    """One of the agent's buckets: its short name in the spec, its name in GCS, its Pulumi logical names."""
+
+    short: str
+    name: str
+    resource_name: str  # the bucket's
+    grant_name: str  # the agent's objectUser grant on it
+
+
+@dataclass(frozen=True)
+class StorageCondition:
+    """The IAM condition of a project-wide storage grant: the buckets whose names start with `prefix`."""
+
+    prefix: str
+    title: str
+    description: str
+    expression: str
+
+
+def storage_condition(name: str, prefix: str) -> StorageCondition:
+    return StorageCondition(
+        prefix=prefix,
+        title=f"nuketown {name}: buckets {prefix}*",
+        description=f"Objects in the buckets nuketown agent {name} owns (scope {prefix}*).",
+        # The prefix keeps its trailing dash: ada- covers ada-data, never adax-data.
+        expression=f'resource.name.startsWith("projects/_/buckets/{prefix}")',
+    )
+
 
 @dataclass(frozen=True)
 class GcpResourceNames:
@@ -96,10 +142,12 @@ class GcpAgentPlan:
     workload_identity_member: str
     key_name: str
     key_id: str
-    storage_prefix: str
-    storage_condition_title: str
-    storage_condition_description: str
-    storage_condition_expression: str
+    buckets: tuple[GcpBucket, ...]  # created for the agent, kept with their objects; its grants reach these
+    bucket_labels: dict[str, str]  # whose a bucket is: what adoption checks before taking a kept one back
+    bucket_location: str
+    # The project-wide grant on a bucket-name prefix beyond its own buckets (allow-listed, or nuketown:storage
+    # agentPrefix); None: the agent's grants reach its own buckets only.
+    storage_condition: "StorageCondition | None"
     names: GcpResourceNames
 
     @property
@@ -117,6 +165,19 @@ class GcpAgentPlan:
             f"(display name {existing_display_name!r}, this agent's is {self.display_name!r}): another stack's "
             "agent derives the same id, or it was made by hand; rename the agent, or, to adopt it on purpose, "
             f"set its display name to {self.display_name!r}"
+        )
+
+    def bucket_adoption_problem(self, bucket: GcpBucket, labels: dict[str, str]) -> str | None:
+        """Why an existing bucket of an agent bucket's name must not be adopted: its labels name another owner
+        (or none: made another way). Names derive from project, environment and agent, but anyone with the
+        project's storage admin can make a bucket of that name first."""
+        if all(labels.get(key) == value for key, value in self.bucket_labels.items()):
+            return None
+        label_flags = ",".join(f"{key}={value}" for key, value in self.bucket_labels.items())
+        return (
+            f"agents.{self.agent}.cloud.buckets: GCS bucket {bucket.name} already exists and is not this agent's "
+            f"(labels {labels!r}): rename the bucket, or, to adopt it on purpose, "
+            f"gcloud storage buckets update gs://{bucket.name} --update-labels={label_flags}"
         )
 
     def annotation(self) -> Annotation:
@@ -151,9 +212,18 @@ def agent_plan(
     stack: GcpStackPlan, settings: Settings, name: str, agent: AgentSpec, namespace: str, service_account: str
 ) -> GcpAgentPlan:
     existing = agent.identity.gcp_service_account
-    prefix = agent.identity.prefix
+    prefix = granted_prefix(settings, name, agent)
     account_id = None if existing else settings.names.gcp_service_account_id(name)
     key_name = naming.gcp_crypto_key(name)
+    buckets = tuple(
+        GcpBucket(
+            short=short,
+            name=settings.names.gcp_bucket(stack.project, name, short),
+            resource_name=naming.resource_name(name, short),
+            grant_name=naming.resource_name(name, short, "objects"),
+        )
+        for short in agent.buckets
+    )
     return GcpAgentPlan(
         agent=name,
         account_id=account_id,
@@ -164,11 +234,10 @@ def agent_plan(
         workload_identity_member=account_member(f"{stack.cluster_project}.svc.id.goog[{namespace}/{service_account}]"),
         key_name=key_name,
         key_id=f"{stack.key_ring_id}/cryptoKeys/{key_name}",
-        storage_prefix=prefix,
-        storage_condition_title=f"nuketown {name}: buckets {prefix}*",
-        storage_condition_description=f"Objects in the buckets nuketown agent {name} owns (scope {prefix}*).",
-        # The prefix keeps its trailing dash: ada- covers ada-data, never adax-data.
-        storage_condition_expression=f'resource.name.startsWith("projects/_/buckets/{prefix}")',
+        buckets=buckets,
+        bucket_labels={BUCKET_STACK_LABEL: settings.names.environment, BUCKET_AGENT_LABEL: name},
+        bucket_location=settings.gcp_bucket_location,
+        storage_condition=storage_condition(name, prefix) if prefix is not None else None,
         names=GcpResourceNames(name),
     )
 

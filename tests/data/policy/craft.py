@@ -14,6 +14,7 @@ which offline.py ignores except `stack`:
   about     what the plan shows
   finding   the review's finding number, or "rule"
   expect    {policy: [texts]}: exactly these policies fire, and their messages contain these texts
+  config    the pack config the plan is checked with (its stack file's, as policy/pack_config.py writes it)
   preview   {"unknown": [[type, name, *path]], "expect": [policies]}: with the values at these input
             paths unknown (as at preview), each of these policies reports a value unknown at preview
 
@@ -61,6 +62,9 @@ T = {
     "awskey": "aws:kms/key:Key",
     "keymember": "gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember",
     "storage": "gcp:projects/iAMMember:IAMMember",
+    "bucket": "gcp:storage/bucket:Bucket",
+    "bucketgrant": "gcp:storage/bucketIAMMember:BucketIAMMember",
+    "s3bucket": "aws:s3/bucket:Bucket",
     "role": "aws:iam/role:Role",
     "boundary": "aws:iam/policy:Policy",
     "rolepolicy": "aws:iam/rolePolicy:RolePolicy",
@@ -89,9 +93,18 @@ def example_spec() -> dict[str, Any]:
     return copy.deepcopy(_spec_cache["example"])
 
 
+# Most cases change a prefix grant (a storage condition, an S3 `<prefix>*`), which the program makes only where
+# the operator declares the project or account the stack's alone: they run with that setting, and the pack is
+# given it too, as pack_config.py would give it.
+AGENT_PREFIX = {"nuketown:storage": "agentPrefix"}
+AGENT_PREFIX_PACK = {"nuketown-scope-ownership": {"storage": "agentPrefix"}}
+
+
 def plan(config: dict[str, Any], spec: dict[str, Any] | None = None, first_preview: bool = False) -> dict[str, Any]:
     """The program's `plan --json` for the example (or `spec`) in stack dev: after `pulumi up` (everything
-    known), or as a first preview (what new resources assign unknown, as `nuketown-stack plan` prints it)."""
+    known), or as a first preview (what new resources assign unknown, as `nuketown-stack plan` prints it).
+    Storage is agentPrefix unless `config` says otherwise."""
+    config = {**AGENT_PREFIX, **config}
     with tempfile.TemporaryDirectory() as tmp:
         source = str(EXAMPLE)
         if spec is not None:
@@ -138,7 +151,10 @@ def literal_dependencies(resource: dict[str, Any]) -> None:
 
 
 def agent_of(full: dict[str, Any], agent: str, *kinds: str) -> list[tuple[str, str]]:
-    """Keys of the agent's component and its resources of these kinds (every kind when none given)."""
+    """Keys of the agent's component and its resources of these kinds (every kind when none given). A role
+    policy or boundary comes with the buckets it names: without them it names buckets the plan lacks."""
+    if {"rolepolicy", "boundary"} & set(kinds):
+        kinds = (*kinds, "s3bucket")
     reverse = {v: k for k, v in T.items()}
     owned = [
         (reverse.get(r["type"], r["type"]), r["name"])
@@ -172,6 +188,7 @@ def case(
     expect: dict[str, list[str]],
     preview: dict[str, Any] | None = None,
     guard: bool = True,
+    config: dict[str, Any] | None = None,
 ):
     def register(build: Callable[[], list[dict[str, Any]]]) -> Callable[[], list[dict[str, Any]]]:
         CASES[name] = {
@@ -181,6 +198,7 @@ def case(
             "about": about,
             "expect": expect,
             "preview": preview or {"unknown": [], "expect": []},
+            "config": AGENT_PREFIX_PACK if config is None else config,
         }
         return build
 
@@ -374,6 +392,8 @@ def _s3_resources(old: str, new: str) -> Callable[[dict[str, Any]], None]:
         for statement in document["Statement"]:
             if isinstance(statement["Resource"], str):
                 statement["Resource"] = statement["Resource"].replace(old, new)
+            else:
+                statement["Resource"] = [resource.replace(old, new) for resource in statement["Resource"]]
 
     return change
 
@@ -414,7 +434,7 @@ def _gcp_condition(expression: str) -> list[dict[str, Any]]:
     "finding4-gcp-condition-without-dash",
     "4",
     "ada's storage condition covers every bucket starting 'ada' (adax-data too): well-formed, but not ada's",
-    {"nuketown-scope-ownership": ["reaches buckets ada*, beyond ada's own 'ada-'"]},
+    {"nuketown-scope-ownership": ["reaches every bucket named ada*"]},
     {
         "unknown": [_unknown("storage", "ada-storage", "condition", "expression")],
         "expect": ["nuketown-storage-condition", "nuketown-scope-ownership"],
@@ -428,7 +448,7 @@ def _():
     "finding4-gcp-condition-another-prefix",
     "4",
     "ada's storage condition covers p-*, which is not ada's",
-    {"nuketown-scope-ownership": ["reaches buckets p-*, beyond ada's own 'ada-'"]},
+    {"nuketown-scope-ownership": ["reaches every bucket named p-*"]},
     {
         "unknown": [_unknown("storage", "ada-storage", "condition", "expression")],
         "expect": ["nuketown-storage-condition", "nuketown-scope-ownership"],
@@ -442,7 +462,7 @@ def _():
     "finding4-aws-s3-without-dash",
     "4",
     "ada's identity policy reaches arn:aws:s3:::ada* (adax-data too): well-formed, but not ada's",
-    {"nuketown-scope-ownership": ["reaches buckets ada*, beyond ada's own 'ada-'"]},
+    {"nuketown-scope-ownership": ["reaches every bucket named ada*"]},
     {
         "unknown": [_unknown("rolepolicy", "ada", "policy")],
         "expect": ["nuketown-policy-document", "nuketown-scope-ownership"],
@@ -456,7 +476,7 @@ def _():
     "finding4-aws-s3-another-agents-buckets",
     "4",
     "ada's identity policy reaches vox's buckets",
-    {"nuketown-scope-ownership": ["reaches buckets vox-*, beyond ada's own 'ada-'"]},
+    {"nuketown-scope-ownership": ["reaches every bucket named vox-*"]},
     {
         "unknown": [_unknown("rolepolicy", "ada", "policy")],
         "expect": ["nuketown-policy-document", "nuketown-scope-ownership"],
@@ -482,6 +502,69 @@ def _():
     # The program refuses two overlapping scopes (spec.py), so ada-x is vox renamed, consistently.
     vox = json.loads(json.dumps(pick(full, *agent_of(full, "vox", "account", "storage"))).replace("vox", "ada-x"))
     return ada + vox
+
+
+# --- finding 6: storage grants beyond what the stack declares for the agent ---------------------------------
+
+BUCKETS = {"nuketown:storage": "buckets"}  # the default: grants on the buckets the stack declares, nothing else
+
+
+@case(
+    "finding6-gcp-bucket-grant-on-another-agents-bucket",
+    "6",
+    "ada's bucket grant names vox's bucket: a bucket this stack declares, but not for ada",
+    {"nuketown-scope-ownership": ["reaches bucket acme-agents--dev--vox--papers, which this stack does not declare"]},
+    config={},
+)
+def _():
+    full = plan({**GCP, **BUCKETS})
+    resources = pick(full, *agent_of(full, "ada", "account", "bucket", "bucketgrant"))
+    resources += pick(full, *agent_of(full, "vox", "bucket"))
+    inputs(resources, "bucketgrant", "ada--artifacts--objects")["bucket"] = "acme-agents--dev--vox--papers"
+    return resources
+
+
+@case(
+    "finding6-gcp-prefix-grant-in-a-shared-project",
+    "6",
+    "ada's grant covers every bucket named ada-*, in a project the stack never declared its own",
+    {"nuketown-scope-ownership": ["reaches every bucket named ada-*"]},
+    {
+        "unknown": [_unknown("storage", "ada-storage", "condition", "expression")],
+        "expect": ["nuketown-storage-condition", "nuketown-scope-ownership"],
+    },
+    config={},
+)
+def _():
+    full = plan(GCP)  # made with storage agentPrefix; checked with the pack's default, buckets
+    return pick(full, *agent_of(full, "ada", "account", "storage"))
+
+
+@case(
+    "finding6-aws-policy-names-another-agents-bucket",
+    "6",
+    "ada's identity policy names vox's bucket: a bucket this stack declares, but not for ada",
+    {
+        "nuketown-scope-ownership": [
+            "reaches bucket nt-dev--vox--papers-111122223333-us-east-1-an, which this stack does not declare"
+        ]
+    },
+    {
+        "unknown": [_unknown("rolepolicy", "ada", "policy")],
+        "expect": ["nuketown-policy-document", "nuketown-scope-ownership"],
+    },
+    config={},
+)
+def _():
+    full = plan({**IRSA, **BUCKETS})
+    resources = pick(full, *agent_of(full, "ada", "role", "boundary", "rolepolicy", "s3bucket"))
+    resources += pick(full, *agent_of(full, "vox", "s3bucket"))
+    edit_document(
+        inputs(resources, "rolepolicy", "ada"),
+        "policy",
+        _s3_resources("nt-dev--ada--artifacts-", "nt-dev--vox--papers-"),
+    )
+    return resources
 
 
 # --- finding 5: namespaces landing on foreign ones ---------------------------------------------------------
@@ -1322,6 +1405,7 @@ def main(only: list[str]) -> None:
             "finding": spec["finding"],
             "stack": "dev",
             "expect": spec["expect"],
+            "config": spec["config"],
             "preview": spec["preview"],
             "resources": resources,
             "outputs": {},
