@@ -802,6 +802,29 @@ def test_the_diff_step_gives_each_side_its_own_settings(
         assert "::notice::stack staging is new in this PR" in result.stdout
 
 
+def test_the_diff_step_compares_a_renamed_stack_with_its_old_self(tmp_path: Path) -> None:
+    """A PR that renames Pulumi.staging-old.yaml to Pulumi.staging.yaml: git (the merge commit and its first parent,
+    as the checkout fetches them) says so, and the base side is the old stack's file, so diff sees every derived
+    name move (test_diff.py::test_a_stack_rename_moves_every_name)."""
+    checkout, runner_temp = checkout_with_base(tmp_path, None)
+    (checkout / "Pulumi.staging.yaml").unlink()
+    git = ["git", "-C", str(checkout), "-c", "user.email=ci@example", "-c", "user.name=ci"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    (checkout / "Pulumi.staging-old.yaml").write_text("config:\n  nuketown:source: spec.json\n")
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-qm", "base"], check=True)
+    subprocess.run([*git, "mv", "Pulumi.staging-old.yaml", "Pulumi.staging.yaml"], check=True)
+    subprocess.run([*git, "commit", "-qm", "rename"], check=True)
+    (runner_temp / "base" / "Pulumi.staging-old.yaml").write_text("config:\n  nuketown:source: spec.json\n")
+    bin_dir, args_file = fake_cli(tmp_path, 0)
+    env = diff_step_env(runner_temp, tmp_path / "summary.md")
+    result = run_step(step_script("check", "nuketown-stack diff"), checkout, env, (bin_dir,))
+    assert result.returncode == 0, result.stdout + result.stderr
+    args = args_file.read_text().splitlines()
+    assert args[5:] == ["--base-stack-file", str(runner_temp / "base" / "Pulumi.staging-old.yaml")]
+    assert "::notice::stack staging is renamed in this PR from staging-old" in result.stdout
+
+
 @pytest.mark.parametrize(("label", "exit_code"), [(False, 1), (True, 0)], ids=["unlabelled", "accept-data-loss"])
 def test_the_diff_step_fails_on_data_loss_unless_accepted(
     example_json: dict[str, Any], tmp_path: Path, label: bool, exit_code: int
