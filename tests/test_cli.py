@@ -467,3 +467,55 @@ def test_a_reader_that_stops_early_is_not_an_error() -> None:
     assert process.stderr is not None
     err = process.stderr.read()
     assert (process.returncode, "Traceback" in err, "internal error" in err) == (0, False, False)
+
+
+# --- keys given twice: what a reviewer reads is what runs ------------------------------------------------------
+
+
+def _with_a_first(value: Any, path: tuple[str, ...], decoy: Any) -> str:
+    """`value` as JSON text, the object at `path[:-1]` naming `path[-1]` twice: `decoy` first, the real value last
+    (the one JSON keeps), as a reviewer reading from the top would meet them."""
+    if not isinstance(value, dict):
+        return json.dumps(value)
+    pairs = [
+        (key, _with_a_first(item, path[1:], decoy) if path and key == path[0] else json.dumps(item))
+        for key, item in value.items()
+    ]
+    if len(path) == 1:
+        pairs.insert(0, (path[0], json.dumps(decoy)))
+    return "{" + ", ".join(f"{json.dumps(key)}: {text}" for key, text in pairs) + "}"
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        (("agents", "ada"), "agents.ada"),
+        (("agents", "vox", "image"), "agents.vox.cloud.image"),
+        (("tiers", "small", "memory"), "cloud.tiers.small.memory"),
+        (("schemaVersion",), "schemaVersion"),
+    ],
+    ids=["agent", "agent-field", "tier-field", "top-level"],
+)
+def test_a_key_given_twice_in_a_json_spec_is_refused(
+    run: Any, tmp_path: Path, example_json: dict[str, Any], path: tuple[str, ...], expected: str
+) -> None:
+    """JSON keeps the last of two equal keys: a reviewer reading the first would approve what never runs."""
+    decoy = {"image": "ghcr.io/acme/other:1"} if path == ("agents", "ada") else 1
+    text = _with_a_first(example_json, path, decoy)
+    spec = write(tmp_path / "twice.json", text)
+    for command in ("validate", "render"):
+        ran = run(command, str(spec))
+        assert (ran.code, ran.out) == (2, ""), ran.err
+        assert ran.problems == [
+            f"{expected}: given more than once; JSON keeps only the last, so what a reviewer reads may not be "
+            "what runs: keep one"
+        ]
+
+
+def test_a_setting_given_twice_is_refused(run: Any, tmp_path: Path) -> None:
+    stack = write(tmp_path / "Pulumi.twice.yaml", "config:\n  nuketown:cloud: none\n  nuketown:cloud: gcp\n")
+    ran = run("validate", str(EXAMPLE), "--stack-file", str(stack))
+    assert ran.code == 2
+    assert ran.problems == [f"{stack}: config.nuketown:cloud: given more than once (line 3); keep one"]
+    flag = run("validate", str(EXAMPLE), "-c", 'nuketown:allowedScopes={"ada": ["shared-*"], "ada": []}')
+    assert (flag.code, flag.problems) == (2, ["nuketown:allowedScopes: 'ada' given more than once; keep one"])

@@ -7,7 +7,7 @@ Pulumi.<stack>.yaml plus `-c KEY=VALUE`; both go through `settings_from_config`.
 
 import difflib
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
 
 from nuketown_stack.errors import InputError
+from nuketown_stack.inputs.source import decode_json, repeated_keys
 from nuketown_stack.inputs.spec import Toleration
 from nuketown_stack.plan import naming
 
@@ -196,9 +197,13 @@ def _provider_config(config: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
 def _decode(key: str, value: Any) -> Any:
     if key in _JSON_KEYS and isinstance(value, str):
         try:
-            return json.loads(value)
+            decoded = decode_json(value)
         except json.JSONDecodeError as error:
             raise ValueError(f"expected JSON ({error.msg})") from None
+        repeated = [".".join(str(part) for part in path) for path in repeated_keys(decoded)]
+        if repeated:
+            raise ValueError(f"{', '.join(repr(path) for path in repeated)} given more than once; keep one")
+        return decoded
     return value
 
 
@@ -267,16 +272,35 @@ def read_stack_file(project_dir: Path, stack: str) -> StackFile:
     return load_stack_file(path)
 
 
+def _repeated_yaml_keys(node: yaml.Node | None, path: tuple[str, ...] = ()) -> Iterator[tuple[str, int]]:
+    """(path, line) of every key a YAML mapping names twice: PyYAML would keep the last one silently."""
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key_node, value_node in node.value:
+            key = str(key_node.value)
+            if key in seen:
+                yield ".".join((*path, key)), key_node.start_mark.line + 1
+            seen.add(key)
+            yield from _repeated_yaml_keys(value_node, (*path, key))
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            yield from _repeated_yaml_keys(item, (*path, str(index)))
+
+
 def load_stack_file(path: Path) -> StackFile:
     """The `config:` map of a stack file at any path (the base branch's, for diff); InputError names the file."""
     if not path.is_file():
         raise InputError([f"{path}: no such stack file"])
     try:
-        document = yaml.safe_load(path.read_text())
+        text = path.read_text()
+        repeated = list(_repeated_yaml_keys(yaml.compose(text, Loader=yaml.SafeLoader)))
+        document = yaml.safe_load(text)
     except yaml.YAMLError as error:
         where = getattr(error, "problem_mark", None)
         line = f" (line {where.line + 1}, column {where.column + 1})" if where is not None else ""
         raise InputError([f"{path}: not valid YAML{line}: {getattr(error, 'problem', None) or error}"]) from None
+    if repeated:
+        raise InputError(f"{path}: {key}: given more than once (line {line}); keep one" for key, line in repeated)
     config = document.get("config") if isinstance(document, dict) else None
     if not isinstance(config, dict):
         raise InputError([f"{path}: a Pulumi stack file holds its settings in a `config:` map at the top; none here"])

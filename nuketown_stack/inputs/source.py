@@ -9,7 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -86,9 +86,43 @@ def _run_nix(command: list[str], source: str) -> str:
     return result.stdout
 
 
+class JsonObject(dict[str, Any]):
+    """A decoded JSON object that remembers the keys its text gave more than once (JSON keeps only the last)."""
+
+    repeated: tuple[str, ...] = ()
+
+
+def _object(pairs: list[tuple[str, Any]]) -> JsonObject:
+    decoded = JsonObject()
+    repeated = []
+    for key, value in pairs:
+        if key in decoded and key not in repeated:
+            repeated.append(key)
+        decoded[key] = value
+    decoded.repeated = tuple(repeated)
+    return decoded
+
+
+def repeated_keys(value: Any, path: tuple[str | int, ...] = ()) -> Iterator[tuple[str | int, ...]]:
+    """The path of every key a decoded document's text gave more than once, outermost first."""
+    if isinstance(value, Mapping):
+        for key in getattr(value, "repeated", ()):
+            yield (*path, key)
+        for key, child in value.items():
+            yield from repeated_keys(child, (*path, key))
+    elif isinstance(value, list):
+        for index, child in enumerate(value):
+            yield from repeated_keys(child, (*path, index))
+
+
+def decode_json(text: str) -> Any:
+    """JSON whose objects keep track of repeated keys (see `repeated_keys`); raises json.JSONDecodeError."""
+    return json.loads(text, object_pairs_hook=_object)
+
+
 def _decode(text: str, where: str) -> Any:
     try:
-        return json.loads(text)
+        return decode_json(text)
     except json.JSONDecodeError as error:
         raise InputError(
             [f"{where}: not valid JSON: {error.msg} at line {error.lineno} column {error.colno}"]

@@ -27,6 +27,7 @@ from pydantic.alias_generators import to_camel
 
 from nuketown_stack.errors import InputError
 from nuketown_stack.inputs.quantity import parse_quantity
+from nuketown_stack.inputs.source import repeated_keys
 from nuketown_stack.plan import naming
 
 SCHEMA_VERSION = 1
@@ -504,6 +505,13 @@ def load_spec(raw: Any) -> CloudSpec:
     """Validate a raw (JSON-decoded) spec; InputError lists every problem."""
     if not isinstance(raw, Mapping):
         raise InputError([f"spec: expected a JSON object, got {type(raw).__name__}"])
+    repeated = list(repeated_keys(raw))
+    if repeated:
+        raise InputError(
+            f"{_option_path(path)}: given more than once; JSON keeps only the last, so what a reviewer reads may "
+            "not be what runs: keep one"
+            for path in repeated
+        )
     if "schemaVersion" not in raw and ("agents" in raw or "enable" in raw):
         raise InputError(
             [
