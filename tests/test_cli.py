@@ -415,12 +415,49 @@ def test_a_fleet_option_is_reported_once(run: Any, tmp_path: Path, example_json:
     ]
 
 
-def test_no_agents_and_shared_uids_are_said(run: Any, tmp_path: Path, example_json: dict[str, Any]) -> None:
+def test_no_agents_is_said(run: Any, tmp_path: Path, example_json: dict[str, Any]) -> None:
     empty = {**example_json, "agents": {}}
     assert "warning: agents: none to run" in run("render", str(write(tmp_path / "e.json", empty))).err
-    shared = json.loads(json.dumps(example_json))
-    shared["agents"]["vox"]["uid"] = 1100
-    assert "warning: agents.vox.uid: 1100 is also ada's" in run("render", str(write(tmp_path / "s.json", shared))).err
+
+
+@pytest.mark.parametrize("edited", ["ada", "vox", "aaa", "zed"])
+def test_two_agents_with_one_uid_are_refused_naming_the_edited_one(
+    run: Any, tmp_path: Path, example_json: dict[str, Any], edited: str
+) -> None:
+    """Each agent is its own Unix user: a uid given twice (an agent edited, or one added, with another's uid)
+    is refused, and the edited agent's option is named, whichever sorts first."""
+    spec = json.loads(json.dumps(example_json))
+    agents = spec["agents"]
+    if edited not in agents:  # a new agent, copied from vox with its name
+        agents[edited] = {**json.loads(json.dumps(agents["vox"])), "home": f"/agents/{edited}"}
+        agents[edited]["identity"]["scope"] = f"{edited}-*"
+    other = "vox" if edited == "ada" else "ada"
+    agents[edited]["uid"] = agents[other]["uid"]
+    for command in ("validate", "render"):
+        ran = run(command, str(write(tmp_path / "shared.json", spec)))
+        assert (ran.code, ran.out) == (2, "")
+        uid = agents[other]["uid"]
+        assert f"agents.{edited}.uid: {uid} is also {other}'s uid; each agent runs as its own Unix user" in ran.err
+        assert f"agents.{other}.uid: {uid} is also {edited}'s uid" in ran.err
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "expected"),
+    [
+        ("uid", "1201", "agents.ada.uid: '1201' is text; write the number itself (1201), not in quotes"),
+        ("uid", 1201.0, "agents.ada.uid: 1201.0 is not a whole number written as one; write 1201"),
+        ("uid", True, "agents.ada.uid: True is not a whole number"),
+        ("spot", "true", "agents.ada.cloud.spot: 'true' is text; write true or false, not in quotes"),
+    ],
+    ids=["uid-text", "uid-float", "uid-bool", "spot-text"],
+)
+def test_numbers_and_flags_written_as_text_are_refused(
+    run: Any, tmp_path: Path, example_json: dict[str, Any], field: str, value: Any, expected: str
+) -> None:
+    spec = json.loads(json.dumps(example_json))
+    spec["agents"]["ada"][field] = value
+    ran = run("validate", str(write(tmp_path / "typed.json", spec)))
+    assert (ran.code, ran.problems) == (2, [expected])
 
 
 def test_an_identity_of_another_cloud_is_said_to_be_ignored(

@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Discriminator,
     Field,
@@ -147,6 +148,31 @@ def _quantity(value: str) -> str:
 Quantity = Annotated[str, AfterValidator(_quantity)]
 
 
+def _whole_number(value: Any) -> Any:
+    """A JSON number: pydantic alone would read "1201", 1201.0 or true as a number, so a spec could show a
+    reviewer text and run a uid."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().removeprefix("-").isdigit():
+        raise ValueError(f"{value!r} is text; write the number itself ({value.strip()}), not in quotes")
+    if isinstance(value, float) and value.is_integer():
+        raise ValueError(f"{value!r} is not a whole number written as one; write {int(value)}")
+    raise ValueError(f"{value!r} is not a whole number")
+
+
+def _flag(value: Any) -> Any:
+    """A JSON boolean, not text or a number pydantic would read as one."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        raise ValueError(f"{value!r} is text; write true or false, not in quotes")
+    raise ValueError(f"{value!r} is not true or false")
+
+
+WholeNumber = Annotated[int, BeforeValidator(_whole_number)]
+Flag = Annotated[bool, BeforeValidator(_flag)]
+
+
 class Model(BaseModel):
     # Attribute docstrings become the JSON Schema's descriptions (docs/spec.schema.json).
     model_config = ConfigDict(
@@ -162,7 +188,7 @@ class Toleration(Model):
     """The taint's value (with operator Equal)."""
     effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
     """The taint effect tolerated; null: every effect."""
-    toleration_seconds: int | None = None
+    toleration_seconds: WholeNumber | None = None
     """With NoExecute: how long the pod stays once the taint appears."""
 
 
@@ -250,7 +276,7 @@ class Scaling(Model):
     """The largest tier the agent may be scaled to (its quota and limits); null: its own tier."""
     min_resources: Text | None = None
     """The smallest tier right-sizing may go down to; null: each resource's smallest value over all tiers."""
-    idle_timeout: int | None = Field(default=None, ge=0)
+    idle_timeout: Annotated[int, Field(ge=0), BeforeValidator(_whole_number)] | None = None
     """Seconds without work before the agent scales to zero (a KEDA ScaledObject); null: always on."""
     right_sizing: RightSizing | None = None
     """How a Vertical Pod Autoscaler applies its recommendation within [minResources, maxResources];
@@ -334,7 +360,7 @@ class EgressRule(Model):
     """A network the agent may connect to, in CIDR form ("10.0.0.0/8", "2001:db8::/32")."""
     except_: tuple[str, ...] = Field(default=(), alias="except")
     """Networks inside cidr that stay closed."""
-    ports: tuple[Annotated[int, Field(ge=1, le=65535)], ...] = ()
+    ports: tuple[Annotated[int, Field(ge=1, le=65535), BeforeValidator(_whole_number)], ...] = ()
     """TCP ports; empty: every port."""
 
     @field_validator("cidr")
@@ -399,7 +425,7 @@ class Network(Model):
 
 
 class AgentSpec(Model):
-    uid: int
+    uid: WholeNumber
     """The agent's Unix uid (and gid, fsGroup): the pod runs as it, never as root."""
     role: Text = "general"
     description: FreeText = ""
@@ -415,7 +441,7 @@ class AgentSpec(Model):
     """Directories kept across restarts, each on its own volume; the rest of home is empty at every start."""
     identity: Identity
     network: Network = Network()
-    spot: bool = False
+    spot: Flag = False
     """Run on spot capacity (the stack's spot node selector and tolerations)."""
     buckets: tuple[str, ...] = ()
     """Object storage buckets the stack creates for the agent, by short name; its grants reach exactly these."""
@@ -477,7 +503,7 @@ class AgentSpec(Model):
 class CloudSpec(Model):
     """What the nix side hands the program: config.nuketown.cloud.spec, evaluated to JSON."""
 
-    schema_version: int
+    schema_version: WholeNumber
     """The version of this format; 1."""
     domain: Text
     """nuketown.domain: the agents' mail and identity domain."""
@@ -541,6 +567,24 @@ def semantic_problems(spec: CloudSpec) -> list[str]:
     for name, agent in spec.agents.items():
         problems += _agent_problems(spec, name, agent)
     problems += _shared_identities(spec)
+    problems += _shared_uids(spec)
+    return problems
+
+
+def _shared_uids(spec: CloudSpec) -> list[str]:
+    """Each agent is its own Unix user. Which of two agents sharing a uid was edited cannot be told from one spec,
+    so each of them is named."""
+    by_uid: dict[int, list[str]] = {}
+    for name in sorted(spec.agents):
+        by_uid.setdefault(spec.agents[name].uid, []).append(name)
+    problems = []
+    for uid, names in sorted(by_uid.items()):
+        for name in names if len(names) > 1 else ():
+            others = " and ".join(f"{other}'s" for other in names if other != name)
+            problems.append(
+                f"agents.{name}.uid: {uid} is also {others} uid; each agent runs as its own Unix user: "
+                "give one of them another uid"
+            )
     return problems
 
 

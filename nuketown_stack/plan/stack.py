@@ -124,12 +124,6 @@ def _fleet_warnings(spec: CloudSpec, settings: Settings) -> list[str]:
             "agents: none to run: only agents with enable = true and cloud.enable (nuketown.cloud.enable) "
             "are in the spec, and nuketown.enable must be true"
         )
-    owners: dict[int, str] = {}
-    for name in sorted(spec.agents):
-        uid = spec.agents[name].uid
-        if uid in owners:
-            warnings.append(f"agents.{name}.uid: {uid} is also {owners[uid]}'s; nuketown gives each agent its own user")
-        owners.setdefault(uid, name)
     if settings.legacy_names:
         warnings.append(
             "nuketown:legacyNames: names join environment and agent with '-', so another legacy stack's agent can "

@@ -255,6 +255,7 @@ def _():
 def _():
     spec = example_spec()
     rio = copy.deepcopy(spec["agents"]["vox"])
+    rio["uid"] = 1102  # each agent its own uid
     rio["identity"] = {
         **rio["identity"],
         "scope": "rio-*",
