@@ -27,59 +27,13 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from nuketown_stack.errors import InputError
+from nuketown_stack.inputs.env import env_problem
 from nuketown_stack.inputs.quantity import parse_quantity
 from nuketown_stack.inputs.source import repeated_keys
 from nuketown_stack.plan import naming
 
 SCHEMA_VERSION = 1
 
-# Environment variables the Deployment sets itself; the spec's env may not override them.
-RESERVED_ENV = frozenset(
-    {
-        "HOME",
-        "USER",
-        "NUKETOWN_AGENT",
-        "NUKETOWN_ROLE",
-        "GIT_AUTHOR_NAME",
-        "GIT_AUTHOR_EMAIL",
-        "GIT_COMMITTER_NAME",
-        "GIT_COMMITTER_EMAIL",
-    }
-)
-# Variables the spec's env may not set because they redirect where the pod's cloud credentials come from
-# (the cloud SDKs read them before anything else) or what code the process loads.
-CREDENTIAL_ENV = frozenset(
-    {
-        "AWS_ACCESS_KEY_ID",
-        "AWS_SECRET_ACCESS_KEY",
-        "AWS_SESSION_TOKEN",
-        "AWS_PROFILE",
-        "AWS_CONFIG_FILE",
-        "AWS_SHARED_CREDENTIALS_FILE",
-        "AWS_ROLE_ARN",
-        "AWS_ROLE_SESSION_NAME",
-        "AWS_WEB_IDENTITY_TOKEN_FILE",
-        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-        "AWS_CONTAINER_AUTHORIZATION_TOKEN",
-        "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
-        "AWS_EC2_METADATA_SERVICE_ENDPOINT",
-        "AWS_EC2_METADATA_DISABLED",
-        "AWS_STS_REGIONAL_ENDPOINTS",
-        "GOOGLE_APPLICATION_CREDENTIALS",
-        "GOOGLE_CLOUD_PROJECT",
-        "CLOUDSDK_CONFIG",
-        "CLOUDSDK_AUTH_ACCESS_TOKEN_FILE",
-        "CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE",
-        "GCE_METADATA_HOST",
-        "GCE_METADATA_IP",
-        "AZURE_CLIENT_ID",
-        "AZURE_TENANT_ID",
-        "AZURE_FEDERATED_TOKEN_FILE",
-        "AZURE_AUTHORITY_HOST",
-    }
-)
-LOADER_ENV_PREFIXES = ("LD_", "DYLD_")
 # Every grammar is matched with fullmatch: `$` would also accept a trailing newline ("ada*\n").
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # A user-managed account: <id>@<project>.iam.gserviceaccount.com. Google-managed accounts (App Engine and
@@ -446,7 +400,8 @@ class AgentSpec(Model):
     buckets: tuple[str, ...] = ()
     """Object storage buckets the stack creates for the agent, by short name; its grants reach exactly these."""
     env: dict[str, str] = {}
-    """Extra environment variables; nuketown's own, cloud credential and loader variables are refused."""
+    """Extra environment variables; nuketown's own and the families that move credentials or load code (cloud
+    SDK, proxy, loader, interpreter options, shell, git, package source variables) are refused."""
     # None: Kubernetes' default (Always for :latest and untagged images), except nix-snapshotter references.
     image_pull_policy: Literal["Always", "IfNotPresent", "Never"] | None = None
     """The container's imagePullPolicy; null: Kubernetes' default, IfNotPresent for nix-snapshotter images."""
@@ -487,12 +442,6 @@ class AgentSpec(Model):
         for name in env:
             if not _ENV_NAME.fullmatch(name):
                 raise ValueError(f"{name!r} is not an environment variable name ([A-Za-z_][A-Za-z0-9_]*)")
-            if name in RESERVED_ENV:
-                raise ValueError(f"{name!r} is set by nuketown itself ({', '.join(sorted(RESERVED_ENV))})")
-            if name in CREDENTIAL_ENV:
-                raise ValueError(f"{name!r} would redirect the pod's cloud credentials; its identity comes from nix")
-            if name.startswith(LOADER_ENV_PREFIXES):
-                raise ValueError(f"{name!r} changes what the dynamic loader loads into the agent's processes")
         return env
 
     @property
@@ -549,12 +498,14 @@ def load_spec(raw: Any) -> CloudSpec:
     try:
         spec = CloudSpec.model_validate(raw)
     except ValidationError as error:
-        agents = raw.get("agents")
-        names = [str(name) for name in agents] if isinstance(agents, Mapping) else []
+        found = raw.get("agents")
+        agents: Mapping[Any, Any] = found if isinstance(found, Mapping) else {}
+        names = [str(name) for name in agents]
         # Field checks failed, so the cross-field ones (names among them) did not run: a bad name still says so.
         lines = [p for name in names for p in _name_problems(name)]
         lines += _without_derived_scopes(raw, _validation_lines(error))
-        raise InputError(_fleet_lines(lines, len(agents) if isinstance(agents, Mapping) else 0)) from None
+        lines += [p for name, agent in agents.items() for p in _env_problems(str(name), _raw_env(agent))]
+        raise InputError(_fleet_lines(lines, len(agents))) from None
     problems = semantic_problems(spec)
     if problems:
         raise InputError(problems)
@@ -612,12 +563,23 @@ def _agent_problems(spec: CloudSpec, name: str, agent: AgentSpec) -> list[str]:
     if agent.scaling.min_resources in spec.tiers and agent.resources in spec.tiers:
         problems += _floor_problems(spec, name, agent)
     problems += _persist_problems(name, agent)
+    problems += _env_problems(name, agent.env)
     if isinstance(agent.network.egress, tuple):
         for index, rule in enumerate(agent.network.egress):
             problems += [
                 f"agents.{name}.cloud.network.egress[{index}].except: {line}" for line in rule.inside_problems()
             ]
     return problems
+
+
+def _raw_env(agent: Any) -> Any:
+    return agent.get("env") if isinstance(agent, Mapping) else None
+
+
+def _env_problems(name: str, env: Any) -> list[str]:
+    """One line per variable of a family the spec may not set (inputs/env.py)."""
+    names = sorted(str(key) for key in env) if isinstance(env, Mapping) else []
+    return [f"agents.{name}.cloud.env: {problem}" for problem in map(env_problem, names) if problem]
 
 
 def _scale_problems(spec: CloudSpec, name: str, agent: AgentSpec) -> list[str]:
