@@ -25,23 +25,24 @@ def _ports(rule: Mapping[str, Any]) -> str:
     return "/".join(sorted({f"{p.get('protocol', 'TCP')} {p['port']}" for p in ports}))
 
 
-def _atoms(rules: Rules) -> set[Atom]:
-    atoms: set[Atom] = set()
+def atoms(rules: Rules) -> set[Atom]:
+    """Every (destination, ports) pair the rules allow; "*" for any."""
+    found: set[Atom] = set()
     for rule in rules:
         peers = rule.get("to") or []
         ports = _ports(rule)
-        atoms |= {(_peer(p), ports) for p in peers} if peers else {("*", ports)}
-    return atoms
+        found |= {(_peer(p), ports) for p in peers} if peers else {("*", ports)}
+    return found
 
 
 def egress_in_words(rules: Rules) -> str:
-    atoms = _atoms(rules)
-    if not atoms:
+    found = atoms(rules)
+    if not found:
         return "nothing"
-    if ("*", "*") in atoms:
+    if ("*", "*") in found:
         return "everything"
     described = []
-    for peer, ports in sorted(atoms, key=lambda a: (a[0] == "cluster DNS", a)):
+    for peer, ports in sorted(found, key=lambda a: (a[0] == "cluster DNS", a)):
         if peer == "cluster DNS":
             described.append("cluster DNS")
         else:
@@ -51,7 +52,7 @@ def egress_in_words(rules: Rules) -> str:
 
 def widened(before: Rules, after: Rules) -> bool:
     """Whether `after` lets the pod reach something `before` did not (conservatively: any new destination or port)."""
-    old = _atoms(before)
+    old = atoms(before)
     if ("*", "*") in old:
         return False
-    return any(atom not in old and (atom[0], "*") not in old for atom in _atoms(after))
+    return any(atom not in old and (atom[0], "*") not in old for atom in atoms(after))
