@@ -515,3 +515,144 @@ def test_a_missing_side_is_invalid_input(
         .err.strip()
         .endswith("no such file (SOURCE is a .json or .nix file, '-', or a flake#attribute)")
     )
+
+
+# --- what a change adds to what an agent reaches: SECURITY -------------------------------------------------------
+
+
+def security(document: dict[str, Any]) -> dict[tuple[str, str], str]:
+    return {(c["type"].rsplit(":", 1)[-1], c["name"]): c["security"] for c in document["changes"] if c["security"]}
+
+
+SHARED = ["-c", 'nuketown:allowedScopes={"ada": ["shared-*"]}']
+AGENT_PREFIX = ["-c", "nuketown:storage=agentPrefix"]
+
+
+@pytest.mark.parametrize(
+    ("cloud", "marked", "reached"),
+    [
+        (GCP, {("IAMMember", "ada-storage")}, 'resource.name.startsWith("projects/_/buckets/shared-")'),
+        (AWS, {("RolePolicy", "ada"), ("Policy", "ada-boundary")}, "arn:aws:s3:::shared-*"),
+        (
+            config_flags(CLOUD_SETTINGS["podIdentity"]),
+            {("RolePolicy", "ada"), ("Policy", "ada-boundary")},
+            "arn:aws:s3:::shared-*/*",
+        ),
+    ],
+    ids=["gcp", "aws-irsa", "aws-pod-identity"],
+)
+def test_moving_a_scope_to_a_shared_one_is_a_security_change(
+    example_json: dict[str, Any],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    cloud: list[str],
+    marked: set[tuple[str, str]],
+    reached: str,
+) -> None:
+    """Allow-listed, so valid: but ada now reaches every bucket of shared-*, which a reviewer must see."""
+    head = changed(example_json, lambda h: h["agents"]["ada"]["identity"].update(scope="shared-*"))
+    code, text, document = diff_cli(capsys, tmp_path, example_json, head, *cloud, *SHARED)
+    assert code == 0
+    assert set(security(document)) == marked
+    assert all(reached in words and words.startswith("reaches more: ") for words in security(document).values())
+    assert "**SECURITY: reaches more: " in text
+
+
+@pytest.mark.parametrize("cloud", [GCP, AWS], ids=["gcp", "aws"])
+def test_narrowing_a_scope_is_not_a_security_change(
+    example_json: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str], cloud: list[str]
+) -> None:
+    """With the agent's prefix granted (nuketown:storage agentPrefix), a longer prefix reaches less."""
+    head = changed(example_json, lambda h: h["agents"]["ada"]["identity"].update(scope="ada-data-*"))
+    code, _, document = diff_cli(capsys, tmp_path, example_json, head, *cloud, *AGENT_PREFIX)
+    assert code == 0
+    assert any(c["agent"] == "ada" for c in document["changes"])  # the grants did change
+    assert security(document) == {}
+
+
+def test_binding_a_given_identity_is_a_security_change(
+    example_json: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The pod now acts as an account that keeps whatever was granted to it outside this stack."""
+    given = "ada-agent@acme-agents.iam.gserviceaccount.com"
+    head = changed(example_json, lambda h: h["agents"]["ada"]["identity"].update(gcpServiceAccount=given))
+    allowed = ["-c", f"nuketown:allowedIdentities={json.dumps({'ada': given})}"]
+    _, _, document = diff_cli(capsys, tmp_path, example_json, head, *GCP, *allowed, *AGENT_PREFIX)
+    marked = security(document)
+    assert ("ServiceAccount", "ada") in marked and given in marked[("ServiceAccount", "ada")]
+    assert f"serviceAccount:{given}: roles/storage.objectUser" in marked[("IAMMember", "ada-storage")]
+    # And back to an account this stack creates (new, with no grant of its own): nothing more is reached.
+    _, _, back = diff_cli(capsys, tmp_path, head, example_json, *GCP, *allowed, *AGENT_PREFIX)
+    assert security(back) == {}
+
+
+@pytest.mark.parametrize(
+    ("base_settings", "head_settings", "marked"),
+    [
+        (
+            GCP,
+            [*GCP, "-c", 'nuketown:gcpKmsEncrypters=["user:eve@example.org"]'],
+            {"CryptoKeyIAMMember": "user:eve@example.org: roles/cloudkms.cryptoKeyEncrypter on key"},
+        ),
+        (
+            GCP,
+            [*GCP, "-c", "nuketown:gcpClusterProject=other-project"],
+            {"IAMMember": "serviceAccount:other-project.svc.id.goog[nuketown-dev--ada/ada]"},
+        ),
+        (
+            AWS,
+            [*AWS, "-c", "nuketown:awsMode=podIdentity", "-c", "nuketown:awsClusterName=agents"],
+            {"Role": "Service:pods.eks.amazonaws.com: sts:AssumeRole", "PodIdentityAssociation": "pods of agents/"},
+        ),
+    ],
+    ids=["gcp-encrypter", "gcp-cluster-project", "aws-pod-identity"],
+)
+def test_settings_that_widen_who_reaches_an_identity_or_key_are_security_changes(
+    example_json: dict[str, Any],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    base_settings: list[str],
+    head_settings: list[str],
+    marked: dict[str, str],
+) -> None:
+    base = [f"--base-config={pair}" for pair in base_settings[1::2]]
+    _, _, document = diff_cli(capsys, tmp_path, example_json, example_json, *head_settings, *base)
+    found = {(kind, name): words for (kind, name), words in security(document).items() if name.startswith("ada")}
+    for kind, words in marked.items():
+        assert any(k == kind and words in w for (k, _), w in found.items()), (kind, found)
+
+
+def test_setting_an_environment_variable_is_a_security_change(
+    example_json: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No list names every variable a program reads as an address or a command: each one set is read."""
+    head = changed(example_json, lambda h: h["agents"]["ada"]["env"].update(ANTHROPIC_BASE_URL="http://x", TZ="UTC"))
+    _, text, document = diff_cli(capsys, tmp_path, example_json, head)
+    assert "**1 change(s) widen what an agent reaches (SECURITY): read them**" in text
+    assert security(document) == {
+        ("Deployment", "ada"): "environment set or changed: ANTHROPIC_BASE_URL, TZ (a variable can redirect "
+        "traffic or run code in the program that reads it; nuketown refuses only the families it knows, "
+        "docs/security.md#2-what-an-agents-pod-can-reach)"
+    }
+    _, _, removed = diff_cli(capsys, tmp_path, head, example_json)
+    assert security(removed) == {}
+    _, _, role = diff_cli(capsys, tmp_path, head, changed(head, lambda h: h["agents"]["ada"].update(role="x")))
+    assert security(role) == {}  # nuketown's own variables (NUKETOWN_ROLE) are not the spec's
+
+
+def test_a_removed_denial_is_a_security_change() -> None:
+    """A boundary's Deny is a limit: losing it widens what the role can ever do."""
+    deny = {"Effect": "Deny", "Action": ["iam:*"], "Resource": "*"}
+    allow = {"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": "arn:aws:s3:::ada-*/*"}
+
+    def boundary(*statements: dict[str, Any]) -> dict[str, Any]:
+        return resource("aws:iam/policy:Policy", "b", name="b", policy=json.dumps({"Statement": list(statements)}))
+
+    dropped = diff_plans([boundary(allow, deny)], [boundary(allow)])
+    assert [c.security for c in dropped.changes] == ["reaches more: no longer: boundary b iam:* on *"]
+    narrower = {**deny, "Action": ["iam:PassRole"]}
+    assert [c.security for c in diff_plans([boundary(allow, deny)], [boundary(allow, narrower)]).changes] == [
+        "reaches more: no longer: boundary b iam:* on *"
+    ]
+    wider = {**deny, "Action": ["iam:*", "sts:*"]}
+    assert [c.security for c in diff_plans([boundary(allow, deny)], [boundary(allow, wider)]).changes] == [None]

@@ -1,4 +1,4 @@
-"""A NetworkPolicy's egress rules in words, and whether a change widens them (pure)."""
+"""A NetworkPolicy's egress rules in words and as (destination, ports) pairs (pure)."""
 
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -48,11 +48,3 @@ def egress_in_words(rules: Rules) -> str:
         else:
             described.append(f"{'anywhere' if peer == '*' else peer}{'' if ports == '*' else f' on {ports}'}")
     return "; ".join(described)
-
-
-def widened(before: Rules, after: Rules) -> bool:
-    """Whether `after` lets the pod reach something `before` did not (conservatively: any new destination or port)."""
-    old = atoms(before)
-    if ("*", "*") in old:
-        return False
-    return any(atom not in old and (atom[0], "*") not in old for atom in atoms(after))

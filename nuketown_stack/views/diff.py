@@ -23,9 +23,10 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from nuketown_stack.plan import change_model
-from nuketown_stack.plan.egress import egress_in_words, widened
+from nuketown_stack.plan.egress import egress_in_words
 from nuketown_stack.plan.keeping import KEPT
 from nuketown_stack.program.declared import UNKNOWN_TEXT, Resource, owning_agents, resource_key
+from nuketown_stack.views.reach import Grant, widened
 
 if TYPE_CHECKING:
     from nuketown_stack.inputs.settings import Settings
@@ -64,7 +65,7 @@ class Change:
     fields: tuple[FieldChange, ...] = ()
     effect: Effect | None = None  # what the change does to data or identity, when it does something
     reason: str | None = None  # the effect in words, with what to do about it
-    security: str | None = None  # a change that widens what the agent can reach
+    security: str | None = None  # what the change adds to what the agent (or others, on its identity) reaches
     note: str | None = None  # what a reviewer should know that moves nothing (an adoption it may make)
 
     def to_json(self) -> dict[str, Any]:
@@ -148,6 +149,7 @@ def diff_plans(base: Sequence[Resource], head: Sequence[Resource], settings: Seq
         if key not in after:
             changes.append(_deleted(old, agent_of_before[key]))
     changes = _with_quota_admission(changes, before, after)
+    changes = _with_security(changes, before, after, widened(base, head))
     changes.sort(key=lambda c: (c.agent is None, c.agent or "", _ACTION_ORDER[c.action]))
     return PlanDiff(tuple(changes), unchanged, tuple(settings))
 
@@ -163,12 +165,11 @@ def _compare(old: Resource, new: Resource, agent: str | None) -> Change | None:
     )
     if not fields:
         return None
-    security = _security(typ, old, new)
     if any(f.forces_replace for f in fields):
         effect, reason = _on_replace(old, [f.path for f in fields])
-        return Change("replace", typ, new["name"], agent, fields, effect, reason, security)
+        return Change("replace", typ, new["name"], agent, fields, effect, reason)
     effect, reason = _on_update(old, new)
-    return Change("update", typ, new["name"], agent, fields, effect, reason, security)
+    return Change("update", typ, new["name"], agent, fields, effect, reason)
 
 
 def _what(resource: Resource) -> str:
@@ -248,14 +249,38 @@ def _anchor(type_token: str) -> str:
     return type_token.rsplit(":", 1)[-1].lower()
 
 
-def _security(typ: str, old: Resource, new: Resource) -> str | None:
-    if typ != "kubernetes:networking.k8s.io/v1:NetworkPolicy":
-        return None
-    before = old.get("inputs", {}).get("spec", {}).get("egress", [])
-    after = new.get("inputs", {}).get("spec", {}).get("egress", [])
-    if not widened(before, after):
-        return None
-    return f"egress widened: from {egress_in_words(before)} to {egress_in_words(after)}"
+def _with_security(
+    changes: list[Change],
+    before: Mapping[tuple[str, str], Resource],
+    after: Mapping[tuple[str, str], Resource],
+    widening: Mapping[tuple[str, str], list[Grant]],
+) -> list[Change]:
+    """Each create, update or replace that widens what its agent reaches, marked SECURITY in words."""
+    return [
+        replace(change, security=_security_words(before.get(key), after[key], widening[key]))
+        if (key := (change.type, change.name)) in widening and change.action != "delete"
+        else change
+        for change in changes
+    ]
+
+
+def _security_words(old: Resource | None, new: Resource, grants: list[Grant]) -> str:
+    parts = []
+    if any(g.kind == "egress" for g in grants):
+        rules_before = ((old or {}).get("inputs") or {}).get("spec", {}).get("egress", [])
+        rules_after = (new.get("inputs") or {}).get("spec", {}).get("egress", [])
+        parts.append(f"egress widened: from {egress_in_words(rules_before)} to {egress_in_words(rules_after)}")
+    variables = sorted({g.does for g in grants if g.kind == "env"})
+    if variables:
+        parts.append(
+            f"environment set or changed: {', '.join(variables)} (a variable can redirect traffic or run code in "
+            "the program that reads it; nuketown refuses only the families it knows, docs/security.md#2-what-an-"
+            "agents-pod-can-reach)"
+        )
+    other = list(dict.fromkeys(g.words() for g in grants if g.kind not in ("egress", "env")))
+    if other:
+        parts.append("reaches more: " + "; ".join(other))
+    return "; ".join(parts)
 
 
 def _with_quota_admission(
@@ -371,6 +396,9 @@ def format_diff(diff: PlanDiff, style: str = "markdown") -> str:
         lines.append(emphasis(f"{len(blocked)} change(s) can never apply: `pulumi up` would fail; rework them"))
     if moving:
         lines.append(emphasis(f"{len(moving)} change(s) move or leave data or identity: read them before merging"))
+    widening = [change for change in diff.changes if change.security is not None]
+    if widening:
+        lines.append(emphasis(f"{len(widening)} change(s) widen what an agent reaches (SECURITY): read them"))
     return "\n".join(lines).lstrip("\n")
 
 
