@@ -656,3 +656,33 @@ def test_a_removed_denial_is_a_security_change() -> None:
     ]
     wider = {**deny, "Action": ["iam:*", "sts:*"]}
     assert [c.security for c in diff_plans([boundary(allow, deny)], [boundary(allow, wider)]).changes] == [None]
+
+
+# --- taking the Kubernetes objects back from Argo CD ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cloud", [[], GCP, AWS], ids=["kubernetes", "gcp", "aws"])
+def test_taking_the_objects_back_from_argo_cd_needs_adoption(
+    example_json: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str], cloud: list[str]
+) -> None:
+    """Argo CD applied every object already: created without adopting, each is refused as AlreadyExists."""
+    base = [*(f"--base-config={pair}" for pair in cloud[1::2]), "--base-config=nuketown:applyKubernetes=false"]
+    code, text, document = diff_cli(capsys, tmp_path, example_json, example_json, *cloud, *base)
+    assert code == 4
+    [setting] = document["settings"]
+    assert (setting["key"], setting["old"], setting["new"], setting["effect"]) == (
+        "nuketown:applyKubernetes",
+        False,
+        True,
+        "blocked",
+    )
+    assert "AlreadyExists" in setting["reason"] and "nuketown:adoptExistingObjects" in setting["reason"]
+    assert "docs/lifecycle.md#argo-cd-back" in text
+    created = {c["type"] for c in document["changes"] if c["action"] == "create"}
+    assert "kubernetes:apps/v1:Deployment" in created
+    # Adopting them, the same change applies: namespaces and claims as ever, every other object by upsert too.
+    adopt = ["-c", "nuketown:adoptExistingObjects=true"]
+    code, _, document = diff_cli(capsys, tmp_path, example_json, example_json, *cloud, *adopt, *base)
+    assert (code, document["settings"]) == (0, [])
+    cli.main(["diff", str(tmp_path / "base.json"), str(tmp_path / "head.json"), *cloud, *adopt, *base])
+    assert "warning: nuketown:adoptExistingObjects: on: " in capsys.readouterr().err

@@ -91,7 +91,9 @@ def test_unknown_nuketown_key_is_a_typo() -> None:
     (line,) = refused({"nuketown:sorce": "x.nix"})
     assert line == "nuketown:sorce: not a setting (did you mean nuketown:source?)"
     (line,) = refused({"nuketown:qqqqqqqqqqqq": "x"})  # nothing close: the known keys
-    assert line.startswith("nuketown:qqqqqqqqqqqq: not a setting (known: nuketown:allowedIdentities, ")
+    assert line.startswith(
+        "nuketown:qqqqqqqqqqqq: not a setting (known: nuketown:adoptExistingObjects, nuketown:allowedIdentities, "
+    )
 
 
 def test_other_namespaces_are_left_to_their_providers() -> None:

@@ -39,6 +39,7 @@ KEYS: dict[str, str] = {
     "nuketown:storageClass": "storage_class",
     "nuketown:scheduling": "scheduling",
     "nuketown:applyKubernetes": "apply_kubernetes",
+    "nuketown:adoptExistingObjects": "adopt_existing_objects",
     "nuketown:spotNodeSelector": "spot_node_selector",
     "nuketown:spotTolerations": "spot_tolerations",
     "nuketown:allowedIdentities": "allowed_identities",
@@ -90,6 +91,9 @@ class Settings(BaseModel):
     # False when another tool (Argo CD running `nuketown-stack render`) applies the Kubernetes
     # objects: the stack then holds the cloud identity only.
     apply_kubernetes: bool = True
+    # True for the update that takes the Kubernetes objects back from such a tool: every object the stack would
+    # create is adopted if it exists (upsert), not refused as AlreadyExists. Set back to false afterwards.
+    adopt_existing_objects: bool = False
     spot_node_selector: dict[str, str] = GKE_SPOT_SELECTOR
     spot_tolerations: tuple[Toleration, ...] = GKE_SPOT_TOLERATIONS
     # The operator's allow-lists, beyond what an agent owns by name: an existing identity per agent

@@ -130,6 +130,12 @@ def _fleet_warnings(spec: CloudSpec, settings: Settings) -> list[str]:
             "derive this stack's names (stack prod with agent eu-bob, stack prod-eu with bob); the ownership guard "
             "refuses such a takeover only at apply time. Move to the separated names: docs/lifecycle.md#legacy-names"
         )
+    if settings.adopt_existing_objects and settings.apply_kubernetes:
+        warnings.append(
+            "nuketown:adoptExistingObjects: on: the stack takes over every Kubernetes object of its names that "
+            "exists (Argo CD's too) instead of creating it; once `pulumi up` has taken them back, set it to false "
+            "(docs/lifecycle.md#argo-cd-back)"
+        )
     pool = settings.gcp_cluster_project or settings.gcp_project
     cluster_project = settings.gke_cluster.split("/")[1] if settings.gke_cluster else None
     if settings.cloud == "gcp" and cluster_project != pool:  # no cluster named, or one outside the pool's project

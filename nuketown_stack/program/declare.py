@@ -52,12 +52,15 @@ class Providers:
 
 def kubernetes_providers(settings: Settings, cluster_kubeconfig: pulumi.Input[str] | None) -> Providers:
     """Two providers to one cluster, both with every `kubernetes:*` setting. Upserting is safe only where
-    Pulumi never deletes (retain_on_delete), because a rename would otherwise upsert, then delete, the object."""
+    Pulumi never deletes (retain_on_delete), because a rename would otherwise upsert, then delete, the object;
+    the other provider upserts too only for the update that takes the objects back (adopt_existing_objects)."""
     args = provider_args("kubernetes", k8s.Provider, settings)
     if cluster_kubeconfig is not None:
         args["kubeconfig"] = cluster_kubeconfig
     return Providers(
-        kubernetes=k8s.Provider(naming.PROVIDER_KUBERNETES, **args),
+        kubernetes=k8s.Provider(
+            naming.PROVIDER_KUBERNETES, **args, upsert_existing_objects=settings.adopt_existing_objects or None
+        ),
         kubernetes_adopting=k8s.Provider(naming.PROVIDER_KUBERNETES_ADOPTING, **args, upsert_existing_objects=True),
     )
 

@@ -523,6 +523,18 @@ def setting_changes(base: "Settings", head: "Settings") -> list[SettingChange]:
             "keys are regional: new keys in the new region, the old ones kept with the secrets encrypted to them",
             "aws-region",
         )
+    if not base.apply_kubernetes and head.apply_kubernetes and not head.adopt_existing_objects:
+        add(
+            "nuketown:applyKubernetes",
+            False,
+            True,
+            "blocked",
+            "the stack takes the Kubernetes objects back, and Argo CD applied them already: it creates namespaces "
+            "and volume claims by upsert, but every other object, its ownership guard too, with a plain create, "
+            "which Kubernetes refuses (AlreadyExists); stop Argo CD, then make this change with "
+            "nuketown:adoptExistingObjects: true",
+            "argo-cd-back",
+        )
     if base.apply_kubernetes and not head.apply_kubernetes:
         add(
             "nuketown:applyKubernetes",

@@ -14,9 +14,11 @@ from collections.abc import Mapping
 from typing import Any
 
 import pytest
-from conftest import make_plan
+from conftest import EXAMPLE, make_plan
 
 from nuketown_stack.plan.keeping import KEPT
+from nuketown_stack.program.engine import run_program
+from nuketown_stack.program.program import define_stack
 
 WAIT_FOR_FIRST_CONSUMER = "WaitForFirstConsumer"
 
@@ -54,3 +56,46 @@ def test_only_adopted_kinds_skip_their_wait(fleet_json: dict[str, Any]) -> None:
     }
     assert skipping == {"PersistentVolumeClaim"}
     assert "kubernetes:core/v1:PersistentVolumeClaim" in KEPT  # the kind that is created again on re-add
+
+
+# --- creating an object that already exists ------------------------------------------------------------------
+
+
+def create_outcome(server_side_apply: bool, upsert_existing_objects: bool, exists: bool) -> str:
+    """pulumi-kubernetes `provider/pkg/await/await.go`, Creation: with server-side apply and
+    upsertExistingObjects the create is an apply PATCH, which takes over an existing object ("the AlreadyExists
+    error does not occur since we always send a PATCH request"); otherwise it is a plain Create, and an existing
+    object fails it with AlreadyExists ("Intentional upsert: set upsertExistingObjects on the provider")."""
+    if server_side_apply and upsert_existing_objects:
+        return "applied"
+    return "AlreadyExists" if exists else "created"
+
+
+def _providers_upsert(result: Any) -> dict[str, bool]:
+    return {
+        r.name: r.inputs.get("upsertExistingObjects") in (True, "true")
+        for r in result.resources
+        if r.type == "pulumi:providers:kubernetes"
+    }
+
+
+@pytest.mark.parametrize("adopt", [False, True], ids=["plain", "adopting"])
+def test_taking_objects_back_from_argo_cd_fails_unless_the_stack_adopts_them(adopt: bool) -> None:
+    """After Argo CD applied the render, every object exists: the stack's plain provider fails each create of
+    it, which is why diff calls the change CANNOT APPLY without nuketown:adoptExistingObjects."""
+    config = {"nuketown:source": str(EXAMPLE), **({"nuketown:adoptExistingObjects": "true"} if adopt else {})}
+    result = run_program(define_stack, "dev", config)
+    upserts = _providers_upsert(result)
+    # pulumi-kubernetes applies server-side unless enableServerSideApply is false (the program never sets it).
+    outcomes = {
+        (r.type, r.name): create_outcome(True, upserts[r.provider], exists=True)
+        for r in result.resources
+        if r.type.startswith("kubernetes:")
+    }
+    refused = {key for key, outcome in outcomes.items() if outcome == "AlreadyExists"}
+    kept = {key for key in outcomes if key[0] in KEPT}
+    if adopt:
+        assert refused == set()
+    else:
+        assert refused == set(outcomes) - kept  # the guard, workloads, policies: everything but what is kept
+        assert ("kubernetes:apps/v1:Deployment", "ada") in refused
