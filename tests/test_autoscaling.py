@@ -12,7 +12,8 @@ What the engines do, from their own source and documentation:
   `updatePolicy.minReplicas: 1`.
 - KEDA `cooldownPeriod`: seconds after the last active trigger before scaling to zero; the operator
   owns the replica count, so the Deployment leaves `replicas` out (server-side apply leaves a field it
-  does not set: pulumi-kubernetes `provider/pkg/ssa`).
+  does not set: pulumi-kubernetes `provider/pkg/ssa`), and `advanced.restoreToOriginalReplicaCount` hands
+  it back when the ScaledObject goes (kedacore/keda `controllers/keda/scaledobject_finalizer.go`).
 """
 
 import copy
@@ -121,7 +122,8 @@ def test_a_floor_above_the_start_is_refused(example_raw: dict[str, Any]) -> None
 
 
 def test_an_idling_agent_leaves_its_replica_count_to_keda(example_raw: dict[str, Any]) -> None:
-    """The Deployment of an idling agent sets no `replicas`, so Pulumi never claims the field KEDA scales.
+    """No Deployment sets `replicas`, so Pulumi never claims the field KEDA scales, and the ScaledObject hands
+    the count back when it goes (tests/engine/test_engine_await.py).
 
     pulumi-kubernetes applies server-side by default (`provider/pkg/provider/provider.go`, Configure:
     enableServerSideApply "Default to true") and sends only the inputs, pruning the live state to their shape
@@ -135,6 +137,7 @@ def test_an_idling_agent_leaves_its_replica_count_to_keda(example_raw: dict[str,
     [scaled] = [m for m in objects(plan, "ScaledObject") if m["metadata"]["name"] == "vox"]
     assert scaled["spec"]["cooldownPeriod"] == 1800  # vox's idleTimeout
     assert (scaled["spec"]["minReplicaCount"], scaled["spec"]["maxReplicaCount"]) == (0, 1)
+    assert scaled["spec"]["advanced"] == {"restoreToOriginalReplicaCount": True}
     assert [t["metadata"]["listName"] for t in scaled["spec"]["triggers"]] == [
         "nuketown:vox:inbox",
         "nuketown:vox:working",
@@ -146,7 +149,7 @@ def test_an_idle_timeout_nothing_can_wake_is_recorded_only_and_said_so(example_r
         agent["scaling"]["wake"] = []
     plan = make_plan(example_raw)
     assert objects(plan, "ScaledObject") == []
-    assert all(d["spec"]["replicas"] == 1 for d in objects(plan, "Deployment"))
+    assert all("replicas" not in d["spec"] for d in objects(plan, "Deployment"))  # one, Kubernetes' default
     assert plan.warnings[0].startswith("agents.ada.cloud.scaling.idleTimeout: recorded only: nothing would wake ada")
 
 

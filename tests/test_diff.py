@@ -189,9 +189,51 @@ def test_turning_on_right_sizing_and_idling_creates_and_moves_nothing(
     assert effects(document) == set()
     created = {(c["type"].rsplit(":", 1)[-1], c["name"]) for c in document["changes"] if c["action"] == "create"}
     assert created == {("VerticalPodAutoscaler", "vox"), ("ScaledObject", "ada"), ("ScaledObject", "vox")}
-    # KEDA owns the replica count from now on: the Deployments stop setting it.
+    # The Deployments never set the replica count, which KEDA owns from now on.
     replicas = [f for c in document["changes"] if c["type"].endswith("Deployment") for f in c["fields"]]
-    assert {(f["path"], f["new"]) for f in replicas if f["path"] == "spec.replicas"} == {("spec.replicas", None)}
+    assert [f for f in replicas if f["path"] == "spec.replicas"] == []
+
+
+@pytest.mark.parametrize("how", ["idleTimeout", "wake"])
+def test_switching_idling_off_while_idle_applies_and_wakes_the_agent(
+    example_json: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str], how: str
+) -> None:
+    """KEDA holds an idle agent's replicas at 0 as its own field manager: an update of the Deployment that set
+    them would conflict (tests/engine/test_engine_await.py), so none does; deleting the ScaledObject hands the
+    count back."""
+    change = {"idleTimeout": None} if how == "idleTimeout" else {"wake": []}
+    head = changed(example_json, lambda h: h["agents"]["ada"]["scaling"].update(change))
+    code, text, document = diff_cli(capsys, tmp_path, example_json, head)
+    assert code == 0
+    fields = [f["path"] for c in document["changes"] if c["type"].endswith("Deployment") for f in c["fields"]]
+    assert "spec.replicas" not in fields
+    [deleted] = [c for c in document["changes"] if c["action"] == "delete"]
+    assert (deleted["type"], deleted["name"]) == ("kubernetes:keda.sh/v1alpha1:ScaledObject", "ada")
+    assert "KEDA scales the Deployment back to its replica count from before idling" in deleted["note"]
+    assert "note: KEDA scales the Deployment back" in text
+
+
+def test_a_deployment_that_sets_replicas_keda_holds_can_never_apply() -> None:
+    """The engine rule behind the program's choice, for any plan that breaks it."""
+    target = {"apiVersion": "apps/v1", "kind": "Deployment", "name": "ada"}
+    scaled = resource(
+        "kubernetes:keda.sh/v1alpha1:ScaledObject",
+        "ada",
+        metadata={"name": "ada", "namespace": "n"},
+        spec={"scaleTargetRef": target},
+    )
+
+    def deployment(**spec: Any) -> dict[str, Any]:
+        return resource("kubernetes:apps/v1:Deployment", "ada", metadata={"name": "ada", "namespace": "n"}, spec=spec)
+
+    setting = diff_plans([scaled, deployment(paused=False)], [deployment(paused=False, replicas=1)])
+    assert [(c.type.rsplit(":", 1)[-1], c.effect) for c in setting.changes] == [
+        ("ScaledObject", None),
+        ("Deployment", "blocked"),
+    ]
+    assert setting.exit_code == 4
+    leaving = diff_plans([scaled, deployment(paused=False)], [deployment(paused=True)])
+    assert leaving.exit_code == 0
 
 
 def test_widening_egress_is_a_security_change_in_words(

@@ -394,9 +394,9 @@ def deployment(
         "kind": "Deployment",
         "metadata": ctx.metadata(name, scaling | {"nuketown.io/role": agent.role}),
         "spec": {
-            # With an idle timeout KEDA owns the replica count (0 when idle, 1 when woken): left out here, so
-            # `pulumi up` never scales an idle agent back up (server-side apply leaves a field it does not set).
-            **({} if idles(agent) else {"replicas": 1}),
+            # No `replicas`: one by Kubernetes' default, and KEDA's to set while the agent idles (0, and 1 when
+            # woken). Server-side apply leaves a field it does not set to its other manager; were it set, an
+            # update while KEDA holds it at 0 would conflict, and switching idling off could never apply.
             "revisionHistoryLimit": 3,
             # Volumes are ReadWriteOnce: the old pod must let go before the new one starts.
             "strategy": {"type": "Recreate"},
@@ -483,7 +483,8 @@ def vertical_pod_autoscaler(ctx: AgentContext) -> Manifest:
 
 
 def scaled_object(ctx: AgentContext) -> Manifest:
-    """KEDA scales the agent to zero after idleTimeout seconds with no wake trigger active, and back to one."""
+    """KEDA scales the agent to zero after idleTimeout seconds with no wake trigger active, back to one when one
+    is, and back to its count from before idling when the ScaledObject goes."""
     name, agent = ctx.name, ctx.agent
     triggers = [
         {
@@ -507,6 +508,9 @@ def scaled_object(ctx: AgentContext) -> Manifest:
             "minReplicaCount": 0,
             "maxReplicaCount": 1,
             "cooldownPeriod": agent.scaling.idle_timeout,
+            # When idling is switched off (or the agent removed), KEDA lets go of the Deployment at its count from
+            # before idling (1), not at 0: an idle agent switched to always-on runs again.
+            "advanced": {"restoreToOriginalReplicaCount": True},
             "triggers": triggers,
         },
     }

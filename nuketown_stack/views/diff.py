@@ -38,6 +38,8 @@ EXIT_DATA_AT_RISK = 3
 EXIT_CANNOT_APPLY = 4
 
 _ABSENT = object()  # a path present on one side only
+SCALED_OBJECT = "kubernetes:keda.sh/v1alpha1:ScaledObject"
+DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 
 
 @dataclass(frozen=True)
@@ -149,6 +151,7 @@ def diff_plans(base: Sequence[Resource], head: Sequence[Resource], settings: Seq
         if key not in after:
             changes.append(_deleted(old, agent_of_before[key]))
     changes = _with_quota_admission(changes, before, after)
+    changes = _with_keda_ownership(changes, before, after)
     changes = _with_security(changes, before, after, widened(base, head))
     changes.sort(key=lambda c: (c.agent is None, c.agent or "", _ACTION_ORDER[c.action]))
     return PlanDiff(tuple(changes), unchanged, tuple(settings))
@@ -229,7 +232,7 @@ def _on_update(old: Resource, new: Resource) -> tuple[Effect | None, str | None]
 def _deleted(old: Resource, agent: str | None) -> Change:
     typ = old["type"]
     if typ not in KEPT:
-        return Change("delete", typ, old["name"], agent)
+        return Change("delete", typ, old["name"], agent, note=_letting_go_note(old))
     if not old.get("retainOnDelete"):
         return Change("delete", typ, old["name"], agent, effect="kept", reason=f"{_what(old)} is deleted with its data")
     return Change(
@@ -243,6 +246,19 @@ def _deleted(old: Resource, agent: str | None) -> Change:
             f"deleting it is yours to do ({LIFECYCLE_DOC}#{_anchor(typ)})"
         ),
     )
+
+
+def _letting_go_note(old: Resource) -> str | None:
+    """A ScaledObject's delete hands the replica count back (kedacore/keda scaledobject_finalizer.go)."""
+    if old["type"] != SCALED_OBJECT:
+        return None
+    advanced = (old.get("inputs") or {}).get("spec", {}).get("advanced") or {}
+    if advanced.get("restoreToOriginalReplicaCount"):
+        return (
+            "KEDA scales the Deployment back to its replica count from before idling as it lets go: an idle agent "
+            "runs again"
+        )
+    return "KEDA leaves the Deployment at its last replica count (0 if the agent is idle): scale it up by hand"
 
 
 def _anchor(type_token: str) -> str:
@@ -314,6 +330,40 @@ def _with_quota_admission(
                             f"the kept {', '.join(str(k['name']) for k in kept_here)}; see {LIFECYCLE_DOC}#persist"
                         ),
                     )
+        result.append(change)
+    return result
+
+
+def _with_keda_ownership(
+    changes: list[Change], before: Mapping[tuple[str, str], Resource], after: Mapping[tuple[str, str], Resource]
+) -> list[Change]:
+    """An update that sets a Deployment's replicas while a ScaledObject of BASE holds them can never apply:
+    KEDA owns the field, pulumi-kubernetes applies server-side without force (await.go, ssaUpdate), and the
+    ScaledObject's delete only runs once every update went through."""
+    held = {
+        (_namespace(r), (r.get("inputs") or {}).get("spec", {}).get("scaleTargetRef", {}).get("name"))
+        for r in before.values()
+        if r["type"] == SCALED_OBJECT
+    }
+    result = []
+    for change in changes:
+        new = after.get((change.type, change.name))
+        if (
+            change.action == "update"
+            and change.type == DEPLOYMENT
+            and new is not None
+            and "replicas" in (new.get("inputs") or {}).get("spec", {})
+            and (_namespace(new), (new.get("inputs") or {}).get("metadata", {}).get("name")) in held
+        ):
+            change = replace(
+                change,
+                effect="blocked",
+                reason=(
+                    f"Deployment {change.name} sets spec.replicas, which KEDA's ScaledObject holds: the server-side "
+                    "apply conflicts (409) on every run, and the ScaledObject is only deleted after it; leave "
+                    f"replicas out (see {LIFECYCLE_DOC}#idling)"
+                ),
+            )
         result.append(change)
     return result
 

@@ -10,6 +10,7 @@ Deployment is not created. `pulumi.com/skipAwait` turns that wait off (`await.go
 Deployment's own await already waits for the claims its pods use to be bound.
 """
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -99,3 +100,60 @@ def test_taking_objects_back_from_argo_cd_fails_unless_the_stack_adopts_them(ado
     else:
         assert refused == set(outcomes) - kept  # the guard, workloads, policies: everything but what is kept
         assert ("kubernetes:apps/v1:Deployment", "ada") in refused
+
+
+# --- switching idling off while KEDA holds the agent at zero ------------------------------------------------------
+
+
+def apply_conflicts(applied: dict[str, Any], live: dict[str, Any], managers: dict[str, str], force: bool) -> set[str]:
+    """Server-side apply: a field the applier sets to another value than the live one, while another manager
+    owns it, is a conflict (409) unless the apply forces (Kubernetes, "Server-Side Apply", Conflicts).
+    pulumi-kubernetes' ssaUpdate (`provider/pkg/await/await.go`) forces only with the pulumi.com/patchForce
+    annotation or the provider's enablePatchForce (patchForce): the program sets neither."""
+    if force:
+        return set()
+    return {path for path, value in applied.items() if path in managers and live.get(path) != value}
+
+
+def restored_replicas(scaled_object: dict[str, Any], original: int, current: int) -> int:
+    """kedacore/keda `controllers/keda/scaledobject_finalizer.go`, finalizeScaledObject: deleting a
+    ScaledObject scales its target back to status.originalReplicaCount (recorded when KEDA first took the
+    target: scaledobject_controller.go) only with spec.advanced.restoreToOriginalReplicaCount; otherwise the
+    target keeps KEDA's last count."""
+    advanced = scaled_object["spec"].get("advanced") or {}
+    return original if advanced.get("restoreToOriginalReplicaCount") else current
+
+
+def _idling_off(how: str) -> Any:
+    def change(agent: dict[str, Any]) -> None:
+        if how in ("idleTimeout", "both"):
+            agent["scaling"]["idleTimeout"] = None
+        if how in ("wake", "both"):
+            agent["scaling"]["wake"] = []
+
+    return change
+
+
+@pytest.mark.parametrize("how", ["idleTimeout", "wake", "both"])
+def test_switching_idling_off_while_idle_applies_and_wakes_the_agent(example_raw: dict[str, Any], how: str) -> None:
+    """The agent is idle: KEDA (its own field manager) holds the Deployment's replicas at 0. `pulumi up` first
+    applies the Deployment, and deletes the ScaledObject only at the end, after every update went through."""
+    base = make_plan(example_raw).agents[0]
+    head_raw = json.loads(json.dumps(example_raw))
+    _idling_off(how)(head_raw["agents"]["ada"])
+    head = make_plan(head_raw).agents[0]
+    deployment = head.object("Deployment").manifest
+    applied = {"spec.replicas": deployment["spec"]["replicas"]} if "replicas" in deployment["spec"] else {}
+    live = {"spec.replicas": 0}
+    assert apply_conflicts(applied, live, {"spec.replicas": "keda"}, force=False) == set()
+    assert [o.kind for o in head.objects].count("ScaledObject") == 0
+    scaled_object = base.object("ScaledObject").manifest
+    assert restored_replicas(scaled_object, original=1, current=0) == 1  # the agent runs again
+
+
+def test_the_models_can_fail() -> None:
+    """Setting replicas would conflict with KEDA; a ScaledObject without restoring would leave the agent at 0."""
+    assert apply_conflicts({"spec.replicas": 1}, {"spec.replicas": 0}, {"spec.replicas": "keda"}, force=False) == {
+        "spec.replicas"
+    }
+    assert restored_replicas({"spec": {}}, original=1, current=0) == 0
