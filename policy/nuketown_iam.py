@@ -349,3 +349,50 @@ def trusted_subject(document: Any) -> tuple[str, str] | None:
         return (parts[2], parts[3]) if len(parts) == 4 and parts[:2] == ["system", "serviceaccount"] else None
     namespace, account = _one(equals, POD_IDENTITY_NAMESPACE_TAG), _one(equals, POD_IDENTITY_ACCOUNT_TAG)
     return (namespace, account) if isinstance(namespace, str) and isinstance(account, str) else None
+
+
+# --- KMS keys: which key a policy reaches, and who a key policy lets decrypt -----------------------------------
+
+KMS_ARN = re.compile(rf"{_PARTITION}:kms:[a-z0-9-]*:[0-9]*:(?P<kind>key|alias)/(?P<name>.+)")
+# Actions that read what was encrypted to a key, or hand that power on (a grant).
+DECRYPTING = ("kms:Decrypt", "kms:ReEncryptFrom", "kms:CreateGrant")
+
+
+def kms_resources(document: Any, what: str) -> list[str]:
+    """Every KMS ARN (`...:key/<id>`, `...:alias/<name>`) the document's Allow statements name.
+    An unknown document raises UnknownValue (a Derived one DerivedDocument); one that is not a document, []."""
+    try:
+        found_statements = statements(parse(document, what))
+    except DerivedDocument:
+        raise
+    except DocumentError:
+        return []
+    return [
+        resource
+        for statement in found_statements
+        if statement.get("Effect") == "Allow"
+        for resource in strings(statement.get("Resource"))
+        if isinstance(resource, str) and KMS_ARN.fullmatch(resource)
+    ]
+
+
+def decrypting_principals(document: Any, what: str) -> list[Any]:
+    """The principals a key policy's Allow statements let decrypt (or grant decrypting): any action covering
+    kms:Decrypt, kms:ReEncryptFrom or kms:CreateGrant, NotAction included. `*` is returned as "*"."""
+    found_statements = statements(parse(document, what))
+    principals: list[Any] = []
+    for statement in found_statements:
+        if statement.get("Effect") != "Allow":
+            continue
+        actions = [a for a in strings(statement.get("Action")) if isinstance(a, str)]
+        decrypts = statement.get("NotAction") is not None or any(
+            _covers(action, wanted) for action in actions for wanted in DECRYPTING
+        )
+        if not decrypts:
+            continue
+        principal = statement.get("Principal")
+        if isinstance(principal, Mapping):
+            principals += [p for values in principal.values() for p in strings(values)]
+        else:
+            principals.append(principal)
+    return principals

@@ -711,6 +711,10 @@ class _Agents:
     service_accounts: dict[str, str]  # agent -> its Kubernetes ServiceAccount's name
     emails: dict[str, str]  # agent -> the email of the GCP account this stack creates for it
     roles: dict[str, str]  # agent -> the name of the IAM role this stack creates for it
+    # agent -> the ids and ARNs of its AWS key: from the key's outputs (at `pulumi up`) and from the alias this
+    # stack names for the agent (`alias/nuketown/<stack>/<agent>`, whose target is known once the key exists).
+    keys: dict[str, set[str]] = field(default_factory=dict)
+    key_owners: dict[str, str] = field(default_factory=dict)  # key id or ARN -> the agent whose Key it is
 
     @classmethod
     def of(cls, resources: Sequence[Resource], names: Names | None) -> "_Agents":
@@ -734,7 +738,12 @@ class _Agents:
             for agent, owned in _by_agent(resources, AWS_ROLE).items():
                 if any(_peek(role, "name") == names.role(agent) for role in owned):
                     roles[agent] = names.role(agent)
-        return cls(namespaces, service_accounts, emails, roles)
+        keys, key_owners = _aws_keys(resources, names)
+        return cls(namespaces, service_accounts, emails, roles, keys, key_owners)
+
+    def is_own_key(self, key: Any, agent: str) -> bool:
+        """Whether `key` (an id or ARN) is the agent's AWS key (or, unknown at preview, derived from it)."""
+        return derived_from(key, AWS_KEY) or (isinstance(key, str) and key in self.keys.get(agent, set()))
 
     def service_account(self, agent: str) -> str:
         """The agent's ServiceAccount: the one it declares, else the program's name for it (the agent's)."""
@@ -758,6 +767,25 @@ class _Agents:
             and isinstance(arn, str)
             and re.fullmatch(rf"{_ARN_PREFIX}:role/{re.escape(role)}", arn) is not None
         )
+
+
+def _aws_keys(resources: Sequence[Resource], names: Names | None) -> tuple[dict[str, set[str]], dict[str, str]]:
+    """Each agent's AWS key ids and ARNs, and whose Key each one is (outputs are known only after `pulumi up`)."""
+    keys: dict[str, set[str]] = {}
+    owners: dict[str, str] = {}
+    for agent, owned in _by_agent(resources, AWS_KEY).items():
+        for key in owned:
+            for output in ("keyId", "arn", "id"):
+                value = _peek(key, output)
+                if isinstance(value, str):
+                    keys.setdefault(agent, set()).add(value)
+                    owners[value] = agent
+    for agent, aliases in _by_agent(resources, AWS_ALIAS).items():
+        for alias in aliases:
+            target = _peek(alias, "targetKeyId")
+            if names is not None and _peek(alias, "name") == names.key_alias(agent) and isinstance(target, str):
+                keys.setdefault(agent, set()).add(target)
+    return keys, owners
 
 
 def _namespace_name_problems(namespace: Any, agent: str, names: Names | None) -> list[str]:
@@ -938,7 +966,9 @@ def identity_binding_problems(resources: Sequence[Resource], context: Context) -
     """An agent binds only its own identity (the account or role this stack creates for it) or the one the
     operator allow-listed for it (pack config allowedIdentities), from its own namespace and ServiceAccount:
     GCP workload identity members, KMS and storage grants, ServiceAccount annotations, EKS Pod Identity
-    associations, and the subjects of its role's trust policy."""
+    associations, and the subjects of its role's trust policy. Its keys are its own: a GCP key grant is on its
+    key; an AWS role policy or boundary reaches only its key, its key policy is on its key and lets only its own
+    (or allow-listed) role decrypt, and its alias targets its key."""
     agents = _Agents.of(resources, context.names)
     findings = []
     for agent, allowed in sorted(context.allowed_identities.items()):
@@ -1047,7 +1077,74 @@ def identity_binding_problems(resources: Sequence[Resource], context: Context) -
         AWS_POD_IDENTITY,
         AWS_ROLE,
     )
-    return findings + _each(_of_type(resources, *types), check)
+    findings += _each(_of_type(resources, *types), check)
+    return findings + _aws_key_target_findings(resources, context, agents)
+
+
+def _aws_key_target_findings(resources: Sequence[Resource], context: Context, agents: "_Agents") -> list[Finding]:
+    """AWS keys, as GCP's are checked above: an agent's role policy and boundary reach only its own key; its key
+    policy is on its own key and lets only its own role (or the one allow-listed for it) decrypt; its alias
+    targets its own key, and no other agent's alias the same one."""
+    targets: dict[str, list[str]] = {}
+
+    def check(resource: Resource) -> list[str]:
+        agent, props = resource.agent, resource.read()
+        if agent is None:
+            return ["a KMS key grant that belongs to no agent"]
+        if resource.type == AWS_ALIAS:
+            target = props.get("targetKeyId")
+            if derived_from(target, AWS_KEY) or not isinstance(target, str):
+                return []
+            targets.setdefault(target, []).append(agent)
+            owner = agents.key_owners.get(target)
+            return [f"targetKeyId {target!r} is {owner}'s key, not {agent}'s"] if owner not in (None, agent) else []
+        if resource.type == AWS_KEY_POLICY:
+            key = props.get("keyId")
+            problems = [] if agents.is_own_key(key, agent) else [f"keyId {key!r} is not {agent}'s key"]
+            try:
+                principals = iam.decrypting_principals(props.get("policy"), "policy")
+            except iam.DerivedDocument:
+                return problems  # rendered around the agent's own role (with_origins checked where it comes from)
+            except iam.DocumentError as error:
+                return [*problems, str(error)]
+            allowed = context.allowed_identities.get(agent)
+            return problems + [
+                f"key policy lets {principal!r} decrypt {agent}'s key; only {agent}'s own role (created by this "
+                f"stack) or the one allow-listed for it (pack config allowedIdentities) may"
+                for principal in dict.fromkeys(principals)
+                if not (agents.role_arn_matches(principal, agent) or (allowed is not None and principal == allowed))
+            ]
+        try:
+            reached = iam.kms_resources(props.get("policy"), "policy")
+        except iam.DerivedDocument:
+            return []  # rendered around the agent's own key (with_origins checked where it comes from)
+        own_alias = context.names.key_alias(agent) if context.names else None
+        return [
+            f"policy reaches KMS {arn!r}, which is not {agent}'s key"
+            for arn in dict.fromkeys(reached)
+            if not _is_own_kms_arn(arn, agent, agents, own_alias)
+        ]
+
+    findings = _each(_of_type(resources, AWS_ALIAS, AWS_KEY_POLICY, AWS_ROLE_POLICY, AWS_POLICY), check)
+    aliases = {r.agent: r for r in _of_type(resources, AWS_ALIAS) if r.agent is not None}
+    return findings + [
+        Finding(
+            aliases[agent],
+            f"targetKeyId {target!r} is also the target of {', '.join(o for o in owners if o != agent)}'s alias",
+        )
+        for target, owners in targets.items()
+        if len(set(owners)) > 1
+        for agent in sorted(set(owners))
+    ]
+
+
+def _is_own_kms_arn(arn: str, agent: str, agents: "_Agents", own_alias: str | None) -> bool:
+    match = iam.KMS_ARN.fullmatch(arn)
+    if match is None:
+        return False
+    if match["kind"] == "alias":
+        return own_alias is not None and f"alias/{match['name']}" == own_alias
+    return agents.is_own_key(match["name"], agent) or agents.is_own_key(arn, agent)
 
 
 @stack_rule

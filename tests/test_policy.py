@@ -1436,3 +1436,33 @@ def test_the_pack_config_from_a_stack_file_has_the_packs_own_keys(tmp_path: Path
     assert config["nuketown-scope-ownership"]["allowedScopes"] == {"ada": ["shared-*"]}
     assert config["nuketown-identity-binding"]["allowedIdentities"] == {"rio": "rio@p.iam.gserviceaccount.com"}
     assert pack_config.main([str(tmp_path / "Pulumi.missing.yaml")]) == 2
+
+
+# --- AWS key targets ------------------------------------------------------------------------------------------
+
+
+def _with_key_outputs_instead_of_aliases(plan: dict[str, Any]) -> dict[str, Any]:
+    """The plan as a stack policy may see it at `pulumi up`, where a key carries its outputs (id, ARN): its
+    alias left out, so the key's own outputs are all the pack knows it by."""
+    plan = copy.deepcopy(plan)
+    aliases = [r for r in plan["resources"] if r["type"] == nuketown_policy.AWS_ALIAS]
+    targets = {r["parent"]: r["inputs"]["targetKeyId"] for r in aliases}
+    plan["resources"] = [r for r in plan["resources"] if r["type"] != nuketown_policy.AWS_ALIAS]
+    for resource in plan["resources"]:
+        if resource["type"] == nuketown_policy.AWS_KEY and resource["parent"] in targets:
+            key_id = targets[resource["parent"]]
+            resource["inputs"].update(keyId=key_id, arn=f"arn:aws:kms:us-east-1:111122223333:key/{key_id}")
+    return plan
+
+
+def test_an_agents_key_is_known_by_its_alias_or_its_own_outputs() -> None:
+    """The rule needs to know which key is whose: from the alias this stack names for the agent, or from the
+    key's own id and ARN; without either, a key a policy names cannot be shown to be the agent's."""
+    own = plan_of(STACKS["aws-irsa"])
+    assert run_all(resources_from_plan(_with_key_outputs_instead_of_aliases(own)), "dev") == []
+    crafted_plan = crafted(ROOT / "tests" / "data" / "policy" / "rule-aws-key-policy-on-another-agents-key.json")
+    found = run_all(resources_from_plan(_with_key_outputs_instead_of_aliases(crafted_plan)), "dev")
+    assert [(p, m) for p, _, m in found if "is not ada's key" in m], found
+    bare = copy.deepcopy(own)
+    bare["resources"] = [r for r in bare["resources"] if r["type"] != nuketown_policy.AWS_ALIAS]
+    assert {m for _, _, m in run_all(resources_from_plan(bare), "dev") if "not ada's key" in m}
