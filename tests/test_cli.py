@@ -133,6 +133,7 @@ def test_plan_shows_each_agents_workload_then_its_identity_chain(run: Any) -> No
         "├─ idles after 3600 s with nothing to do (KEDA scales it to 0); woken by redis inbox, redis working\n"
         "├─ volumes: projects 10Gi, .config/claude 1Gi\n"
         "├─ egress: everything\n"
+        "├─ needs a node labelled nuketown.io/tier=standard\n"
         "└─ Kubernetes ServiceAccount nuketown-dev--ada/ada\n"
         "   └─ GCP service account nt-dev--ada in project acme-agents, email (known after apply) (workload identity)\n"
         "      ├─ impersonated only by serviceAccount:acme-agents.svc.id.goog[nuketown-dev--ada/ada]"
@@ -556,3 +557,21 @@ def test_a_setting_given_twice_is_refused(run: Any, tmp_path: Path) -> None:
     assert ran.problems == [f"{stack}: config.nuketown:cloud: given more than once (line 3); keep one"]
     flag = run("validate", str(EXAMPLE), "-c", 'nuketown:allowedScopes={"ada": ["shared-*"], "ada": []}')
     assert (flag.code, flag.problems) == (2, ["nuketown:allowedScopes: 'ada' given more than once; keep one"])
+
+
+# --- what the cluster must have -------------------------------------------------------------------------------
+
+
+def test_plan_names_the_node_labels_each_agent_needs(run: Any) -> None:
+    """The default tiers select nodes by nuketown.io/tier: on a cluster without those labels the pods stay
+    Pending, so plan says which labels (and taints) each agent needs, and how to label a node."""
+    ran = run("plan", str(EXAMPLE), "--defaults")
+    assert ran.code == 0, ran.err
+    assert "├─ needs a node labelled nuketown.io/tier=standard\n" in ran.out
+    assert (
+        "├─ needs a node labelled cloud.google.com/gke-spot=true, nuketown.io/tier=gpu; tolerates "
+        "cloud.google.com/gke-spot=true:NoSchedule, nvidia.com/gpu:NoSchedule\n"
+    ) in ran.out
+    assert ran.out.count("A pod stays Pending until some node has all the labels its agent needs") == 1
+    none = run("plan", str(EXAMPLE), "--defaults", "-c", "nuketown:scheduling=none")
+    assert "needs a node" not in none.out and "kubectl label node" not in none.out

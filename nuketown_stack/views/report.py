@@ -31,7 +31,30 @@ def agent_summaries(resources: Sequence[Resource], outputs: Mapping[str, Any]) -
         owned = by_agent.get(name, {})
         label, chain = _agent_tree(name, agent_outputs, owned)
         blocks.append(_render((label, [*_workload(owned), *chain])))
+    if any(_node_labels(owned) for owned in by_agent.values()):
+        blocks.append(
+            "A pod stays Pending until some node has all the labels its agent needs (kubectl label node NODE "
+            "KEY=VALUE; docs/clouds.md); on a cluster without tiers, set nuketown:scheduling none."
+        )
     return "\n\n".join(blocks)
+
+
+def _node_labels(owned: Owned) -> list[str]:
+    pod = _inputs(owned, "kubernetes:apps/v1:Deployment").get("spec", {}).get("template", {}).get("spec", {})
+    return [f"{key}={value}" for key, value in sorted((pod.get("nodeSelector") or {}).items())]
+
+
+def _placement(deployment: Mapping[str, Any], owned: Owned) -> str:
+    """The node labels the pod requires and the taints it tolerates (nothing with nuketown:scheduling none)."""
+    labels = _node_labels(owned)
+    if not labels:
+        return ""
+    tolerations = deployment["spec"]["template"]["spec"].get("tolerations") or []
+    tolerated = sorted(
+        f"{t.get('key', '*')}{'=' + t['value'] if t.get('value') else ''}:{t.get('effect') or 'any effect'}"
+        for t in tolerations
+    )
+    return f"needs a node labelled {', '.join(labels)}" + (f"; tolerates {', '.join(tolerated)}" if tolerated else "")
 
 
 def _by_agent(resources: Sequence[Resource]) -> dict[str, dict[str, list[Resource]]]:
@@ -70,6 +93,7 @@ def _workload(owned: Owned) -> list[Tree]:
         + egress_in_words(
             _inputs(owned, "kubernetes:networking.k8s.io/v1:NetworkPolicy").get("spec", {}).get("egress", [])
         ),
+        _placement(deployment, owned),
     ]
     if annotations.get("nuketown.io/spot") == "true":
         placed = "nodeSelector" in deployment["spec"]["template"]["spec"]
