@@ -838,3 +838,58 @@ def test_the_stand_ins_fail_like_nixos_without_home_manager() -> None:
             .config.nuketown.cloud.spec"""
     )
     assert "The option `home-manager' does not exist" in error
+
+
+def _readme_options() -> list[tuple[list[str], set[str]]]:
+    """The README's options table: each row's option paths (braces expanded, `<name>` dropped) and where it says
+    they are set ("fleet" is nuketown.cloud.*, "agent" nuketown.agents.<n>.cloud.*)."""
+    text = (ROOT / "README.md").read_text()
+    table = text[text.index("| option | set in |") :].split("\n\n", 1)[0].splitlines()[2:]
+    rows = []
+    for row in table:
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        paths = []
+        for written in re.findall(r"`([^`]+)`", cells[0]):
+            head, _, rest = written.partition("{")
+            names = [n.strip() for n in rest.rstrip("}").split(",")] if rest else [""]
+            paths += [(head + name).replace(".<name>", "").rstrip(".") for name in names]
+        rows.append((paths, {where.strip() for where in cells[1].split(",")}))
+    return rows
+
+
+def _declared(tree: dict[str, Any], path: str) -> bool:
+    node: Any = tree
+    for part in path.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return False
+        node = node[part]
+    return True
+
+
+def _options(tree: dict[str, Any], head: str = "") -> set[str]:
+    """Every option path of a tree, each path and its parents."""
+    paths = set()
+    for name, node in tree.items():
+        path = f"{head}{name}"
+        paths.add(path)
+        if isinstance(node, dict):
+            paths |= _options(node, f"{path}.")
+    return paths
+
+
+def test_the_readme_says_where_each_option_is_set() -> None:
+    """An option only an agent has (spot, env, network.egress, identity.*, buckets) is not shown as a fleet
+    default, and every option of the module is in the table, itself or under a row that covers it."""
+    trees = {"fleet": expected_fleet_cloud(), "agent": expected_agent_cloud()}
+    rows = _readme_options()
+    assert rows and all(paths for paths, _ in rows)
+    for paths, where in rows:
+        assert where <= set(trees), where
+        for path in paths:
+            assert {name for name, tree in trees.items() if _declared(tree, path)} == where, (path, where)
+    shown = {path for paths, _ in rows for path in paths}
+    for option in sorted(set().union(*(_options(tree) for tree in trees.values()))):
+        parts = option.split(".")
+        covered = any(".".join(parts[:n]) in shown for n in range(1, len(parts) + 1))
+        below = any(path.startswith(f"{option}.") for path in shown)
+        assert covered or below, f"{option} is not in the README's options table"
