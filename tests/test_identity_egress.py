@@ -45,7 +45,8 @@ def test_egress_none_on_gke_still_reaches_the_metadata_server(example_raw: dict[
     assert rules == GKE_METADATA
     assert warnings == (
         "agents.ada.cloud.network.egress: allows no HTTPS, so ada reaches no Google APIs (KMS, storage): allow TCP "
-        "443 to 0.0.0.0/0, or to restricted.googleapis.com (199.36.153.4/30) with Private Google Access",
+        "443 to 0.0.0.0/0, or to restricted.googleapis.com (199.36.153.4/30) or private.googleapis.com "
+        "(199.36.153.8/30) with Private Google Access",
     )
 
 
@@ -89,3 +90,42 @@ def test_the_warning_reaches_the_user(
     err = capsys.readouterr().err
     assert code == 0
     assert "warning: agents.ada.cloud.network.egress: allows no HTTPS, so ada reaches no Google APIs" in err
+
+
+GITHUB_ONLY = [{"cidr": "140.82.112.0/20", "ports": [443]}, {"cidr": "192.30.252.0/22", "ports": [443]}]
+
+
+@pytest.mark.parametrize(
+    ("cloud", "apis"),
+    [(GCP, "Google APIs (KMS, storage)"), (IRSA, "AWS STS"), (POD_IDENTITY, "AWS APIs (KMS, S3)")],
+    ids=["gcp", "irsa", "pod-identity"],
+)
+def test_https_only_to_other_addresses_reaches_no_cloud_api(
+    example_raw: dict[str, Any], cloud: dict[str, str], apis: str
+) -> None:
+    """HTTPS to GitHub's addresses is HTTPS, but none of the cloud's APIs is there: the identity is unusable."""
+    _, warnings = egress_of(example_raw, GITHUB_ONLY, **cloud)
+    assert len(warnings) == 1
+    assert warnings[0].startswith(
+        f"agents.ada.cloud.network.egress: allows HTTPS only to 140.82.112.0/20, 192.30.252.0/22, so ada reaches "
+        f"no {apis}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("cloud", "egress"),
+    [
+        (GCP, [{"cidr": "199.36.153.4/30", "ports": [443]}]),  # restricted.googleapis.com
+        (GCP, [{"cidr": "199.36.153.8/30", "ports": [443]}]),  # private.googleapis.com
+        (GCP, [{"cidr": "0.0.0.0/0", "except": ["10.0.0.0/8"], "ports": [443]}]),
+        (IRSA, [{"cidr": "10.20.0.15/32", "ports": [443]}]),  # an interface VPC endpoint for STS
+        (POD_IDENTITY, [{"cidr": "172.16.0.0/12"}]),
+        (IRSA, [*GITHUB_ONLY, {"cidr": "::/0", "ports": [443]}]),
+    ],
+    ids=["gcp-restricted", "gcp-private", "gcp-internet", "irsa-endpoint", "pod-identity-private", "irsa-ipv6"],
+)
+def test_https_to_the_apis_or_a_private_endpoint_is_enough(
+    example_raw: dict[str, Any], cloud: dict[str, str], egress: list[dict[str, Any]]
+) -> None:
+    _, warnings = egress_of(example_raw, egress, **cloud)
+    assert warnings == ()

@@ -4,6 +4,7 @@ Pure and deterministic: no pulumi, no I/O. `render` prints the plan's objects;
 `declare` turns the same objects into Pulumi resources.
 """
 
+import ipaddress
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ from nuketown_stack import clouds
 from nuketown_stack.clouds import AgentIdentityPlan, StackIdentityPlan
 from nuketown_stack.errors import raise_if_any
 from nuketown_stack.inputs.settings import Settings
-from nuketown_stack.inputs.spec import AgentSpec, CloudSpec, cidr_within
+from nuketown_stack.inputs.spec import AgentSpec, CloudSpec, EgressRule, cidr_within
 from nuketown_stack.plan import admission, naming
 from nuketown_stack.plan import kubernetes as manifests
 from nuketown_stack.plan.keeping import is_kept
@@ -164,11 +165,15 @@ def _ignored_identity_warnings(spec: CloudSpec, settings: Settings) -> list[str]
 # What an agent's pod calls over HTTPS to use its cloud identity, by cloud (and AWS mode).
 _IDENTITY_APIS = {
     "gcp": "Google APIs (KMS, storage): allow TCP 443 to 0.0.0.0/0, or to restricted.googleapis.com "
-    "(199.36.153.4/30) with Private Google Access",
+    "(199.36.153.4/30) or private.googleapis.com (199.36.153.8/30) with Private Google Access",
     "irsa": "AWS STS, so its IAM role can never be assumed (IRSA calls sts.<region>.amazonaws.com itself): "
     "allow TCP 443 to 0.0.0.0/0 or to your STS VPC endpoint",
     "podIdentity": "AWS APIs (KMS, S3): allow TCP 443 to 0.0.0.0/0 or to your VPC endpoints",
 }
+# Where a cloud's APIs can be reached besides the internet: Private Google Access' addresses on GCP; on either
+# cloud, private endpoints (VPC interface endpoints, Private Service Connect) in the VPC's private ranges.
+_API_ADDRESSES = {"gcp": ("199.36.153.4/30", "199.36.153.8/30"), "aws": ()}
+_PRIVATE_NETWORKS = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7")
 
 
 def _unreachable_api_warnings(spec: CloudSpec, settings: Settings) -> list[str]:
@@ -176,11 +181,19 @@ def _unreachable_api_warnings(spec: CloudSpec, settings: Settings) -> list[str]:
     if settings.cloud == "none":
         return []
     apis = _IDENTITY_APIS[settings.aws_mode if settings.cloud == "aws" else "gcp"]
-    return [
-        f"agents.{name}.cloud.network.egress: allows no HTTPS, so {name} reaches no {apis}"
-        for name, agent in sorted(spec.agents.items())
-        if not _admits_https(agent.network.egress)
-    ]
+    warnings = []
+    for name, agent in sorted(spec.agents.items()):
+        https = _https_rules(agent.network.egress)
+        if https is None:
+            continue  # egress "all"
+        if not https:
+            warnings.append(f"agents.{name}.cloud.network.egress: allows no HTTPS, so {name} reaches no {apis}")
+        elif not any(_may_hold_cloud_apis(rule, settings.cloud) for rule in https):
+            cidrs = ", ".join(rule.cidr for rule in https)
+            warnings.append(
+                f"agents.{name}.cloud.network.egress: allows HTTPS only to {cidrs}, so {name} reaches no {apis}"
+            )
+    return warnings
 
 
 def _storage_warnings(spec: CloudSpec, settings: Settings) -> list[str]:
@@ -221,12 +234,37 @@ def _scaling_warnings(spec: CloudSpec) -> list[str]:
     return warnings
 
 
-def _admits_https(egress: object) -> bool:
+def _https_rules(egress: object) -> list[EgressRule] | None:
+    """The rules that admit TCP 443 (None: egress "all", which admits everything)."""
     if egress == "all":
-        return True
+        return None
     if egress == "none" or not isinstance(egress, tuple):
-        return False
-    return any(not rule.ports or 443 in rule.ports for rule in egress)
+        return []
+    return [rule for rule in egress if not rule.ports or 443 in rule.ports]
+
+
+def _may_hold_cloud_apis(rule: EgressRule, cloud: str) -> bool:
+    """Whether the rule's network reaches the internet as a whole (a /0), one of the cloud's private API
+    addresses, or a private network where its VPC endpoints may be; GitHub's addresses, say, hold none."""
+    if ipaddress.ip_network(rule.cidr).prefixlen == 0:
+        return True
+    excepted = [ipaddress.ip_network(e) for e in rule.except_]
+    network = ipaddress.ip_network(rule.cidr)
+    candidates = [ipaddress.ip_network(a) for a in _API_ADDRESSES.get(cloud, ())]
+    if any(_overlaps(network, a) and not any(_covers(e, a) for e in excepted) for a in candidates):
+        return True
+    return any(_overlaps(network, ipaddress.ip_network(p)) for p in _PRIVATE_NETWORKS)
+
+
+IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def _overlaps(a: IpNetwork, b: IpNetwork) -> bool:
+    return a.version == b.version and a.overlaps(b)
+
+
+def _covers(outer: IpNetwork, inner: IpNetwork) -> bool:
+    return outer.version == inner.version and inner.subnet_of(outer)  # type: ignore[arg-type]
 
 
 def _persist_paths(spec: CloudSpec) -> dict[str, list[str]]:
