@@ -17,7 +17,7 @@ fi
 if [ -z "${NIXPKGS_LIB:-}" ]; then
   echo "note: NIXPKGS_LIB is not set, so the NixOS module tests are skipped. Point it at a nixpkgs lib directory:" >&2
   # shellcheck disable=SC2016 # printed for the user to run
-  echo '  export NIXPKGS_LIB="$(nix flake metadata --json nixpkgs | jq -r .path)/lib"   # or <a nix-community/nixpkgs.lib checkout>/lib' >&2
+  echo '  export NIXPKGS_LIB="$(nix --extra-experimental-features "nix-command flakes" flake metadata --json nixpkgs | jq -r .path)/lib"   # or <a nix-community/nixpkgs.lib checkout>/lib' >&2
 fi
 
 ruff check .

@@ -17,6 +17,7 @@ from conftest import ROOT
 from pydantic import BaseModel
 
 from nuketown_stack.inputs.quantity import parse_quantity
+from nuketown_stack.inputs.source import NIX_EXPERIMENTAL
 from nuketown_stack.inputs.spec import AgentSpec, CloudSpec, Scaling, load_spec
 
 SPEC_NIX = ROOT / "nix" / "spec.nix"
@@ -586,7 +587,7 @@ def test_test_script_finds_nixpkgs_lib_next_to_the_checkout(tmp_path: Any) -> No
 
     missing = run()
     assert missing.stdout.strip() == ""
-    assert "NIXPKGS_LIB" in missing.stderr and "nix flake metadata" in missing.stderr
+    assert "NIXPKGS_LIB" in missing.stderr and 'nix-command flakes" flake metadata' in missing.stderr
     lib = tmp_path / "shared" / "nixpkgs-lib" / "lib"
     lib.mkdir(parents=True)
     found = run()
@@ -600,7 +601,8 @@ def test_test_script_finds_nixpkgs_lib_next_to_the_checkout(tmp_path: Any) -> No
 needs_lib = pytest.mark.skipif(
     not NIXPKGS_LIB,
     reason="NIXPKGS_LIB is not set: the NixOS module tests need nixpkgs' lib; "
-    'export NIXPKGS_LIB="$(nix flake metadata --json nixpkgs | jq -r .path)/lib", '
+    "export NIXPKGS_LIB=\"$(nix --extra-experimental-features 'nix-command flakes' flake metadata --json nixpkgs "
+    '| jq -r .path)/lib", '
     "or the lib directory of a checkout of nix-community/nixpkgs.lib",
 )
 
@@ -893,3 +895,22 @@ def test_the_readme_says_where_each_option_is_set() -> None:
         covered = any(".".join(parts[:n]) in shown for n in range(1, len(parts) + 1))
         below = any(path.startswith(f"{option}.") for path in shown)
         assert covered or below, f"{option} is not in the README's options table"
+
+
+def test_the_example_flake_is_locked() -> None:
+    """examples/cloud-ada/flake.lock pins every input flake.nix names: the real nix reads the flake offline,
+    without updating the lock, which it could not do were an input unlocked or its lock entry stale."""
+    flake = ROOT / "examples" / "cloud-ada"
+    done = subprocess.run(
+        ["nix", *NIX_EXPERIMENTAL, "flake", "metadata", "--json", "--offline", "--no-update-lock-file", str(flake)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    locks = json.loads(done.stdout)["locks"]["nodes"]
+    declared = nix_json(f"builtins.attrNames (import {flake / 'flake.nix'}).inputs")
+    assert sorted(locks["root"]["inputs"]) == sorted(declared)
+    for name in declared:
+        locked = locks[locks["root"]["inputs"][name]]["locked"]
+        assert locked["narHash"].startswith("sha256-") and len(locked["rev"]) == 40, name

@@ -2,8 +2,12 @@
 block is run from the repository root and must print exactly the lines below it (stderr, which comes
 first on a terminal, then stdout) and exit as its `# exit N` comment says (0 when it says nothing)."""
 
+import json
 import re
 import shlex
+import subprocess
+from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import ROOT
@@ -80,3 +84,38 @@ def test_every_test_the_docs_name_exists() -> None:
         cited |= set(re.findall(r"\b(test_\w+)", document.read_text()))
     files = {path.stem for path in (ROOT / "tests").rglob("test_*.py")}
     assert sorted(cited - defined - files) == []
+
+
+# `nix`, its options (a value may be quoted), then a new-style subcommand.
+NIX_COMMAND = re.compile(
+    r"(?<![\w-])nix (?:--[\w-]+ (?:'[^']*'|\"[^\"]*\"|\S+) )*(eval|flake|build|run|develop|shell|hash|profile|store)\b"
+)
+
+
+def _code_lines() -> list[tuple[str, str]]:
+    lines = []
+    for document in [README, *(ROOT / "docs").glob("*.md")]:
+        for block in re.findall(r"```[a-z]*\n(.*?)```", document.read_text(), flags=re.DOTALL):
+            lines += [(document.name, line) for line in block.splitlines()]
+    return lines
+
+
+def test_every_nix_command_the_docs_show_enables_what_it_needs() -> None:
+    """`nix eval`, `nix flake` and the other new-style commands are experimental in the nix Debian ships (2.8):
+    pasted without --extra-experimental-features they fail before doing anything."""
+    commands = [(name, line) for name, line in _code_lines() if NIX_COMMAND.search(line)]
+    assert commands
+    assert [(n, line) for n, line in commands if "experimental-features 'nix-command flakes'" not in line] == []
+
+
+def test_the_readmes_flake_command_runs_as_pasted(tmp_path: Path, example_json: dict[str, Any]) -> None:
+    """The README's raw `nix eval` of a system's spec, run by the real nix in a flake whose HOST holds one."""
+    [command] = [line for _, line in _code_lines() if NIX_COMMAND.match(line) and " eval " in line and "HOST" in line]
+    (tmp_path / "evaluated.json").write_text(json.dumps(example_json))
+    (tmp_path / "flake.nix").write_text(
+        "{ outputs = { self }: { nixosConfigurations.HOST.config.nuketown.cloud.spec = "
+        "builtins.fromJSON (builtins.readFile ./evaluated.json); }; }"
+    )
+    done = subprocess.run(["bash", "-c", command], cwd=tmp_path, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert json.loads((tmp_path / "spec.json").read_text()) == example_json
