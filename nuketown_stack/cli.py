@@ -17,12 +17,12 @@ from typing import Any
 
 import yaml
 
-from nuketown_stack.errors import InputError
+from nuketown_stack.errors import InputError, raise_if_any
 from nuketown_stack.inputs.settings import (
     Settings,
     StackFile,
+    apply_overrides,
     load_stack_file,
-    parse_overrides,
     settings_from_config,
 )
 from nuketown_stack.inputs.source import load_raw
@@ -148,7 +148,7 @@ class SettingsSource:
     def config(self, source: str | None) -> tuple[dict[str, Any], frozenset[str], str]:
         """The flat config, its secret keys, and the spec's source (SOURCE, else nuketown:source)."""
         stack_file = self.stack_file_read()
-        config = {**stack_file.config, **parse_overrides(list(self.overrides))}
+        config = apply_overrides(stack_file.config, list(self.overrides))
         if source is None:
             source = _source_from(config, stack_file)
         config["nuketown:source"] = source
@@ -200,17 +200,21 @@ def _warn(warnings: Sequence[str]) -> None:
         print(f"warning: {warning}", file=sys.stderr)
 
 
-def _spec_and_plan(args: argparse.Namespace) -> tuple[CloudSpec, StackPlan]:
+def _spec_and_plan(args: argparse.Namespace) -> tuple[Settings, CloudSpec, StackPlan]:
     settings, source = _settings_source(args).settings(args.source)
     spec = _load(source)
     plan = build_plan(spec, settings)
     _warn(plan.warnings)
-    return spec, plan
+    return settings, spec, plan
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    """The spec, and what the stack's settings add to it (names, allow-lists, egress)."""
-    spec, plan = _spec_and_plan(args)
+    """The spec, and what the stack's settings add to it (names, allow-lists, egress, provider settings)."""
+    settings, spec, plan = _spec_and_plan(args)
+    if settings.provider_config:
+        from nuketown_stack.program.providers import setting_problems  # deferred: imports the providers' SDKs
+
+        raise_if_any(setting_problems(settings))
     names = ", ".join(sorted(spec.agents)) or "none"
     agents = f"{len(spec.agents)} agent{'' if len(spec.agents) == 1 else 's'}"
     print(
@@ -224,7 +228,7 @@ RENDER_MARK = "# nuketown-stack render --out: agent "  # first line of every fil
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    _, plan = _spec_and_plan(args)
+    _, _, plan = _spec_and_plan(args)
     if args.out is None:
         sys.stdout.write(to_yaml(plan.objects()))
         return 0
@@ -271,7 +275,7 @@ def _configured_source(side: SettingsSource) -> str:
     """nuketown:source as the stack file (or -c) writes it: relative to the application directory, as the
     plugin takes NUKETOWN_SOURCE."""
     located = side.located()
-    config = {**(load_stack_file(located).config if located else {}), **parse_overrides(list(side.overrides))}
+    config = apply_overrides(load_stack_file(located).config if located else {}, list(side.overrides))
     return str(config.get("nuketown:source"))
 
 
@@ -410,7 +414,9 @@ def _settings_options(command: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="override a setting, like -c nuketown:cloud=gcp (repeatable)",
+        help="override a setting, like -c nuketown:cloud=gcp (repeatable); maps and lists as JSON, "
+        '-c \'nuketown:allowedScopes={"ada": ["shared-*"]}\', or one entry by path as pulumi config set --path '
+        "takes it, -c nuketown:allowedIdentities.ada=EMAIL, -c 'nuketown:allowedScopes.ada[0]=shared-*'",
     )
 
 

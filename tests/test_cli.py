@@ -575,3 +575,83 @@ def test_plan_names_the_node_labels_each_agent_needs(run: Any) -> None:
     assert ran.out.count("A pod stays Pending until some node has all the labels its agent needs") == 1
     none = run("plan", str(EXAMPLE), "--defaults", "-c", "nuketown:scheduling=none")
     assert "needs a node" not in none.out and "kubectl label node" not in none.out
+
+
+@pytest.mark.parametrize(
+    ("settings", "expected"),
+    [
+        (
+            [*GCP, "-c", "gcp:projct=acme-agents"],
+            "gcp:projct: not a setting of the gcp provider (did you mean gcp:project?)",
+        ),
+        (
+            ["-c", "kubernetes:contxt=kind-dev"],
+            "kubernetes:contxt: not a setting of the kubernetes provider (did you mean kubernetes:context?)",
+        ),
+        (
+            [*config_flags(CLOUD_SETTINGS["irsa"]), "-c", "aws:profil=dev"],
+            "aws:profil: not a setting of the aws provider (did you mean aws:profile?)",
+        ),
+    ],
+    ids=["gcp", "kubernetes", "aws"],
+)
+def test_validate_refuses_a_provider_setting_plan_refuses(run: Any, settings: list[str], expected: str) -> None:
+    """What `plan` (and `pulumi up`) refuse, `validate` refuses the same way."""
+    for command in ("validate", "plan"):
+        ran = run(command, str(EXAMPLE), *settings)
+        assert (ran.code, [p for p in ran.problems if not p.startswith("warning:")]) == (2, [expected]), command
+    # A package the stack does not use is not its business: no provider of it is declared.
+    assert run("validate", str(EXAMPLE), "-c", "gcp:projct=acme-agents").code == 0
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [
+        ["-c", "nuketown:allowedIdentities.rio=rio-agent@fleet-project.iam.gserviceaccount.com"],
+        ["-c", 'nuketown:allowedIdentities["rio"]=rio-agent@fleet-project.iam.gserviceaccount.com'],
+        ["-c", 'nuketown:allowedIdentities={"rio": "rio-agent@fleet-project.iam.gserviceaccount.com"}'],
+    ],
+    ids=["path", "quoted-path", "json"],
+)
+def test_a_setting_can_be_given_by_path_as_pulumi_config_set_path_takes_it(run: Any, flags: list[str]) -> None:
+    """`pulumi config set --path nuketown:allowedIdentities.rio ...` is how the Pulumi CLI sets one entry."""
+    ran = run("validate", str(FLEET), *GCP, *flags)
+    assert ran.code == 0, ran.problems
+
+
+def test_a_path_setting_adds_to_the_stack_files_value(run: Any, tmp_path: Path) -> None:
+    stack = write(
+        tmp_path / "Pulumi.paths.yaml",
+        yaml.safe_dump(
+            {
+                "config": {
+                    "nuketown:cloud": "gcp",
+                    "gcp:project": "acme-agents",
+                    "nuketown:allowedScopes": {"vox": ["shared-*"]},
+                }
+            }
+        ),
+    )
+    spec = run("plan", str(EXAMPLE), "--stack-file", str(stack), "--json").out
+    assert spec  # the stack file alone is valid
+    ran = run("validate", str(EXAMPLE), "--stack-file", str(stack), "-c", "nuketown:allowedScopes.ada[0]=team-*")
+    assert ran.code == 0, ran.problems
+    from nuketown_stack.inputs.settings import apply_overrides
+
+    merged = apply_overrides(
+        {"nuketown:allowedScopes": {"vox": ["shared-*"]}}, ["nuketown:allowedScopes.ada[0]=team-*"]
+    )
+    assert merged == {"nuketown:allowedScopes": {"vox": ["shared-*"], "ada": ["team-*"]}}
+    bad = run("validate", str(EXAMPLE), "-c", "nuketown:allowedScopes.ada[3]=x")
+    assert (bad.code, bad.problems) == (
+        2,
+        ["-c nuketown:allowedScopes.ada[3]=x: index 3 is past the end of the list (0 entries); add entries in order"],
+    )
+
+
+def test_help_says_config_values_may_be_json_or_paths(run: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        cli.main(["validate", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "maps and lists as JSON" in text
+    assert "nuketown:allowedIdentities.ada=EMAIL" in text

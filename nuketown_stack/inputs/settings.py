@@ -7,6 +7,7 @@ Pulumi.<stack>.yaml plus `-c KEY=VALUE`; both go through `settings_from_config`.
 
 import difflib
 import json
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -329,6 +330,68 @@ def parse_overrides(pairs: list[str]) -> dict[str, str]:
     if problems:
         raise InputError(problems)
     return overrides
+
+
+# A `pulumi config set --path` key: `ns:name`, then `.key`, `["any key"]` or `[index]` steps.
+_PATH_STEP = re.compile(r'\.([^.\[\]"]+)|\["([^"]*)"\]|\[(\d+)\]')
+
+
+def apply_overrides(config: Mapping[str, Any], pairs: list[str]) -> dict[str, Any]:
+    """`config` with `-c KEY=VALUE` pairs applied in order. KEY may be a path into a map or list setting, as
+    `pulumi config set --path` takes it: `nuketown:allowedIdentities.kai`, `nuketown:allowedScopes.kai[0]`,
+    `nuketown:spotNodeSelector["cloud.google.com/gke-spot"]`."""
+    merged = dict(config)
+    problems = []
+    for key, value in parse_overrides(pairs).items():
+        setting = re.split(r"[.\[]", key, maxsplit=1)[0]
+        if setting == key:
+            merged[key] = value
+            continue
+        try:
+            merged[setting] = _set_path(_structured(merged.get(setting)), _steps(key[len(setting) :]), value)
+        except ValueError as error:
+            problems.append(f"-c {key}={value}: {error}")
+    if problems:
+        raise InputError(problems)
+    return merged
+
+
+def _structured(value: Any) -> Any:
+    """A map or list setting as data: the stack file's YAML, or JSON text (as `-c` and the CLI write it)."""
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            raise ValueError(f"the setting holds {value!r}, not a map or list to set a path in") from None
+    return value
+
+
+def _steps(path: str) -> list[tuple[str | None, int | None]]:
+    found = list(_PATH_STEP.finditer(path))
+    if "".join(m.group(0) for m in found) != path:
+        raise ValueError(f'{path!r} is not a path (.key, ["key"] or [index] steps)')
+    return [(m.group(1) or m.group(2), None) if m.group(3) is None else (None, int(m.group(3))) for m in found]
+
+
+def _set_path(node: Any, steps: list[tuple[str | None, int | None]], value: str) -> Any:
+    """`node` with the value at `steps` set, maps and lists made as needed (nothing is changed in place)."""
+    if not steps:
+        return value
+    (name, index), rest = steps[0], steps[1:]
+    if index is None:
+        if not isinstance(node, dict | None):
+            raise ValueError(f"{name!r}: the setting is not a map there")
+        node = node or {}
+        return {**node, name: _set_path(node.get(name), rest, value)}
+    if not isinstance(node, list | None):
+        raise ValueError(f"[{index}]: the setting is not a list there")
+    items = list(node or [])
+    if index > len(items):
+        raise ValueError(f"index {index} is past the end of the list ({len(items)} entries); add entries in order")
+    if index == len(items):
+        items.append(None)
+    items[index] = _set_path(items[index], rest, value)
+    return items
 
 
 def pulumi_config_map() -> tuple[dict[str, Any], frozenset[str]]:

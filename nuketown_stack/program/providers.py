@@ -8,6 +8,7 @@ setting of the package is passed on here, secrets as secrets.
 """
 
 import difflib
+import importlib
 import inspect
 import json
 import typing
@@ -40,20 +41,40 @@ def _parameters(provider_class: type[pulumi.ProviderResource]) -> dict[str, insp
 def provider_args(package: str, provider_class: type[pulumi.ProviderResource], settings: Settings) -> dict[str, Any]:
     """Keyword arguments for `provider_class` from the stack's `<package>:*` settings."""
     parameters = _parameters(provider_class)
+    problems = _unknown_settings(package, parameters, settings)
+    if problems:
+        raise InputError(problems)
     args: dict[str, Any] = {}
-    problems = []
     for key, value in settings.provider_config.get(package, {}).items():
         name = to_snake(key)
-        if name not in parameters or name in _PROGRAM_OWNED:
-            problems.append(_unknown(package, key, parameters))
-            continue
         decoded = _decoded(value, parameters[name])
         full_key = f"{package}:{key}"
         secret = full_key in settings.secret_keys or full_key in _ALWAYS_SECRET
         args[name] = pulumi.Output.secret(decoded) if secret else decoded
-    if problems:
-        raise InputError(problems)
     return args
+
+
+def _unknown_settings(package: str, parameters: dict[str, inspect.Parameter], settings: Settings) -> list[str]:
+    return [
+        _unknown(package, key, parameters)
+        for key in settings.provider_config.get(package, {})
+        if to_snake(key) not in parameters or to_snake(key) in _PROGRAM_OWNED
+    ]
+
+
+# The provider class of each package the program declares a provider of (imported only when asked for).
+_PROVIDER_CLASSES = {"gcp": "pulumi_gcp", "aws": "pulumi_aws", "kubernetes": "pulumi_kubernetes"}
+
+
+def setting_problems(settings: Settings) -> list[str]:
+    """What `provider_args` refuses for the providers this stack declares (kubernetes unless another tool applies
+    the objects; its cloud's), without declaring anything: `validate` says what `pulumi up` would refuse."""
+    used = ({"kubernetes"} if settings.apply_kubernetes else set()) | ({settings.cloud} - {"none"})
+    problems = []
+    for package in sorted(used & set(settings.provider_config)):
+        provider_class = importlib.import_module(_PROVIDER_CLASSES[package]).Provider
+        problems += _unknown_settings(package, _parameters(provider_class), settings)
+    return problems
 
 
 def _unknown(package: str, key: str, parameters: dict[str, inspect.Parameter]) -> str:
