@@ -5,6 +5,7 @@ runs it (in-process): the change, the exit code, and the words that say what hap
 """
 
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -728,3 +729,30 @@ def test_taking_the_objects_back_from_argo_cd_needs_adoption(
     assert (code, document["settings"]) == (0, [])
     cli.main(["diff", str(tmp_path / "base.json"), str(tmp_path / "head.json"), *cloud, *adopt, *base])
     assert "warning: nuketown:adoptExistingObjects: on: " in capsys.readouterr().err
+
+
+# --- docs/scaling.md's pull request answers, as diff prints them ------------------------------------------------
+
+
+def _matches(shown: list[str], printed: list[str]) -> bool:
+    """Whether `printed` is `shown`, where a shown line `...` stands for any run of printed lines."""
+    if not shown:
+        return not printed
+    if shown[0].strip() == "...":
+        return any(_matches(shown[1:], printed[i:]) for i in range(len(printed) + 1))
+    return bool(printed) and shown[0] == printed[0] and _matches(shown[1:], printed[1:])
+
+
+def test_scaling_docs_show_what_diff_prints(
+    example_json: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The two pull requests of docs/scaling.md (a tier change; then the ceiling too), on the example's dev stack
+    with GCP identity on, as the document says."""
+    text = (ROOT / "docs" / "scaling.md").read_text()
+    blocks = [b for b in re.findall(r"```\n(agent ada\n.*?)```", text, flags=re.DOTALL)]
+    tier = changed(example_json, lambda h: h["agents"]["ada"].update(resources="large"))
+    ceiling = changed(tier, lambda h: h["agents"]["ada"]["scaling"].update(maxResources="gpu"))
+    assert len(blocks) == 2
+    for block, head in zip(blocks, (tier, ceiling), strict=True):
+        _, printed, _ = diff_cli(capsys, tmp_path, example_json, head, *GCP)
+        assert _matches(block.rstrip("\n").splitlines(), printed.rstrip("\n").splitlines()), printed
