@@ -249,12 +249,19 @@ def test_widening_egress_is_a_security_change_in_words(
     assert f"**SECURITY: egress widened: from nothing to {everything}**" in text
 
 
+GIVEN = "ada-agent@acme-agents.iam.gserviceaccount.com"
+
+
+def given_identity(spec: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """The spec with ada bound to an existing GCP account, and the setting that allow-lists it."""
+    head = changed(spec, lambda h: h["agents"]["ada"]["identity"].update(gcpServiceAccount=GIVEN))
+    return head, ["-c", f"nuketown:allowedIdentities={json.dumps({'ada': GIVEN})}"]
+
+
 def test_switching_to_a_given_identity_keeps_the_created_one(
     example_json: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    given = "ada-agent@acme-agents.iam.gserviceaccount.com"
-    head = changed(example_json, lambda h: h["agents"]["ada"]["identity"].update(gcpServiceAccount=given))
-    allowed = ["-c", f"nuketown:allowedIdentities={json.dumps({'ada': given})}"]
+    head, allowed = given_identity(example_json)
     code, text, document = diff_cli(capsys, tmp_path, example_json, head, *GCP, *allowed)
     assert code == 3
     assert effects(document) == {("ada", "delete", "Account", "ada")}
@@ -617,13 +624,11 @@ def test_binding_a_given_identity_is_a_security_change(
     example_json: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The pod now acts as an account that keeps whatever was granted to it outside this stack."""
-    given = "ada-agent@acme-agents.iam.gserviceaccount.com"
-    head = changed(example_json, lambda h: h["agents"]["ada"]["identity"].update(gcpServiceAccount=given))
-    allowed = ["-c", f"nuketown:allowedIdentities={json.dumps({'ada': given})}"]
+    head, allowed = given_identity(example_json)
     _, _, document = diff_cli(capsys, tmp_path, example_json, head, *GCP, *allowed, *AGENT_PREFIX)
     marked = security(document)
-    assert ("ServiceAccount", "ada") in marked and given in marked[("ServiceAccount", "ada")]
-    assert f"serviceAccount:{given}: roles/storage.objectUser" in marked[("IAMMember", "ada-storage")]
+    assert ("ServiceAccount", "ada") in marked and GIVEN in marked[("ServiceAccount", "ada")]
+    assert f"serviceAccount:{GIVEN}: roles/storage.objectUser" in marked[("IAMMember", "ada-storage")]
     # And back to an account this stack creates (new, with no grant of its own): nothing more is reached.
     _, _, back = diff_cli(capsys, tmp_path, head, example_json, *GCP, *allowed, *AGENT_PREFIX)
     assert security(back) == {}
