@@ -26,7 +26,7 @@ from nuketown_stack.plan import change_model
 from nuketown_stack.plan.egress import egress_in_words
 from nuketown_stack.plan.keeping import KEPT
 from nuketown_stack.program.declared import UNKNOWN_TEXT, Resource, owning_agents, resource_key
-from nuketown_stack.views.reach import Grant, widened
+from nuketown_stack.views.reach import Grant, in_words, widened
 
 if TYPE_CHECKING:
     from nuketown_stack.inputs.settings import Settings
@@ -293,7 +293,7 @@ def _security_words(old: Resource | None, new: Resource, grants: list[Grant]) ->
             "the program that reads it; nuketown refuses only the families it knows, docs/security.md#2-what-an-"
             "agents-pod-can-reach)"
         )
-    other = list(dict.fromkeys(g.words() for g in grants if g.kind not in ("egress", "env")))
+    other = in_words(g for g in grants if g.kind not in ("egress", "env"))
     if other:
         parts.append("reaches more: " + "; ".join(other))
     return "; ".join(parts)

@@ -16,7 +16,7 @@ reported as such. Pure: no pulumi, no I/O.
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from nuketown_stack.clouds.aws.plan import EKS_ROLE_ANNOTATION
@@ -228,6 +228,15 @@ REACH: dict[str, Callable[[Inputs], list[Grant]]] = {
     "kubernetes:networking.k8s.io/v1:NetworkPolicy": _network_policy,
     "kubernetes:apps/v1:Deployment": _deployment,
 }
+
+
+def in_words(found: Iterable[Grant]) -> list[str]:
+    """Grants in words, those that differ only in what they do said once: `role r: s3:GetObject, s3:PutObject on
+    arn:aws:s3:::ada-*/*`."""
+    actions: dict[Grant, list[str]] = {}
+    for grant in found:
+        actions.setdefault(replace(grant, does=""), []).append(grant.does)
+    return [replace(grant, does=", ".join(dict.fromkeys(does))).words() for grant, does in actions.items()]
 
 
 def grants(resource: Resource) -> list[Grant]:
