@@ -390,9 +390,11 @@ def decrypting_principals(document: Any, what: str) -> list[Any]:
         )
         if not decrypts:
             continue
+        if statement.get("NotPrincipal") is not None:
+            principals.append(f"everyone but {statement['NotPrincipal']!r}")  # NotPrincipal inverts: nearly anyone
         principal = statement.get("Principal")
         if isinstance(principal, Mapping):
             principals += [p for values in principal.values() for p in strings(values)]
-        else:
+        elif principal is not None:
             principals.append(principal)
     return principals

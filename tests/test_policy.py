@@ -1466,3 +1466,41 @@ def test_an_agents_key_is_known_by_its_alias_or_its_own_outputs() -> None:
     bare = copy.deepcopy(own)
     bare["resources"] = [r for r in bare["resources"] if r["type"] != nuketown_policy.AWS_ALIAS]
     assert {m for _, _, m in run_all(resources_from_plan(bare), "dev") if "not ada's key" in m}
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        {"Effect": "Allow", "Principal": "*", "Action": "kms:Decrypt", "Resource": "*"},
+        {
+            "Effect": "Allow",
+            "Principal": {"AWS": ["arn:aws:iam::111122223333:role/x"]},
+            "Action": "kms:*",
+            "Resource": "*",
+        },
+        {
+            "Effect": "Allow",
+            "Principal": {"AWS": "arn:aws:iam::111122223333:role/x"},
+            "Action": "kms:CreateGrant",
+            "Resource": "*",
+        },
+        {
+            "Effect": "Allow",
+            "NotPrincipal": {"AWS": "arn:aws:iam::111122223333:root"},
+            "Action": "kms:Decrypt",
+            "Resource": "*",
+        },
+    ],
+    ids=["anyone", "wildcard-action", "grant", "not-principal"],
+)
+def test_a_key_policy_letting_anyone_else_decrypt_is_reported(statement: dict[str, Any]) -> None:
+    """Other forms of the same mistake: any principal, an action covering decrypt, a grant, NotPrincipal."""
+    plan = plan_of(STACKS["aws-irsa"])
+    key_policy = next(
+        r for r in plan["resources"] if r["type"] == nuketown_policy.AWS_KEY_POLICY and r["name"] == "ada"
+    )
+    document = json.loads(key_policy["inputs"]["policy"])
+    document["Statement"].append(statement)
+    key_policy["inputs"]["policy"] = json.dumps(document)
+    found = [m for p, _, m in run_all(resources_from_plan(plan), "dev") if p == "nuketown-identity-binding"]
+    assert [m for m in found if m.startswith("key policy lets ") and "decrypt ada's key" in m], found
