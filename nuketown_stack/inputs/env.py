@@ -59,6 +59,10 @@ REFUSED_ENV: tuple[Family, ...] = (
         names=frozenset({"GCONV_PATH", "GLIBC_TUNABLES"}),
     ),
     Family(
+        "changes which programs run (the command search path)",
+        names=frozenset({"PATH"}),
+    ),
+    Family(
         # Options and module paths of interpreters and runtimes: NODE_OPTIONS=--require, PERL5OPT=-M,
         # JAVA_TOOL_OPTIONS=-javaagent, PYTHONPATH, RUBYOPT, ... and any *_OPTS/*_OPTIONS/*_FLAGS a tool reads.
         "makes an interpreter or tool load code the image does not hold (an option or module path)",
@@ -79,6 +83,7 @@ REFUSED_ENV: tuple[Family, ...] = (
             "NODE_REPL_",
             "R_PROFILE",
             "R_ENVIRON",
+            "R_LIBS",
         ),
         suffixes=("OPT", "OPTS", "OPTIONS", "FLAGS"),
         names=frozenset({"CLASSPATH", "TCLLIBPATH", "PHPRC", "PHP_INI_SCAN_DIR", "RUSTC_WRAPPER", "RUSTC"}),
@@ -93,6 +98,11 @@ REFUSED_ENV: tuple[Family, ...] = (
         "changes what git runs or trusts; git's configuration comes from nix",
         prefixes=("GIT_",),
         names=frozenset({"SSH_ASKPASS", "SUDO_ASKPASS"}),
+    ),
+    Family(
+        # NIX_CONFIG: plugin-files (shared objects nix loads), substituters and their keys; NIX_PATH: nix code.
+        "changes what nix loads or fetches; nix's configuration comes from the image",
+        prefixes=("NIX_",),
     ),
     Family(
         "changes where packages come from (code the image does not hold)",

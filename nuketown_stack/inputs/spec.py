@@ -401,7 +401,7 @@ class AgentSpec(Model):
     """Object storage buckets the stack creates for the agent, by short name; its grants reach exactly these."""
     env: dict[str, str] = {}
     """Extra environment variables; nuketown's own and the families that move credentials or load code (cloud
-    SDK, proxy, loader, interpreter options, shell, git, package source variables) are refused."""
+    SDK, proxy, loader, search path, interpreter options, shell, git, nix, package source variables) are refused."""
     # None: Kubernetes' default (Always for :latest and untagged images), except nix-snapshotter references.
     image_pull_policy: Literal["Always", "IfNotPresent", "Never"] | None = None
     """The container's imagePullPolicy; null: Kubernetes' default, IfNotPresent for nix-snapshotter images."""

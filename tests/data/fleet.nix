@@ -10,7 +10,7 @@
       uid = 1100;
       role = "software";
       persist = [ "projects" ".config/claude" ".local/share/nvim" ];
-      cloud.env = { EDITOR = "nvim"; NIX_CONFIG = "experimental-features = nix-command flakes"; };
+      cloud.env = { EDITOR = "nvim"; TZ = "Europe/Berlin"; };
       cloud.buckets = [ "data" ];
     };
     vox = {
