@@ -4,6 +4,7 @@ The lifecycle matrix of docs/lifecycle.md, one test per row, through the command
 runs it (in-process): the change, the exit code, and the words that say what happens.
 """
 
+import copy
 import json
 import re
 from collections.abc import Callable
@@ -12,9 +13,11 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import CLOUD_SETTINGS, OIDC_ARN, ROOT, config_flags
+from conftest import CLOUD_SETTINGS, EXAMPLE, OIDC_ARN, ROOT, config_flags
 
 from nuketown_stack import cli
+from nuketown_stack.program.engine import run_program
+from nuketown_stack.program.program import define_stack
 from nuketown_stack.views.diff import changed_paths, diff_plans, format_diff
 
 GCP = config_flags(CLOUD_SETTINGS["gcp"])
@@ -629,9 +632,103 @@ def test_binding_a_given_identity_is_a_security_change(
     marked = security(document)
     assert ("ServiceAccount", "ada") in marked and GIVEN in marked[("ServiceAccount", "ada")]
     assert f"serviceAccount:{GIVEN}: roles/storage.objectUser" in marked[("IAMMember", "ada-storage")]
+    # Its own bucket, which the account it acts as now reaches too.
+    assert marked[("BucketIAMMember", "ada--artifacts--objects")] == (
+        f"reaches more: serviceAccount:{GIVEN}: roles/storage.objectUser on bucket acme-agents--dev--ada--artifacts"
+    )
     # And back to an account this stack creates (new, with no grant of its own): nothing more is reached.
     _, _, back = diff_cli(capsys, tmp_path, head, example_json, *GCP, *allowed, *AGENT_PREFIX)
     assert security(back) == {}
+
+
+CLOUDS = {"gcp": GCP, "aws-irsa": AWS, "aws-pod-identity": config_flags(CLOUD_SETTINGS["podIdentity"])}
+PREFIX_GRANTS = {
+    "gcp": ({("IAMMember", "ada-storage")}, 'if resource.name.startsWith("projects/_/buckets/ada-")'),
+    "aws-irsa": ({("RolePolicy", "ada"), ("Policy", "ada-boundary")}, "on arn:aws:s3:::ada-*/*"),
+    "aws-pod-identity": ({("RolePolicy", "ada"), ("Policy", "ada-boundary")}, "on arn:aws:s3:::ada-*/*"),
+}
+
+
+@pytest.mark.parametrize("cloud", list(CLOUDS))
+@pytest.mark.parametrize(
+    ("grant", "others"),
+    [(AGENT_PREFIX, {"vox"}), (["-c", 'nuketown:allowedScopes={"ada": ["ada-*"]}'], set())],
+    ids=["storage-agentPrefix", "scope-allow-listed"],
+)
+def test_granting_a_bucket_prefix_is_a_security_change(
+    example_json: dict[str, Any],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    cloud: str,
+    grant: list[str],
+    others: set[str],
+) -> None:
+    """nuketown:storage from buckets to agentPrefix, or the agent's scope newly allow-listed: a prefix grant
+    reaches every bucket of the project or account whose name starts with it, beyond the agent's own buckets.
+    With agentPrefix, every agent; with the allow-list, the agent it names."""
+    base = [f"--base-config={pair}" for pair in CLOUDS[cloud][1::2]]
+    code, text, document = diff_cli(capsys, tmp_path, example_json, example_json, *CLOUDS[cloud], *grant, *base)
+    assert code == 0
+    marked, reached = PREFIX_GRANTS[cloud]
+    ada = {key: words for key, words in security(document).items() if key[1].startswith("ada")}
+    assert set(ada) == marked
+    assert all(words.startswith("reaches more: ") and reached in words for words in ada.values()), ada
+    assert {c["agent"] for c in document["changes"] if c["security"]} == {"ada", *others}
+    assert "(SECURITY): read them**" in text
+    # And back to the buckets alone: nothing more is reached.
+    back = [f"--base-config={pair}" for pair in [*CLOUDS[cloud], *grant][1::2]]
+    _, _, narrowed = diff_cli(capsys, tmp_path, example_json, example_json, *CLOUDS[cloud], *back)
+    assert any(c["agent"] == "ada" for c in narrowed["changes"]) and security(narrowed) == {}
+
+
+@pytest.mark.parametrize("cloud", list(CLOUDS))
+def test_adding_a_bucket_of_its_own_is_not_a_security_change(
+    example_json: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str], cloud: str
+) -> None:
+    """The agent's own identity on a bucket the change creates for it (or adopts, only when labelled for it):
+    nothing beyond the agent is reached, so the grant is not SECURITY (views/reach.py). On GCP it is a new
+    bucket-level member; on AWS the role policy and boundary name one more bucket."""
+    head = changed(example_json, lambda h: h["agents"]["ada"]["buckets"].append("scratch"))
+    code, _, document = diff_cli(capsys, tmp_path, example_json, head, *CLOUDS[cloud])
+    assert code == 0
+    created = {c["type"].rsplit(":", 1)[-1] for c in document["changes"] if c["action"] == "create"}
+    assert "Bucket" in created
+    updated = {c["type"].rsplit(":", 1)[-1] for c in document["changes"] if c["action"] == "update"}
+    assert updated == ({"RolePolicy", "Policy"} if cloud.startswith("aws") else set())
+    assert security(document) == {}
+
+
+def _with_vox_bucket_for_ada(resources: list[dict[str, Any]], cloud: str) -> list[dict[str, Any]]:
+    """ada's grants edited to reach vox's bucket as well: a bucket-level member on it (GCP), its ARN in ada's role
+    policy (AWS). No spec says this; a hand edit, or a bug, would."""
+    resources = copy.deepcopy(resources)
+    if cloud == "gcp":
+        vox = next(r for r in resources if r["type"] == "gcp:storage/bucket:Bucket" and r["name"] == "vox--papers")
+        ada = next(r for r in resources if r["type"].endswith("BucketIAMMember") and r["name"].startswith("ada--"))
+        return [
+            *resources,
+            {**ada, "name": "ada--papers--objects", "inputs": {**ada["inputs"], "bucket": vox["inputs"]["name"]}},
+        ]
+    vox = next(r for r in resources if r["type"] == "aws:s3/bucket:Bucket" and r["name"] == "vox--papers")
+    policy = next(r for r in resources if r["type"] == "aws:iam/rolePolicy:RolePolicy" and r["name"] == "ada")
+    document = json.loads(policy["inputs"]["policy"])
+    for statement in document["Statement"]:
+        if statement.get("Sid") == "OwnObjects":
+            statement["Resource"].append(f"arn:aws:s3:::{vox['inputs']['bucket']}/*")
+    policy["inputs"]["policy"] = json.dumps(document)
+    return resources
+
+
+@pytest.mark.parametrize("cloud", ["gcp", "aws-irsa"])
+def test_a_grant_on_another_agents_bucket_is_a_security_change(cloud: str) -> None:
+    config = {"nuketown:source": str(EXAMPLE), **CLOUD_SETTINGS["gcp" if cloud == "gcp" else "irsa"]}
+    base = run_program(define_stack, "dev", config).to_json()["resources"]
+    changes = [c for c in diff_plans(base, _with_vox_bucket_for_ada(base, cloud)).changes if c.security]
+    assert [(c.agent, c.type.rsplit(":", 1)[-1]) for c in changes] == [
+        ("ada", "BucketIAMMember" if cloud == "gcp" else "RolePolicy")
+    ]
+    [words] = [c.security for c in changes]
+    assert words is not None and "vox--papers" in words, words
 
 
 @pytest.mark.parametrize(

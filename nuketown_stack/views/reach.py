@@ -10,17 +10,26 @@ boundary are *limits*: losing one widens too.
 what the agent reaches (or who reaches its identity and key), and its change is SECURITY. A value
 unknown at preview comes from a resource this update creates, which is new and empty, so it covers
 and is covered like any value; a whole policy document unknown at preview cannot be read, and is
-reported as such. Pure: no pulumi, no I/O.
+reported as such.
+
+One grant that no BASE grant covers is not a widening: the agent's own identity on a bucket the agent
+declares in HEAD that no agent declared in BASE (a GCS bucket-level member, an S3 statement naming the
+bucket or its objects). The bucket is new and the agent's alone (or its own, kept from before and adopted
+only when labelled for it), so nothing beyond the agent is reached. A grant on a bucket BASE already
+declared, another agent's or any other, on a bucket no agent declares, by any other holder, or on a
+bucket-name pattern (a GCP storage condition, an S3 `<prefix>*`) is compared as every grant is. Pure: no
+pulumi, no I/O.
 """
 
 import json
 import re
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 from nuketown_stack.clouds.aws.plan import EKS_ROLE_ANNOTATION
-from nuketown_stack.clouds.gcp.plan import GKE_ACCOUNT_ANNOTATION
+from nuketown_stack.clouds.gcp.plan import GKE_ACCOUNT_ANNOTATION, KMS_DECRYPTER
 from nuketown_stack.inputs.env import RESERVED_ENV
 from nuketown_stack.plan.egress import atoms as egress_atoms
 from nuketown_stack.plan.stack import AKS_CLIENT_ANNOTATION
@@ -29,6 +38,10 @@ from nuketown_stack.program.declared import UNKNOWN_TEXT, Resource, owning_agent
 ANY = "*"
 IDENTITY_ANNOTATIONS = (GKE_ACCOUNT_ANNOTATION, EKS_ROLE_ANNOTATION, AKS_CLIENT_ANNOTATION)
 _STARTS_WITH = 'resource.name.startsWith("'
+_ON_BUCKET = "bucket "  # how a GCS bucket-level member's resource reads (the row's `what`)
+_S3_ARN = re.compile(r"arn:[a-z-]+:s3:::([^/]*)(?:/.*)?", re.DOTALL)
+# The agent's buckets, by type: the input holding the bucket's name.
+BUCKETS = {"gcp:storage/bucket:Bucket": "name", "aws:s3/bucket:Bucket": "bucket"}
 
 
 @dataclass(frozen=True)
@@ -219,6 +232,7 @@ REACH: dict[str, Callable[[Inputs], list[Grant]]] = {
     "gcp:projects/iAMMember:IAMMember": _gcp_member("project", "project"),
     "gcp:serviceaccount/iAMMember:IAMMember": _gcp_member("serviceAccountId", "service account"),
     "gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember": _gcp_member("cryptoKeyId", "key"),
+    "gcp:storage/bucketIAMMember:BucketIAMMember": _gcp_member("bucket", _ON_BUCKET.strip()),
     "aws:iam/rolePolicy:RolePolicy": _role_policy,
     "aws:iam/policy:Policy": _boundary,
     "aws:kms/keyPolicy:KeyPolicy": _key_policy,
@@ -247,13 +261,46 @@ def grants(resource: Resource) -> list[Grant]:
 # --- what a change adds ----------------------------------------------------------------------------------
 
 
+def bucket_of(grant: Grant) -> str | None:
+    """The one bucket a grant is on: a GCS bucket-level member's, or the bucket an S3 ARN names (the bucket, or
+    objects in it). None for anything else: a project, a key, a bucket-name pattern, a name unknown at preview."""
+    if grant.kind == "gcp-iam" and grant.on.startswith(_ON_BUCKET):
+        name = grant.on[len(_ON_BUCKET) :]
+    elif grant.kind == "aws-policy" and (match := _S3_ARN.fullmatch(grant.on)) is not None:
+        name = match[1]
+    else:
+        return None
+    return name if name and not any(c in name for c in "*?") and UNKNOWN_TEXT not in name else None
+
+
+def _buckets(resources: Sequence[Resource], agents: Mapping[tuple[str, str], str | None]) -> dict[str | None, set[str]]:
+    """The buckets each agent declares, by name."""
+    declared: dict[str | None, set[str]] = {}
+    for resource in resources:
+        name = (resource.get("inputs") or {}).get(BUCKETS.get(resource["type"], ""))
+        if isinstance(name, str):
+            declared.setdefault(agents[resource_key(resource)], set()).add(name)
+    return declared
+
+
+def _own_holders(base_grants: Iterable[Grant]) -> list[str]:
+    """Who acts as the agent in BASE: the role its role policy and boundary belong to (AWS), the member its key is
+    decrypted by (GCP)."""
+    return [g.who for g in base_grants if g.kind == "aws-policy" or (g.kind == "gcp-iam" and g.does == KMS_DECRYPTER)]
+
+
 def widened(base: Sequence[Resource], head: Sequence[Resource]) -> dict[tuple[str, str], list[Grant]]:
     """Per HEAD resource, (type, name), the grants no BASE grant of its agent covers, and the limits of its BASE
-    self that it no longer has. Agents new in HEAD are left out: adding one is the change to review."""
+    self that it no longer has. Agents new in HEAD are left out: adding one is the change to review. The agent's
+    own identity on a bucket new in HEAD and declared by the agent is its own (module docstring)."""
     agent_before, agent_after = owning_agents(base), owning_agents(head)
     allowed: dict[str | None, list[Grant]] = {}
     for resource in base:
         allowed.setdefault(agent_before[resource_key(resource)], []).extend(g for g in grants(resource) if not g.limit)
+    known_buckets = set().union(*_buckets(base, agent_before).values())
+    declared = _buckets(head, agent_after)
+    declarers = Counter(name for names in declared.values() for name in names)  # a bucket two declare is neither's
+    new_buckets = {agent: {n for n in names - known_buckets if declarers[n] == 1} for agent, names in declared.items()}
     before = {resource_key(r): r for r in base}
     found: dict[tuple[str, str], list[Grant]] = {}
     for resource in head:
@@ -262,7 +309,14 @@ def widened(base: Sequence[Resource], head: Sequence[Resource]) -> dict[tuple[st
         if agent not in allowed:
             continue
         now = grants(resource)
-        added = [g for g in now if not g.limit and not any(g.within(old) for old in allowed.get(agent, []))]
+        holders = _own_holders(allowed[agent])
+        added = [
+            g
+            for g in now
+            if not g.limit
+            and not any(g.within(old) for old in allowed[agent])
+            and not (bucket_of(g) in new_buckets.get(agent, set()) and any(_covers(h, g.who) for h in holders))
+        ]
         limits = [g for g in now if g.limit]
         lost = [old for old in (grants(before[key]) if key in before else []) if old.limit and not _kept(old, limits)]
         if added or lost:
