@@ -581,31 +581,25 @@ SHARED = ["-c", 'nuketown:allowedScopes={"ada": ["shared-*"]}']
 AGENT_PREFIX = ["-c", "nuketown:storage=agentPrefix"]
 
 
-@pytest.mark.parametrize(
-    ("cloud", "marked", "reached"),
-    [
-        (GCP, {("IAMMember", "ada-storage")}, 'resource.name.startsWith("projects/_/buckets/shared-")'),
-        (AWS, {("RolePolicy", "ada"), ("Policy", "ada-boundary")}, "arn:aws:s3:::shared-*"),
-        (
-            config_flags(CLOUD_SETTINGS["podIdentity"]),
-            {("RolePolicy", "ada"), ("Policy", "ada-boundary")},
-            "arn:aws:s3:::shared-*/*",
-        ),
-    ],
-    ids=["gcp", "aws-irsa", "aws-pod-identity"],
-)
+CLOUDS = {"gcp": GCP, "aws-irsa": AWS, "aws-pod-identity": config_flags(CLOUD_SETTINGS["podIdentity"])}
+
+
+def prefix_marks(cloud: str, prefix: str) -> tuple[set[tuple[str, str]], str]:
+    """What a grant of bucket prefix `prefix` to ada marks SECURITY on a cloud, and the words that name it."""
+    if cloud == "gcp":
+        return {("IAMMember", "ada-storage")}, f'if resource.name.startsWith("projects/_/buckets/{prefix}")'
+    return {("RolePolicy", "ada"), ("Policy", "ada-boundary")}, f"on arn:aws:s3:::{prefix}*/*"
+
+
+@pytest.mark.parametrize("cloud", list(CLOUDS))
 def test_moving_a_scope_to_a_shared_one_is_a_security_change(
-    example_json: dict[str, Any],
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-    cloud: list[str],
-    marked: set[tuple[str, str]],
-    reached: str,
+    example_json: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str], cloud: str
 ) -> None:
     """Allow-listed, so valid: but ada now reaches every bucket of shared-*, which a reviewer must see."""
     head = changed(example_json, lambda h: h["agents"]["ada"]["identity"].update(scope="shared-*"))
-    code, text, document = diff_cli(capsys, tmp_path, example_json, head, *cloud, *SHARED)
+    code, text, document = diff_cli(capsys, tmp_path, example_json, head, *CLOUDS[cloud], *SHARED)
     assert code == 0
+    marked, reached = prefix_marks(cloud, "shared-")
     assert set(security(document)) == marked
     assert all(reached in words and words.startswith("reaches more: ") for words in security(document).values())
     assert "**SECURITY: reaches more: " in text
@@ -641,14 +635,6 @@ def test_binding_a_given_identity_is_a_security_change(
     assert security(back) == {}
 
 
-CLOUDS = {"gcp": GCP, "aws-irsa": AWS, "aws-pod-identity": config_flags(CLOUD_SETTINGS["podIdentity"])}
-PREFIX_GRANTS = {
-    "gcp": ({("IAMMember", "ada-storage")}, 'if resource.name.startsWith("projects/_/buckets/ada-")'),
-    "aws-irsa": ({("RolePolicy", "ada"), ("Policy", "ada-boundary")}, "on arn:aws:s3:::ada-*/*"),
-    "aws-pod-identity": ({("RolePolicy", "ada"), ("Policy", "ada-boundary")}, "on arn:aws:s3:::ada-*/*"),
-}
-
-
 @pytest.mark.parametrize("cloud", list(CLOUDS))
 @pytest.mark.parametrize(
     ("grant", "others"),
@@ -669,7 +655,7 @@ def test_granting_a_bucket_prefix_is_a_security_change(
     base = [f"--base-config={pair}" for pair in CLOUDS[cloud][1::2]]
     code, text, document = diff_cli(capsys, tmp_path, example_json, example_json, *CLOUDS[cloud], *grant, *base)
     assert code == 0
-    marked, reached = PREFIX_GRANTS[cloud]
+    marked, reached = prefix_marks(cloud, "ada-")
     ada = {key: words for key, words in security(document).items() if key[1].startswith("ada")}
     assert set(ada) == marked
     assert all(words.startswith("reaches more: ") and reached in words for words in ada.values()), ada
