@@ -203,6 +203,44 @@ def test_a_variable_makes_the_program_run_code_and_is_refused(
         assert refusal(example_json, name), name
 
 
+# --- TLS: whom the agent's HTTPS trusts, and what OpenSSL loads ------------------------------------------------
+
+
+def test_a_ca_bundle_the_spec_names_is_trusted_and_is_refused(tmp_path: Path, example_json: dict[str, Any]) -> None:
+    """Python's ssl (OpenSSL's default verify paths) trusts the certificate SSL_CERT_FILE names."""
+    ca = tmp_path / "ca.pem"
+    subprocess.run(
+        [
+            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=spec-named-ca"),
+            *("-keyout", str(tmp_path / "key.pem"), "-out", str(ca)),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    trusted = "import ssl; print(ssl.create_default_context().get_ca_certs())"
+    assert "spec-named-ca" in _runs(["python3", "-c", trusted], {"SSL_CERT_FILE": str(ca)}, tmp_path)
+    assert "spec-named-ca" not in _runs(["python3", "-c", trusted], {}, tmp_path)
+    for name in ("SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "NODE_EXTRA_CA_CERTS"):
+        assert refusal(example_json, name), name
+
+
+def test_openssl_loads_the_modules_its_configuration_names_and_is_refused(
+    tmp_path: Path, example_json: dict[str, Any]
+) -> None:
+    """With OPENSSL_CONF, the configuration decides which provider modules OpenSSL loads: here one that
+    does not exist replaces the default provider."""
+    conf = tmp_path / "openssl.cnf"
+    conf.write_text(
+        "openssl_conf = init\n[init]\nproviders = providers\n[providers]\nspec = spec\n"
+        f"[spec]\nmodule = {tmp_path / 'spec-provider.so'}\nactivate = 1\n"
+    )
+    providers = ["openssl", "list", "-providers"]
+    assert "default" in _runs(providers, {"OPENSSL_CONF": os.devnull}, tmp_path)
+    assert "default" not in _runs(providers, {"OPENSSL_CONF": str(conf)}, tmp_path)
+    for name in ("OPENSSL_CONF", "OPENSSL_MODULES", "OPENSSL_ENGINES"):
+        assert refusal(example_json, name), name
+
+
 @st.composite
 def family_names(draw: Any) -> tuple[str, str]:
     """A name of some family, in any case: a prefix with a tail, a tail with a suffix, or one of its names."""

@@ -2,10 +2,11 @@
 
 A pinned image fixes what code an agent runs and where its credentials go only as long as the
 environment does not change either: the cloud SDKs read their endpoints and credential sources from
-it, HTTP clients their proxies, the dynamic loader, interpreters, shells, git and package managers
-what code to load. No list can name every variable every program reads, so these are families
-(prefixes, suffixes, a few names), matched on the upper-cased name, and `diff` marks every change
-to an agent's environment SECURITY for a reviewer to read (views/reach.py).
+it, HTTP clients their proxies, TLS libraries whom to trust, the dynamic loader, interpreters,
+shells, git and package managers what code to load. No list can name every variable every program
+reads, so these are families (prefixes, suffixes, a few names), matched on the upper-cased name,
+and `diff` marks every change to an agent's environment SECURITY for a reviewer to read
+(views/reach.py).
 """
 
 from dataclasses import dataclass
@@ -57,6 +58,15 @@ REFUSED_ENV: tuple[Family, ...] = (
         "changes what the dynamic loader loads into the agent's processes",
         prefixes=("LD_", "DYLD_"),
         names=frozenset({"GCONV_PATH", "GLIBC_TUNABLES"}),
+    ),
+    Family(
+        # OpenSSL's configuration names the provider and engine modules (shared objects) it loads and its
+        # TLS settings; a CA bundle decides whom the agent's HTTPS trusts, so a proxy or a redirected name
+        # could read it.
+        "changes what TLS trusts or which modules OpenSSL loads",
+        prefixes=("OPENSSL_", "SSL_CERT_"),
+        suffixes=("_CA_BUNDLE", "_CA_CERTS"),
+        names=frozenset({"GRPC_DEFAULT_SSL_ROOTS_FILE_PATH", "DENO_CERT"}),
     ),
     Family(
         "changes which programs run (the command search path)",
