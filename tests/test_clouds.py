@@ -22,7 +22,7 @@ def test_every_cloud_fills_the_seam(cloud: str) -> None:
     assert plan is not None and plan.cloud == cloud
     assert plan.identity_output and plan.sops_field
     module = declare_module(cloud)
-    for function in ("declare_stack", "declare_agent_identity", "cluster_kubeconfig"):
+    for function in ("declare_provider", "declare_stack", "declare_agent_identity", "cluster_kubeconfig"):
         assert inspect.isfunction(getattr(module, function)), f"{cloud}: {function}"
 
 

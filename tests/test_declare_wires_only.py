@@ -13,6 +13,7 @@ from conftest import ROOT
 
 DECLARE_MODULES = [
     ROOT / "nuketown_stack" / "program" / "declare.py",
+    ROOT / "nuketown_stack" / "program" / "providers.py",
     ROOT / "nuketown_stack" / "clouds" / "gcp" / "declare.py",
     ROOT / "nuketown_stack" / "clouds" / "aws" / "declare.py",
 ]

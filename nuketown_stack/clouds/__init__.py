@@ -6,10 +6,11 @@ A cloud is a package `nuketown_stack.clouds.<name>` holding two modules:
   stack output naming an agent's identity, the `.sops.yaml` field of its keys, where pods get their
   credentials (`guard`), and per agent an `AgentIdentityPlan` (what it annotates the Kubernetes
   ServiceAccount with, and what the pod's credentials depend on).
-- `declare` (pulumi): `declare_stack(stack_plan, settings)` declares the stack-wide resources and the
-  provider, `declare_agent_identity(agent_plan, declared_stack, parent)` an agent's identity, key and
-  grants, returning a `DeclaredIdentity` (program/identity.py), and `cluster_kubeconfig(...)` reaches a
-  cluster through the cloud.
+- `declare` (pulumi): `declare_provider(settings)` declares the cloud's provider,
+  `declare_stack(stack_plan, settings, provider)` the stack-wide resources,
+  `declare_agent_identity(agent_plan, declared_stack, parent)` an agent's identity, key and grants,
+  returning a `DeclaredIdentity` (program/identity.py), and `cluster_kubeconfig(settings, provider)`
+  reaches a cluster through the cloud.
 
 Render and the program both take an agent's ServiceAccount annotation from the same `Annotation`:
 render writes its planned value, the program the cloud resource's output under the same key. What an

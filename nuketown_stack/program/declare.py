@@ -15,11 +15,10 @@ from pydantic.alias_generators import to_snake
 
 from nuketown_stack.clouds import KMS_KEY_OUTPUT, StackIdentityPlan, declare_module
 from nuketown_stack.inputs.settings import Settings
-from nuketown_stack.plan import naming
 from nuketown_stack.plan.stack import AgentPlan, KubeObject, StackPlan
 from nuketown_stack.program.declared import AGENT_TYPE
 from nuketown_stack.program.identity import DeclaredIdentity
-from nuketown_stack.program.providers import provider_args
+from nuketown_stack.program.providers import Providers, kubernetes_providers
 
 _CLASSES: dict[str, type[pulumi.CustomResource]] = {
     "kubernetes:core/v1:Namespace": k8s.core.v1.Namespace,
@@ -39,32 +38,6 @@ _CLASSES: dict[str, type[pulumi.CustomResource]] = {
 }
 
 
-@dataclass(frozen=True)
-class Providers:
-    kubernetes: k8s.Provider
-    # For the retained kinds only: namespaces and volumes kept from a removed agent
-    # already exist when it comes back, and creating them must adopt, not fail.
-    kubernetes_adopting: k8s.Provider
-
-    def for_object(self, obj: KubeObject) -> k8s.Provider:
-        return self.kubernetes_adopting if obj.retain_on_delete else self.kubernetes
-
-
-def kubernetes_providers(settings: Settings, cluster_kubeconfig: pulumi.Input[str] | None) -> Providers:
-    """Two providers to one cluster, both with every `kubernetes:*` setting. Upserting is safe only where
-    Pulumi never deletes (retain_on_delete), because a rename would otherwise upsert, then delete, the object;
-    the other provider upserts too only for the update that takes the objects back (adopt_existing_objects)."""
-    args = provider_args("kubernetes", k8s.Provider, settings)
-    if cluster_kubeconfig is not None:
-        args["kubeconfig"] = cluster_kubeconfig
-    return Providers(
-        kubernetes=k8s.Provider(
-            naming.PROVIDER_KUBERNETES, **args, upsert_existing_objects=settings.adopt_existing_objects or None
-        ),
-        kubernetes_adopting=k8s.Provider(naming.PROVIDER_KUBERNETES_ADOPTING, **args, upsert_existing_objects=True),
-    )
-
-
 def _resource_args(manifest: dict[str, Any]) -> dict[str, Any]:
     """Top-level manifest fields as keyword arguments (apiVersion and kind are implied by the class)."""
     return {to_snake(key): value for key, value in manifest.items() if key not in ("apiVersion", "kind")}
@@ -82,6 +55,7 @@ class DeclaredCloud:
 
     plan: StackIdentityPlan
     module: ModuleType  # nuketown_stack.clouds.<cloud>.declare
+    provider: pulumi.ProviderResource  # the cloud's provider, which declares and looks up everything of the cloud
     stack: Any  # what module.declare_stack returned (GcpStack, AwsStack)
 
     def declare_agent_identity(self, plan: AgentPlan, parent: pulumi.Resource) -> DeclaredIdentity:
@@ -89,7 +63,7 @@ class DeclaredCloud:
         return identity
 
     def cluster_kubeconfig(self, settings: Settings) -> pulumi.Output[str] | None:
-        kubeconfig: pulumi.Output[str] | None = self.module.cluster_kubeconfig(settings, self.stack)
+        kubeconfig: pulumi.Output[str] | None = self.module.cluster_kubeconfig(settings, self.provider)
         return kubeconfig
 
 
@@ -186,7 +160,9 @@ def _declare_cloud(plan: StackPlan, settings: Settings) -> DeclaredCloud | None:
     if plan.identity is None:
         return None
     module = declare_module(plan.identity.cloud)
-    return DeclaredCloud(plan=plan.identity, module=module, stack=module.declare_stack(plan.identity, settings))
+    provider = module.declare_provider(settings)
+    stack = module.declare_stack(plan.identity, settings, provider)
+    return DeclaredCloud(plan=plan.identity, module=module, provider=provider, stack=stack)
 
 
 def _declare_ownership_guard(plan: StackPlan, providers: Providers) -> list[pulumi.Resource]:

@@ -12,13 +12,17 @@ import importlib
 import inspect
 import json
 import typing
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
+import pulumi_kubernetes as k8s
 from pydantic.alias_generators import to_camel, to_snake
 
 from nuketown_stack.errors import InputError
 from nuketown_stack.inputs.settings import Settings
+from nuketown_stack.plan import naming
+from nuketown_stack.plan.stack import KubeObject
 
 # Provider arguments the program sets itself, never from stack settings.
 _PROGRAM_OWNED = frozenset({"upsert_existing_objects"})
@@ -98,3 +102,29 @@ def _takes_text(parameter: inspect.Parameter) -> bool:
     """The SDK types an argument as `Union[<plain type>, None, Awaitable[...], Output[T]]`."""
     members = typing.get_args(parameter.annotation)
     return bool(members) and members[0] is str
+
+
+@dataclass(frozen=True)
+class Providers:
+    kubernetes: k8s.Provider
+    # For the retained kinds only: namespaces and volumes kept from a removed agent
+    # already exist when it comes back, and creating them must adopt, not fail.
+    kubernetes_adopting: k8s.Provider
+
+    def for_object(self, obj: KubeObject) -> k8s.Provider:
+        return self.kubernetes_adopting if obj.retain_on_delete else self.kubernetes
+
+
+def kubernetes_providers(settings: Settings, cluster_kubeconfig: pulumi.Input[str] | None) -> Providers:
+    """Two providers to one cluster, both with every `kubernetes:*` setting. Upserting is safe only where
+    Pulumi never deletes (retain_on_delete), because a rename would otherwise upsert, then delete, the object;
+    the other provider upserts too only for the update that takes the objects back (adopt_existing_objects)."""
+    args = provider_args("kubernetes", k8s.Provider, settings)
+    if cluster_kubeconfig is not None:
+        args["kubeconfig"] = cluster_kubeconfig
+    return Providers(
+        kubernetes=k8s.Provider(
+            naming.PROVIDER_KUBERNETES, **args, upsert_existing_objects=settings.adopt_existing_objects or None
+        ),
+        kubernetes_adopting=k8s.Provider(naming.PROVIDER_KUBERNETES_ADOPTING, **args, upsert_existing_objects=True),
+    )

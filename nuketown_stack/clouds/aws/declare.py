@@ -32,8 +32,12 @@ class AwsStack:
     existing_buckets: dict[str, dict[str, str]]  # bucket name -> tags, of buckets tagged for this stack
 
 
-def declare_stack(stack: AwsStackPlan, settings: Settings) -> AwsStack:
-    provider = aws.Provider(naming.PROVIDER_AWS, **provider_args("aws", aws.Provider, settings))
+def declare_provider(settings: Settings) -> aws.Provider:
+    """The stack's AWS provider, with every `aws:*` setting."""
+    return aws.Provider(naming.PROVIDER_AWS, **provider_args("aws", aws.Provider, settings))
+
+
+def declare_stack(stack: AwsStackPlan, settings: Settings, provider: aws.Provider) -> AwsStack:
     invoke = pulumi.InvokeOptions(provider=provider)
     caller = aws.get_caller_identity(opts=invoke)
     # Kept roles and keys of removed agents are adopted when their agent comes back: IAM has no
@@ -180,14 +184,14 @@ def _declare_role(
     return role.arn, role.name
 
 
-def cluster_kubeconfig(settings: Settings, aws_stack: AwsStack) -> pulumi.Output[str] | None:
+def cluster_kubeconfig(settings: Settings, provider: aws.Provider) -> pulumi.Output[str] | None:
     """The EKS cluster's kubeconfig (nuketown:eksCluster) from its endpoint and CA, read with the stack's AWS
     credentials; None when the stack reaches its cluster another way."""
-    name = settings.eks_cluster
+    name, region = settings.eks_cluster, settings.aws_region
     if name is None:
         return None
-    found = aws.eks.get_cluster_output(name=name, opts=pulumi.InvokeOutputOptions(provider=aws_stack.provider))
-    region = aws_stack.plan.region
+    assert region is not None  # settings refuse cloud aws without a region
+    found = aws.eks.get_cluster_output(name=name, opts=pulumi.InvokeOutputOptions(provider=provider))
     # No credential is in it (the exec plugin fetches one), and the SDK marks a whole lookup secret if any
     # field is: kept plain, the state holds no secret and a preview needs no passphrase.
     return pulumi.Output.unsecret(

@@ -29,9 +29,13 @@ class GcpStack:
     existing_buckets: dict[str, dict[str, str]]  # bucket name -> labels, of buckets with the stack's name prefix
 
 
-def declare_stack(stack: GcpStackPlan, settings: Settings) -> GcpStack:
-    """The provider and the stack's key ring, adopting the ring and keys GCP kept (it never deletes them)."""
-    provider = gcp.Provider(naming.PROVIDER_GCP, **provider_args("gcp", gcp.Provider, settings))
+def declare_provider(settings: Settings) -> gcp.Provider:
+    """The stack's GCP provider, with every `gcp:*` setting."""
+    return gcp.Provider(naming.PROVIDER_GCP, **provider_args("gcp", gcp.Provider, settings))
+
+
+def declare_stack(stack: GcpStackPlan, settings: Settings, provider: gcp.Provider) -> GcpStack:
+    """The stack's key ring, adopting the ring and keys GCP kept (it never deletes them)."""
     ring_found, existing_keys = _existing_kms(stack, provider)
     options = pulumi.ResourceOptions.merge(
         pulumi.ResourceOptions(provider=provider),
@@ -190,7 +194,7 @@ def _account(
     return account.email, account.name
 
 
-def cluster_kubeconfig(settings: Settings, gcp_stack: GcpStack) -> pulumi.Output[str] | None:
+def cluster_kubeconfig(settings: Settings, provider: gcp.Provider) -> pulumi.Output[str] | None:
     """The GKE cluster's kubeconfig (nuketown:gkeCluster) from its endpoint and CA, read with the stack's
     GCP credentials; None when the stack reaches its cluster another way."""
     if settings.gke_cluster is None:
@@ -200,7 +204,7 @@ def cluster_kubeconfig(settings: Settings, gcp_stack: GcpStack) -> pulumi.Output
         name=cluster.name,
         location=cluster.location,
         project=cluster.project,
-        opts=pulumi.InvokeOutputOptions(provider=gcp_stack.provider),
+        opts=pulumi.InvokeOutputOptions(provider=provider),
     )
     # No credential is in it (the exec plugin fetches one), and the SDK marks a whole lookup secret if any
     # field is: kept plain, the state holds no secret and a preview needs no passphrase.
