@@ -1,19 +1,24 @@
 """Settings: Pulumi config keys in, one Settings out; bad keys named."""
 
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ROOT, make_plan
+from conftest import CLOUD_SETTINGS, ROOT, make_plan
 
 from nuketown_stack.errors import InputError
 from nuketown_stack.inputs.settings import (
     GKE_SPOT_SELECTOR,
+    KEYS,
+    MAPPING_KEYS,
+    STACK_ONLY,
     Settings,
     StackFile,
     parse_overrides,
     read_stack_file,
     settings_from_config,
+    settings_from_mapping,
 )
 
 
@@ -177,3 +182,92 @@ def test_names_derive_from_the_environment_not_the_stack(example_json: dict[str,
 def test_an_environment_with_the_separator_is_refused(stack: str, config: dict[str, Any], expected: str) -> None:
     assert refused(config, stack=stack) == [expected]
     assert settings_from_config("prod--eu", {"nuketown:environment": "prod-eu"}).names.prefix == "nuketown-prod-eu--"
+
+
+# --- the settings of a Fleet, as a mapping ---------------------------------------------------------------------
+
+
+def as_mapping(config: dict[str, object]) -> dict[str, object]:
+    """Config keys as a program writes them for a Fleet: no namespace, the Settings field in camelCase."""
+    short = {key: name for name, key in MAPPING_KEYS.items()}
+    return {short[key]: value for key, value in config.items()}
+
+
+def spelled_for_a_mapping(line: str) -> str:
+    """A stack-file problem as the mapping spells it: each config key becomes `settings.<key>`."""
+    for name, key in sorted(MAPPING_KEYS.items(), key=lambda item: -len(item[1])):
+        line = re.sub(rf"pulumi config set {re.escape(key)} \.\.\.", f"set settings.{name}", line)
+        line = re.sub(rf"(?<![\w:]){re.escape(key)}(?![\w])", f"settings.{name}", line)
+    return line
+
+
+def mapping_refused(values: dict[str, object], stack: str = "dev") -> list[str]:
+    with pytest.raises(InputError) as caught:
+        settings_from_mapping(values, stack)
+    return list(caught.value.problems)
+
+
+@pytest.mark.parametrize("cloud", sorted(CLOUD_SETTINGS))
+def test_a_mapping_gives_what_the_stack_file_gives(cloud: str) -> None:
+    config = {**CLOUD_SETTINGS[cloud], "nuketown:namespacePrefix": "agents-", "nuketown:applyKubernetes": "false"}
+    assert settings_from_mapping(as_mapping(config), "dev") == settings_from_config("dev", config)
+
+
+def test_every_setting_has_a_mapping_key() -> None:
+    """One table: the mapping keys are the config keys, none lost, none added."""
+    assert sorted(MAPPING_KEYS.values()) == sorted(KEYS)
+    assert MAPPING_KEYS["cloud"] == "nuketown:cloud" and MAPPING_KEYS["gcpProject"] == "gcp:project"
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        {"nuketown:cloud": "gcp"},
+        {"nuketown:cloud": "azure"},
+        {"nuketown:cloud": "aws", "nuketown:awsMode": "podIdentity"},
+        {"nuketown:cloud": "aws", "aws:region": "us-east-1"},
+        {"nuketown:allowedIdentities": "{not json"},
+        {"nuketown:spotTolerations": [{"key": 1, "bogus": "x"}]},
+        {"nuketown:gcpKmsEncrypters": ["alice@example.org"]},
+        {"nuketown:scheduling": "spread", "nuketown:applyKubernetes": "maybe"},
+        {"nuketown:environment": "prod--eu"},
+    ],
+    ids=lambda config: ",".join(config),
+)
+def test_a_mapping_is_refused_with_the_stack_files_messages(config: dict[str, object]) -> None:
+    expected = [spelled_for_a_mapping(line) for line in refused(config)]
+    assert mapping_refused(as_mapping(config)) == expected
+    assert all(line.startswith("settings.") for line in expected)
+
+
+def test_a_mapping_key_that_is_not_a_setting_is_named_with_the_closest() -> None:
+    assert mapping_refused({"clud": "gcp", "zzz": 1}) == [
+        "settings.clud: not a setting (did you mean settings.cloud?)",
+        "settings.zzz: not a setting (known: " + ", ".join(MAPPING_SETTINGS) + ")",
+    ]
+    assert mapping_refused({"nuketown:cloud": "gcp"})[0].startswith("settings.nuketown:cloud: not a setting")
+
+
+MAPPING_SETTINGS = sorted(["stack", *(k for k, key in MAPPING_KEYS.items() if key not in STACK_ONLY)])
+
+
+def test_a_fleet_gets_no_stack_only_setting() -> None:
+    """The spec and the cluster come from the program: its `spec` argument and its Kubernetes provider."""
+    problems = mapping_refused({"source": "agents.nix", "gkeCluster": "projects/p/locations/l/clusters/c"})
+    assert problems == [
+        "settings.source: not a Fleet setting; pass the spec as the Fleet's `spec`",
+        "settings.gkeCluster: not a Fleet setting; give your Kubernetes provider the cluster's kubeconfig, and "
+        "the Fleet that provider",
+    ]
+    # The Fleet makes no provider: taking the objects back from Argo CD is its Kubernetes provider's upsert.
+    assert mapping_refused({"adoptExistingObjects": True}) == [
+        "settings.adoptExistingObjects: not a Fleet setting; for the update that takes the objects back, give the "
+        "Kubernetes provider you hand the Fleet upsert_existing_objects=True"
+    ]
+
+
+def test_a_mapping_may_name_the_stack() -> None:
+    assert settings_from_mapping({}, "dev").stack == "dev"
+    assert settings_from_mapping({"stack": "prod"}, "dev").prefix == "nuketown-prod--"
+    assert mapping_refused({"stack": "Prod_1"})[0].startswith("stack 'Prod_1': ")
+    assert mapping_refused({"stack": 7}) == ["settings.stack: a stack name is text, got 7"]

@@ -3,6 +3,10 @@
 Settings are flat Pulumi config keys (`nuketown:cloud`, `gcp:project`, ...).
 `pulumi up` gets them from the engine, `nuketown-stack` from
 Pulumi.<stack>.yaml plus `-c KEY=VALUE`; both go through `settings_from_config`.
+A `Fleet` in someone's program takes the same settings as a mapping, each key
+without its namespace (`cloud`, `gcpProject`): `settings_from_mapping` turns it
+into config keys through the same table (`KEYS`) and checks it the same way,
+naming each problem by the key the program wrote.
 """
 
 import difflib
@@ -15,6 +19,7 @@ from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
+from pydantic.alias_generators import to_camel
 
 from nuketown_stack.errors import InputError
 from nuketown_stack.inputs.source import decode_json, repeated_keys
@@ -72,6 +77,43 @@ _JSON_KEYS = frozenset(
     }
 )
 _FIELD_KEYS = {field: key for key, field in KEYS.items()}
+# Settings only a stand-alone stack has: it reads its spec and makes its providers from them. A program
+# that declares a Fleet passes the spec itself and hands the Fleet its own providers.
+STACK_ONLY: dict[str, str] = {
+    "nuketown:source": "pass the spec as the Fleet's `spec`",
+    "nuketown:gkeCluster": "give your Kubernetes provider the cluster's kubeconfig, and the Fleet that provider",
+    "nuketown:eksCluster": "give your Kubernetes provider the cluster's kubeconfig, and the Fleet that provider",
+    "nuketown:adoptExistingObjects": (
+        "for the update that takes the objects back, give the Kubernetes provider you hand the Fleet "
+        "upsert_existing_objects=True"
+    ),
+}
+# The mapping key of every setting: the Settings field in camelCase (`nuketown:cloud` is `cloud`,
+# `gcp:project` is `gcpProject`); `stack` is the name physical names derive from.
+MAPPING_KEYS: dict[str, str] = {to_camel(field): key for key, field in KEYS.items()}
+STACK_KEY = "stack"
+
+
+@dataclass(frozen=True)
+class _Spelling:
+    """How a problem names a setting: by its config key, or by the mapping key a program wrote."""
+
+    prefix: str = ""  # what the program called the mapping ("settings."), before each key
+    mapping: bool = False
+
+    def name(self, key: str) -> str:
+        field = KEYS.get(key)
+        return f"{self.prefix}{to_camel(field)}" if self.mapping and field is not None else key
+
+    def in_text(self, line: str, key: str) -> str:
+        """A problem that names `key` in its text, naming it as this spelling does."""
+        return line.replace(key, self.name(key)) if self.mapping else line
+
+    def how_to_set(self, key: str) -> str:
+        return f"set {self.name(key)}" if self.mapping else f"pulumi config set {key} ..."
+
+
+_CONFIG = _Spelling()
 
 
 class Settings(BaseModel):
@@ -155,6 +197,31 @@ class Settings(BaseModel):
 def settings_from_config(stack: str, config: Mapping[str, Any], secret_keys: frozenset[str] = frozenset()) -> Settings:
     """Settings from flat config keys; InputError names each bad key."""
     problems = [_unknown_key(key) for key in config if key.startswith("nuketown:") and key not in KEYS]
+    return _settings(stack, config, secret_keys, problems, _CONFIG)
+
+
+def settings_from_mapping(values: Mapping[str, Any], stack: str, prefix: str = "settings.") -> Settings:
+    """Settings from a program's mapping (`{"cloud": "gcp", "gcpProject": "acme-agents"}`); `values["stack"]`,
+    when given, replaces `stack`. Checked as the stack file is; InputError names each bad key as `prefix` + key."""
+    spelling = _Spelling(prefix=prefix, mapping=True)
+    problems = [_unknown_mapping_key(key, prefix) for key in values if key != STACK_KEY and key not in MAPPING_KEYS]
+    problems += [
+        f"{prefix}{key}: not a Fleet setting; {STACK_ONLY[MAPPING_KEYS[key]]}"
+        for key in values
+        if MAPPING_KEYS.get(key) in STACK_ONLY
+    ]
+    given_stack = values.get(STACK_KEY)
+    if given_stack is not None and not isinstance(given_stack, str):
+        problems.append(f"{prefix}{STACK_KEY}: a stack name is text, got {given_stack!r}")
+    elif given_stack is not None:
+        stack = given_stack
+    config = {MAPPING_KEYS[key]: value for key, value in values.items() if key in MAPPING_KEYS}
+    return _settings(stack, config, frozenset(), problems, spelling)
+
+
+def _settings(
+    stack: str, config: Mapping[str, Any], secret_keys: frozenset[str], problems: list[str], spelling: _Spelling
+) -> Settings:
     values: dict[str, Any] = {
         "stack": stack,
         "provider_config": _provider_config(config),
@@ -165,16 +232,19 @@ def settings_from_config(stack: str, config: Mapping[str, Any], secret_keys: fro
             try:
                 values[field] = _decode(key, config[key])
             except ValueError as error:
-                problems.append(f"{key}: {error}")
+                problems.append(f"{spelling.name(key)}: {error}")
     if problems:
         raise InputError(problems)
     try:
         settings = Settings.model_validate(values)
     except ValidationError as error:
-        raise InputError(_lines(error)) from None
+        raise InputError(_lines(error, spelling)) from None
     problems = (
-        naming.environment_problems(settings.names, given=settings.environment is not None)
-        + _requirement_problems(settings)
+        [
+            spelling.in_text(line, "nuketown:environment")
+            for line in naming.environment_problems(settings.names, given=settings.environment is not None)
+        ]
+        + _requirement_problems(settings, spelling)
         + _cluster_problems(settings)
     )
     if problems:
@@ -188,6 +258,14 @@ def _unknown_key(key: str) -> str:
     if close:
         return f"{key}: not a setting (did you mean {close[0]}?)"
     return f"{key}: not a setting (known: {', '.join(known)})"
+
+
+def _unknown_mapping_key(key: str, prefix: str) -> str:
+    known = sorted([STACK_KEY, *(k for k, config_key in MAPPING_KEYS.items() if config_key not in STACK_ONLY)])
+    close = difflib.get_close_matches(key, known, n=1)
+    if close:
+        return f"{prefix}{key}: not a setting (did you mean {prefix}{close[0]}?)"
+    return f"{prefix}{key}: not a setting (known: {', '.join(known)})"
 
 
 def _provider_config(config: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
@@ -232,27 +310,28 @@ def _cluster_problems(settings: Settings) -> list[str]:
     return problems
 
 
-def _requirement_problems(settings: Settings) -> list[str]:
+def _requirement_problems(settings: Settings, spelling: _Spelling = _CONFIG) -> list[str]:
     needs = {
         "gcp": [("gcp_project", "gcp:project")],
         "aws": [("aws_region", "aws:region")]
         + ([("aws_oidc_provider_arn", "nuketown:awsOidcProviderArn")] if settings.aws_mode == "irsa" else [])
         + ([("pod_identity_cluster", "nuketown:awsClusterName")] if settings.aws_mode == "podIdentity" else []),
     }.get(settings.cloud, [])
+    cloud, mode = spelling.name("nuketown:cloud"), spelling.name("nuketown:awsMode")
     return [
-        f"{key}: required when nuketown:cloud is {settings.cloud}"
-        + (f" and nuketown:awsMode is {settings.aws_mode}" if key.startswith("nuketown:aws") else "")
-        + f" (pulumi config set {key} ...)"
+        f"{spelling.name(key)}: required when {cloud} is {settings.cloud}"
+        + (f" and {mode} is {settings.aws_mode}" if key.startswith("nuketown:aws") else "")
+        + f" ({spelling.how_to_set(key)})"
         for field, key in needs
         if not getattr(settings, field)
     ]
 
 
-def _lines(error: ValidationError) -> list[str]:
+def _lines(error: ValidationError, spelling: _Spelling) -> list[str]:
     lines = []
     for item in error.errors():
         field = item["loc"][0]
-        key = _FIELD_KEYS.get(str(field), str(field))
+        key = spelling.name(_FIELD_KEYS.get(str(field), str(field)))
         rest = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in item["loc"][1:])
         lines.append(f"{key}{rest}: {item['msg']}, got {item['input']!r}")
     return lines
