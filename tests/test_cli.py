@@ -96,8 +96,10 @@ def test_plan_json_matches_render_with_sorted_keys(run: Any) -> None:
     planned = json.loads(ran.out)
     assert ran.out == json.dumps(planned, indent=2, sort_keys=True) + "\n"  # stable, whatever the engine's order
     assert set(planned) == {"stack", "resources", "outputs"}
+    keys = {"type", "name", "parent", "urn", "aliases", "inputs", "protect", "retainOnDelete", "dependencies"}
     for resource in planned["resources"]:
-        assert set(resource) == {"type", "name", "parent", "inputs", "protect", "retainOnDelete", "dependencies"}
+        assert set(resource) == keys
+        assert resource["urn"].startswith("urn:pulumi:dev::nuketown::") and resource["urn"].endswith(resource["name"])
     kube = [r["inputs"] for r in planned["resources"] if r["type"].startswith("kubernetes:")]
     rendered = list(yaml.safe_load_all(run("render", str(FLEET), "-c", "nuketown:storageClass=standard-rwo").out))
 

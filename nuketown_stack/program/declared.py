@@ -6,7 +6,8 @@ Shared by `diff` and the human `plan` output; pure (no pulumi import).
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-# {"type", "name", "parent", "inputs", "protect", "retainOnDelete", "dependencies"} (engine.py, to_json)
+# {"type", "name", "parent", "urn", "aliases", "inputs", "protect", "retainOnDelete", "dependencies"}
+# (engine.py, to_json)
 Resource = Mapping[str, Any]
 AGENT_TYPE = "nuketown:index:Agent"
 UNKNOWN_TEXT = "(known after apply)"  # a value the cloud assigns when the resource is created

@@ -1,8 +1,8 @@
 """Run the real program under Pulumi's unit-test mock engine and record what it declares.
 
 This is how `nuketown-stack plan` and the tests see the program without a
-Pulumi CLI. Resource options (parent, protect, retainOnDelete) never reach
-the mocks, so a stack transformation reads them as each resource is built.
+Pulumi CLI. Resource options (parent, protect, retainOnDelete, aliases) never
+reach the mocks, so a stack transformation reads them as each resource is built.
 """
 
 import asyncio
@@ -19,6 +19,7 @@ from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 from pydantic.alias_generators import to_camel
 
+from nuketown_stack.program.aliases import ROOT_STACK_TYPE, AliasSpec, Placed, alias_urns, create_urn
 from nuketown_stack.program.declared import UNKNOWN_TEXT
 from nuketown_stack.program.mock_cloud import Kept, MockCloud, call_result, computed_outputs
 
@@ -34,6 +35,10 @@ class DeclaredResource:
     protect: bool = False
     retain_on_delete: bool = False
     provider: str | None = None  # logical name of the explicit provider, when one is used
+    provider_urn: str | None = None  # and that provider's URN
+    urn: str = ""
+    # Old URNs the engine would find this resource's state under (its aliases, and those its parent's give it).
+    aliases: list[str] = field(default_factory=list)
     import_id: str | None = None  # set when the resource adopts an existing one (`import_`)
     # Input property -> the resources ("type::name") its value comes from, as the engine records them
     # (propertyDependencies): what tells a value a new resource will assign from any other unknown.
@@ -44,6 +49,8 @@ class DeclaredResource:
             "type": self.type,
             "name": self.name,
             "parent": self.parent,
+            "urn": self.urn,
+            "aliases": self.aliases,
             "inputs": self.inputs,
             "protect": self.protect,
             "retainOnDelete": self.retain_on_delete,
@@ -137,21 +144,24 @@ def run_program(
     """
     by_key: dict[tuple[str, str], DeclaredResource] = {}
     registrations: list[tuple[str, str]] = []
-    type_chains: dict[int, str] = {}  # resource object -> its URN's type chain
+    resource_urns: dict[int, str] = {}  # resource object -> its URN
+    resource_aliases: dict[int, list[str]] = {}  # resource object -> the old URNs its aliases name
     urns: set[str] = set()
 
     def entry(typ: str, name: str) -> DeclaredResource:
         return by_key.setdefault((typ, name), DeclaredResource(type=typ, name=name))
 
-    def refuse_duplicate_urn(args: pulumi.ResourceTransformationArgs) -> None:
+    def placed(args: pulumi.ResourceTransformationArgs) -> Placed:
+        """Where the resource sits: the engine's URN rules (step_generator.go generateURN)."""
+        parent = args.opts.parent
+        if parent is None or parent.pulumi_resource_type == ROOT_STACK_TYPE:
+            return Placed(name=args.name, type=args.type_, parent="", parent_name="", parent_aliases=())
+        parent_urn = resource_urns[id(parent)]
+        return Placed(args.name, args.type_, parent_urn, parent.pulumi_resource_name, resource_aliases[id(parent)])
+
+    def refuse_duplicate_urn(urn: str) -> None:
         """The engine bails on a second resource with the same URN (type chain + name): so does this run.
         pulumi/pulumi pkg/resource/deploy/step_generator.go generateURN, sdk/go/common/diag/errors.go (2001)."""
-        parent = args.opts.parent
-        chain = args.type_
-        if parent is not None and parent.pulumi_resource_type != "pulumi:pulumi:Stack":
-            chain = f"{type_chains.get(id(parent), parent.pulumi_resource_type)}${args.type_}"
-        type_chains[id(args.resource)] = chain
-        urn = f"urn:pulumi:{stack}::{project}::{chain}::{args.name}"
         if urn in urns:
             raise DuplicateUrnError(f"Duplicate resource URN '{urn}'; try giving it a unique name")
         urns.add(urn)
@@ -161,14 +171,22 @@ def run_program(
         declared = entry(args.typ, args.name)
         declared.inputs = inputs
         declared.import_id = args.resource_id or None
-        if args.provider:  # a reference "<provider urn>::<id>"; the urn ends in "::<name>"
-            declared.provider = args.provider.split("::")[-2]
+        if args.provider:  # a reference "<provider urn>::<id>", the urn as the mocks make it: "...::<type>::<name>"
+            *_, chain, name, _ = args.provider.split("::")
+            declared.provider = name
+            declared.provider_urn = entry(chain.rsplit("$", 1)[-1], name).urn  # registered before its resources
 
     pending_dependencies: list[tuple[DeclaredResource, str, list[pulumi.Output[Any]]]] = []
 
     def record_options(args: pulumi.ResourceTransformationArgs) -> None:
-        refuse_duplicate_urn(args)
+        where = placed(args)
+        urn = create_urn(where.name, where.type, where.parent, project, stack)
+        refuse_duplicate_urn(urn)
+        specs = [_alias_spec(alias, lambda r: resource_urns[id(r)]) for alias in args.opts.aliases or []]
+        aliases = alias_urns(specs, where, project, stack)
+        resource_urns[id(args.resource)], resource_aliases[id(args.resource)] = urn, aliases
         declared = entry(args.type_, args.name)
+        declared.urn, declared.aliases = urn, aliases
         for prop, value in (args.props or {}).items():
             if found := _outputs_in(value):
                 pending_dependencies.append((declared, to_camel(prop), found))
@@ -239,6 +257,26 @@ def _outputs_in(value: Any) -> list[pulumi.Output[Any]]:
     if isinstance(value, list | tuple):
         return [o for v in value for o in _outputs_in(v)]
     return []
+
+
+def _alias_spec(alias: Any, urn_of: Callable[[pulumi.Resource], str]) -> AliasSpec:
+    """A `pulumi.Alias` (or an old URN as text) as the SDK sends it to the engine (runtime/resource.py,
+    create_alias_spec): `...` leaves a field as the resource is now; `parent=None` means the stack's root."""
+    if isinstance(alias, str):
+        return AliasSpec(urn=alias)
+
+    def given(value: Any) -> Any:
+        return None if value is ... else value
+
+    parent = given(alias.parent)
+    return AliasSpec(
+        name=given(alias.name),
+        type=given(alias.type_),
+        parent=urn_of(parent) if isinstance(parent, pulumi.Resource) else parent,
+        no_parent=alias.parent is None,
+        stack=given(alias.stack),
+        project=given(alias.project),
+    )
 
 
 class DuplicateUrnError(RuntimeError):

@@ -2,8 +2,9 @@
 
 Both sides are the resources the real program declares under the mock engine
 (the JSON shape of `plan --json`), each under its own stack settings. A
-resource is the same resource on both sides when its (type, name) is the same,
-as in Pulumi's URNs. Every verdict comes from the engine's change model
+resource is the same resource on both sides when it has the same URN, or when
+one of its aliases names the other's URN, as the engine finds a resource's old
+state (step_generator.go getOldResource). Every verdict comes from the engine's change model
 (change_model.py: which inputs force a replacement, delete-before-replace, the
 Kubernetes API's rules) and from what holds data (keeping.py):
 
@@ -134,11 +135,12 @@ def diff_plans(base: Sequence[Resource], head: Sequence[Resource], settings: Seq
     """Every create, update, replace and delete from `base` to `head`, agents in name order."""
     before = {resource_key(r): r for r in base}
     after = {resource_key(r): r for r in head}
+    previous = previous_states(base, head)
     agent_of_before, agent_of_after = owning_agents(base), owning_agents(head)
     changes: list[Change] = []
     unchanged = 0
     for key, new in after.items():
-        old = before.get(key)
+        old = before.get(previous[key]) if key in previous else None
         if old is None:
             changes.append(Change("create", *key, agent=agent_of_after[key], note=_adoption_note(new)))
             continue
@@ -147,8 +149,9 @@ def diff_plans(base: Sequence[Resource], head: Sequence[Resource], settings: Seq
             unchanged += 1
         else:
             changes.append(change)
+    carried = set(previous.values())
     for key, old in before.items():
-        if key not in after:
+        if key not in carried:
             changes.append(_deleted(old, agent_of_before[key]))
     changes = _with_quota_admission(changes, before, after)
     changes = _with_keda_ownership(changes, before, after)
@@ -158,6 +161,33 @@ def diff_plans(base: Sequence[Resource], head: Sequence[Resource], settings: Seq
 
 
 _ACTION_ORDER = {"delete": 0, "replace": 1, "update": 2, "create": 3}
+
+
+def previous_states(base: Sequence[Resource], head: Sequence[Resource]) -> dict[tuple[str, str], tuple[str, str]]:
+    """HEAD's (type, name) -> the BASE resource whose state it takes over, found as the engine finds a
+    resource's old state: under its own URN first, then under each of its aliases (step_generator.go
+    getOldResource). Resources recorded without URNs (hand-made, or an older plan --json) match by (type, name).
+    URNs are compared without their stack: a renamed stack (diff --base-stack) carries its state over, as
+    `pulumi stack rename` rewrites every URN of the state to the new name.
+    """
+
+    def identity(resource: Resource) -> str:
+        return _without_stack(str(resource["urn"])) if with_urns else "::".join(resource_key(resource))
+
+    with_urns = all(r.get("urn") for r in (*base, *head))
+    in_base = {identity(r): resource_key(r) for r in base}
+    found: dict[tuple[str, str], tuple[str, str]] = {}
+    for resource in head:
+        aliases = [_without_stack(str(u)) for u in resource.get("aliases", ())] if with_urns else []
+        old = next((in_base[u] for u in (identity(resource), *aliases) if u in in_base), None)
+        if old is not None:
+            found[resource_key(resource)] = old
+    return found
+
+
+def _without_stack(urn: str) -> str:
+    """`urn:pulumi:<stack>::<project>::<type>::<name>` without `<stack>`."""
+    return urn.split("::", 1)[-1]
 
 
 def _compare(old: Resource, new: Resource, agent: str | None) -> Change | None:
