@@ -46,6 +46,7 @@ from podsecurity import violations as pod_security_violations
 
 Props = Mapping[str, Any]
 AGENT_TYPE = "nuketown:index:Agent"
+FLEET_TYPE = "nuketown:index:Fleet"
 AGENT_LABEL = "nuketown.io/agent"
 STACK_LABEL = "nuketown.io/stack"
 ENFORCE_LABEL = "pod-security.kubernetes.io/enforce"
@@ -104,6 +105,7 @@ PERSISTENT_VOLUME_CLAIM = "kubernetes:core/v1:PersistentVolumeClaim"
 KNOWN_TYPES = frozenset(
     {
         "pulumi:pulumi:Stack",
+        FLEET_TYPE,
         AGENT_TYPE,
         "pulumi:providers:kubernetes",
         "pulumi:providers:gcp",

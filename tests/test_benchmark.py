@@ -16,7 +16,7 @@ def test_the_benchmark_runs_on_one_agent() -> None:
     )
     assert run.returncode == 0, run.stderr + run.stdout
     rows = [line.split() for line in run.stdout.splitlines() if line.split()[:1] == ["1"]]
-    assert len(rows) == 1 and rows[0][1] == "20"  # one agent, twenty resources, every stage measured
+    assert len(rows) == 1 and rows[0][1] == "21"  # one agent, twenty-one resources, every stage measured
     header = next(line.split() for line in run.stdout.splitlines() if line.split()[:1] == ["agents"])
     figures = dict(zip(_column_titles(header), (float(cell) for cell in rows[0][2:]), strict=True))
     # A one-agent stage can round to 0.000 s (validate takes about a millisecond), so every figure must be a

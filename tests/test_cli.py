@@ -119,10 +119,11 @@ def test_plan_tree(run: Any) -> None:
     ran = run("plan", str(EXAMPLE), "--tree")
     lines = ran.out.splitlines()
     assert lines[0] == "pulumi:pulumi:Stack  nuketown-dev"
-    assert "├─ nuketown:index:Agent  ada" in lines
-    assert "│  ├─ kubernetes:core/v1:PersistentVolumeClaim  ada-projects  [retain]" in lines
-    # two providers; the stack's ownership policy and binding; per agent a component and ten objects; vox's VPA
-    assert lines[-1] == "   27  resources"
+    assert "└─ nuketown:index:Fleet  nuketown" in lines
+    assert "   ├─ nuketown:index:Agent  ada" in lines
+    assert "   │  ├─ kubernetes:core/v1:PersistentVolumeClaim  ada-projects  [retain]" in lines
+    # two providers; the Fleet; its ownership policy and binding; per agent a component and ten objects; vox's VPA
+    assert lines[-1] == "   28  resources"
 
 
 def test_plan_shows_each_agents_workload_then_its_identity_chain(run: Any) -> None:

@@ -79,3 +79,16 @@ def test_no_old_urn_is_claimed_twice(source: str, cloud: str, tmp_path: Path) ->
     assert [urn for urn, count in claims.items() if count > 1] == []
     # an alias never names another resource's URN of this run (diag 2016: an alias conflicts with a URN)
     assert sorted({a for r in result.resources for a in r.aliases} & current) == []
+
+
+@pytest.mark.parametrize("cloud", sorted(CLOUDS))
+@pytest.mark.parametrize("source", sorted(SOURCES))
+def test_every_resource_keeps_its_provider_reference(source: str, cloud: str, tmp_path: Path) -> None:
+    """A provider reference is the provider's URN and id: with the providers where they were, no resource's
+    changes, so the engine sees no provider diff (step_generator.go providerChanged; tests/engine/
+    test_engine_component.py says what a moved Kubernetes provider would do instead)."""
+    result = now(source, cloud, tmp_path)
+    providers = {urn for urn in BEFORE[source, cloud] if "::pulumi:providers:" in urn}
+    custom = [r for r in result.resources if r.type.split(":")[0] in ("kubernetes", "gcp", "aws")]
+    assert custom and sorted({r.provider_urn for r in custom} - providers) == []
+    assert all(r.provider_urn for r in custom)

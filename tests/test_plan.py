@@ -29,6 +29,7 @@ def test_the_pure_layers_import_no_pulumi() -> None:
     import sys
 
     pure = [
+        "nuketown_stack",
         "nuketown_stack.inputs.settings",
         "nuketown_stack.plan.stack",
         "nuketown_stack.clouds.gcp.plan",
@@ -36,6 +37,8 @@ def test_the_pure_layers_import_no_pulumi() -> None:
         "nuketown_stack.views.render",
         "nuketown_stack.views.diff",
         "nuketown_stack.views.report",
+        "nuketown_stack.program.aliases",
+        "nuketown_stack.program.declared",
         "nuketown_stack.cli",
     ]
     code = f"import sys, {', '.join(pure)}; print(sorted(m for m in sys.modules if m.startswith('pulumi')))"

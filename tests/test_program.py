@@ -60,9 +60,11 @@ def test_every_resource_is_declared_once(source: str, cloud: str) -> None:
 
 def test_resource_tree(example_run: EngineResult) -> None:
     tree = [(r.type, r.name, r.parent) for r in example_run.resources]
+    fleet = "nuketown:index:Fleet::nuketown"
     assert ("pulumi:providers:kubernetes", "kubernetes", None) in tree
-    assert ("nuketown:index:Agent", "ada", None) in tree
-    assert ("nuketown:index:Agent", "vox", None) in tree
+    assert ("nuketown:index:Fleet", "nuketown", None) in tree
+    assert ("nuketown:index:Agent", "ada", fleet) in tree
+    assert ("nuketown:index:Agent", "vox", fleet) in tree
     ada_children = sorted((t, n) for t, n, p in tree if p == "nuketown:index:Agent::ada")
     assert ada_children == sorted(
         [
@@ -80,11 +82,11 @@ def test_resource_tree(example_run: EngineResult) -> None:
     )
     guard = [(t, n, p) for t, n, p in tree if t.startswith("kubernetes:admissionregistration.k8s.io/v1:")]
     assert [(t.rsplit(":", 1)[1], n, p) for t, n, p in guard] == [
-        ("ValidatingAdmissionPolicy", "ownership", None),
-        ("ValidatingAdmissionPolicyBinding", "ownership", None),
+        ("ValidatingAdmissionPolicy", "ownership", fleet),
+        ("ValidatingAdmissionPolicyBinding", "ownership", fleet),
     ]
-    # two providers; the stack's guard; per agent a component and ten objects; vox's VPA
-    assert len(tree) == 2 + 2 + 2 * 11 + 1
+    # two providers; the Fleet; its guard; per agent a component and ten objects; vox's VPA
+    assert len(tree) == 2 + 1 + 2 + 2 * 11 + 1
 
 
 def test_retain_on_delete_reaches_the_engine(fleet_run: EngineResult) -> None:

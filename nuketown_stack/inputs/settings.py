@@ -239,6 +239,12 @@ def _settings(
         settings = Settings.model_validate(values)
     except ValidationError as error:
         raise InputError(_lines(error, spelling)) from None
+    return checked(settings, spelling)
+
+
+def checked(settings: Settings, spelling: _Spelling = _CONFIG) -> Settings:
+    """`settings` after the checks across fields (the environment names derive from, what a cloud requires, how
+    the cluster is reached), which a Settings made directly has not been through; InputError names each problem."""
     problems = (
         [
             spelling.in_text(line, "nuketown:environment")

@@ -28,6 +28,8 @@ PROVIDER_GCP = "gcp"
 PROVIDER_AWS = "aws"
 PROVIDER_KUBERNETES = "kubernetes"
 PROVIDER_KUBERNETES_ADOPTING = "kubernetes-adopting"  # the one that takes over kept namespaces and volumes
+# The stand-alone stack's Fleet component (a new URN: everything it holds is aliased to where it was).
+FLEET = "nuketown"
 
 # Grammars are matched whole (fullmatch): `$` would let a trailing newline through.
 _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")

@@ -1,7 +1,9 @@
-"""StackPlan -> Pulumi resources: one ComponentResource per agent, providers passed in.
+"""StackPlan -> Pulumi resources under a Fleet: one ComponentResource per agent, providers passed in.
 
 Nothing is decided here: every name and manifest comes from the plan, and no
-resource is created inside an `apply`.
+resource is created inside an `apply`. Everything the Fleet holds directly sat
+at the stack's root before there was a Fleet, and says so (`aliases`), so the
+stand-alone stack keeps it; its children follow their parent's alias.
 """
 
 from dataclasses import dataclass
@@ -18,7 +20,7 @@ from nuketown_stack.inputs.settings import Settings
 from nuketown_stack.plan.stack import AgentPlan, KubeObject, StackPlan
 from nuketown_stack.program.declared import AGENT_TYPE
 from nuketown_stack.program.identity import DeclaredIdentity
-from nuketown_stack.program.providers import Providers, kubernetes_providers
+from nuketown_stack.program.providers import Providers
 
 _CLASSES: dict[str, type[pulumi.CustomResource]] = {
     "kubernetes:core/v1:Namespace": k8s.core.v1.Namespace,
@@ -55,16 +57,11 @@ class DeclaredCloud:
 
     plan: StackIdentityPlan
     module: ModuleType  # nuketown_stack.clouds.<cloud>.declare
-    provider: pulumi.ProviderResource  # the cloud's provider, which declares and looks up everything of the cloud
     stack: Any  # what module.declare_stack returned (GcpStack, AwsStack)
 
     def declare_agent_identity(self, plan: AgentPlan, parent: pulumi.Resource) -> DeclaredIdentity:
         identity: DeclaredIdentity = self.module.declare_agent_identity(plan.identity, self.stack, parent=parent)
         return identity
-
-    def cluster_kubeconfig(self, settings: Settings) -> pulumi.Output[str] | None:
-        kubeconfig: pulumi.Output[str] | None = self.module.cluster_kubeconfig(settings, self.provider)
-        return kubeconfig
 
 
 class AgentComponent(pulumi.ComponentResource):
@@ -80,9 +77,11 @@ class AgentComponent(pulumi.ComponentResource):
     ) -> None:
         super().__init__(AGENT_TYPE, plan.name, None, opts)
         self.agent_name = plan.name
+        self.namespace = plan.namespace
         self.outputs: dict[str, pulumi.Input[Any]] = dict(plan.outputs())
         # ServiceAccount annotations whose values the cloud assigns, and the key secrets are encrypted to.
         self.identity_annotations: dict[str, pulumi.Input[str]] = {}
+        self.identity: pulumi.Input[str] | None = None  # the cloud identity (email, role ARN); None without a cloud
         self.sops_key: tuple[str, pulumi.Output[str]] | None = None
         if cloud is not None:
             self._declare_cloud_identity(plan, cloud)
@@ -105,6 +104,7 @@ class AgentComponent(pulumi.ComponentResource):
         annotation = plan.identity.annotation() if plan.identity is not None else None
         if annotation is not None and declared.annotation_value is not None:
             self.identity_annotations[annotation.key] = declared.annotation_value
+        self.identity = declared.identity
         self.outputs[cloud.plan.identity_output] = declared.identity
         self.outputs[KMS_KEY_OUTPUT] = declared.key
         self.sops_key = (cloud.plan.sops_field, declared.key)
@@ -143,45 +143,51 @@ def _kubernetes_resource(
     )
 
 
-def sops_config(agents: list[AgentComponent]) -> pulumi.Output[str]:
-    """`.sops.yaml` with one creation rule per agent key: secrets/<agent>/ encrypted to it."""
+def sops_rules(agents: list[AgentComponent]) -> pulumi.Output[list[dict[str, str]]]:
+    """One `.sops.yaml` creation rule per agent key: secrets/<agent>/ encrypted to it."""
     keyed = [(agent.agent_name, agent.sops_key) for agent in agents if agent.sops_key is not None]
 
-    def document(keys: list[str]) -> str:
-        rules = [
+    def rules(keys: list[str]) -> list[dict[str, str]]:
+        return [
             {"path_regex": f"^secrets/{name}/", field: key} for (name, (field, _)), key in zip(keyed, keys, strict=True)
         ]
-        return yaml.safe_dump({"creation_rules": rules}, sort_keys=False)
 
-    return pulumi.Output.all(*[key for _, (_, key) in keyed]).apply(document)
+    return pulumi.Output.all(*[key for _, (_, key) in keyed]).apply(rules)
 
 
-def _declare_cloud(plan: StackPlan, settings: Settings) -> DeclaredCloud | None:
+def sops_config(agents: list[AgentComponent]) -> pulumi.Output[str]:
+    """`.sops.yaml` with one creation rule per agent key."""
+    return sops_rules(agents).apply(lambda rules: yaml.safe_dump({"creation_rules": rules}, sort_keys=False))
+
+
+def _from_the_root(fleet: pulumi.Resource) -> pulumi.ResourceOptions:
+    """Under `fleet`, and found under the URN it had at the stack's root before there was a Fleet."""
+    return pulumi.ResourceOptions(parent=fleet, aliases=[pulumi.Alias(parent=pulumi.ROOT_STACK_RESOURCE)])
+
+
+def _declare_cloud(plan: StackPlan, settings: Settings, fleet: pulumi.Resource) -> DeclaredCloud | None:
     if plan.identity is None:
         return None
     module = declare_module(plan.identity.cloud)
-    provider = module.declare_provider(settings)
-    stack = module.declare_stack(plan.identity, settings, provider)
-    return DeclaredCloud(plan=plan.identity, module=module, provider=provider, stack=stack)
+    stack = module.declare_stack(plan.identity, settings, _from_the_root(fleet))
+    return DeclaredCloud(plan=plan.identity, module=module, stack=stack)
 
 
-def _declare_ownership_guard(plan: StackPlan, providers: Providers) -> list[pulumi.Resource]:
+def _declare_ownership_guard(plan: StackPlan, providers: Providers, fleet: pulumi.Resource) -> list[pulumi.Resource]:
     """The stack's admission policy and its binding, the binding after the policy it names."""
     declared: list[pulumi.Resource] = []
     for obj in plan.ownership_guard:
-        options = pulumi.ResourceOptions(provider=providers.kubernetes, depends_on=list(declared))
+        options = pulumi.ResourceOptions.merge(
+            _from_the_root(fleet), pulumi.ResourceOptions(provider=providers.kubernetes, depends_on=list(declared))
+        )
         declared.append(_kubernetes_resource(obj, obj.manifest, options))
     return declared
 
 
-def declare(plan: StackPlan, settings: Settings) -> dict[str, Any]:
-    """Declare every agent; returns the stack outputs."""
-    cloud = _declare_cloud(plan, settings)
-    kubeconfig = cloud.cluster_kubeconfig(settings) if cloud is not None else None
-    providers = kubernetes_providers(settings, kubeconfig) if settings.apply_kubernetes else None
-    guard = _declare_ownership_guard(plan, providers) if providers is not None else []
-    agents = [AgentComponent(agent_plan, providers, cloud, guard) for agent_plan in plan.agents]
-    outputs: dict[str, Any] = {"agents": {agent.agent_name: agent.outputs for agent in agents}}
-    if plan.cloud != "none":
-        outputs["sopsConfig"] = sops_config(agents)
-    return outputs
+def declare(
+    plan: StackPlan, settings: Settings, fleet: pulumi.Resource, kubernetes: Providers | None
+) -> list[AgentComponent]:
+    """Declare the stack-wide resources and every agent under `fleet` (kubernetes None: no Kubernetes objects)."""
+    cloud = _declare_cloud(plan, settings, fleet)
+    guard = _declare_ownership_guard(plan, kubernetes, fleet) if kubernetes is not None else []
+    return [AgentComponent(agent_plan, kubernetes, cloud, guard, _from_the_root(fleet)) for agent_plan in plan.agents]

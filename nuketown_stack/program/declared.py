@@ -10,6 +10,7 @@ from typing import Any
 # (engine.py, to_json)
 Resource = Mapping[str, Any]
 AGENT_TYPE = "nuketown:index:Agent"
+FLEET_TYPE = "nuketown:index:Fleet"
 UNKNOWN_TEXT = "(known after apply)"  # a value the cloud assigns when the resource is created
 
 

@@ -1,4 +1,4 @@
-"""The Pulumi program: settings -> source -> spec -> plan -> declare -> exports.
+"""The stand-alone Pulumi program: settings from the stack's config, its providers, then a `Fleet`.
 
 `pulumi up` runs `main()` through __main__.py; `nuketown-stack plan` and the
 tests run `define_stack()` under Pulumi's mock engine. Same code path.
@@ -7,13 +7,17 @@ tests run `define_stack()` under Pulumi's mock engine. Same code path.
 from typing import Any
 
 import pulumi
+import pulumi_kubernetes as k8s
 
+from nuketown_stack.clouds import declare_module
 from nuketown_stack.errors import InputError
-from nuketown_stack.inputs.settings import pulumi_config_map, settings_from_config
+from nuketown_stack.inputs.settings import Settings, pulumi_config_map, settings_from_config
 from nuketown_stack.inputs.source import load_raw
 from nuketown_stack.inputs.spec import load_spec
+from nuketown_stack.plan import naming
 from nuketown_stack.plan.stack import build_plan
-from nuketown_stack.program.declare import declare
+from nuketown_stack.program.fleet import Fleet, FleetArgs
+from nuketown_stack.program.providers import kubernetes_providers
 
 
 def define_stack() -> dict[str, Any]:
@@ -22,10 +26,29 @@ def define_stack() -> dict[str, Any]:
     settings = settings_from_config(pulumi.get_stack(), config, secret_keys)
     if settings.source is None:
         raise InputError(["nuketown:source: required (pulumi config set nuketown:source examples/cloud-ada.nix)"])
-    plan = build_plan(load_spec(load_raw(settings.source)), settings)
-    for warning in plan.warnings:
-        pulumi.log.warn(warning)  # `pulumi preview` shows it beside the changes
-    return declare(plan, settings)
+    spec = load_spec(load_raw(settings.source))
+    build_plan(spec, settings)  # every plan-time check, before the providers are declared
+    cloud, kubernetes = stand_alone_providers(settings)
+    args = FleetArgs(spec=spec, settings=settings)
+    providers = [cloud] if cloud is not None else []
+    if kubernetes is not None:
+        providers.append(kubernetes[0])
+        args["adopting_kubernetes_provider"] = kubernetes[1]
+    fleet = Fleet(naming.FLEET, args, pulumi.ResourceOptions(providers=providers))
+    return fleet.stack_outputs
+
+
+def stand_alone_providers(
+    settings: Settings,
+) -> tuple[pulumi.ProviderResource | None, tuple[k8s.Provider, k8s.Provider] | None]:
+    """The stack's cloud provider and its Kubernetes providers (the program's and the adopting twin), at the
+    stack's root as they always were (a provider's URN is part of every resource's provider reference), each
+    with every `<package>:*` setting."""
+    cloud = declare_module(settings.cloud).declare_provider(settings) if settings.cloud != "none" else None
+    if not settings.apply_kubernetes:
+        return cloud, None
+    kubeconfig = declare_module(settings.cloud).cluster_kubeconfig(settings, cloud) if cloud is not None else None
+    return cloud, kubernetes_providers(settings, kubeconfig)
 
 
 def main() -> None:

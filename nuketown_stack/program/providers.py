@@ -1,4 +1,5 @@
-"""The program's explicit providers, configured from every `<package>:<key>` stack setting.
+"""Providers: the stand-alone stack's, configured from every `<package>:<key>` stack setting, and the
+Kubernetes providers a Fleet uses.
 
 The engine gives a package's stack config (`aws:profile`, `aws:defaultTags`,
 `gcp:impersonateServiceAccount`, ...) only to default providers
@@ -106,25 +107,32 @@ def _takes_text(parameter: inspect.Parameter) -> bool:
 
 @dataclass(frozen=True)
 class Providers:
-    kubernetes: k8s.Provider
+    """The Kubernetes providers a Fleet's objects use (None: the one its parent hands down)."""
+
+    kubernetes: pulumi.ProviderResource | None
     # For the retained kinds only: namespaces and volumes kept from a removed agent
     # already exist when it comes back, and creating them must adopt, not fail.
-    kubernetes_adopting: k8s.Provider
+    kubernetes_adopting: pulumi.ProviderResource | None
 
-    def for_object(self, obj: KubeObject) -> k8s.Provider:
-        return self.kubernetes_adopting if obj.retain_on_delete else self.kubernetes
+    def for_object(self, obj: KubeObject) -> pulumi.ProviderResource | None:
+        if obj.retain_on_delete and self.kubernetes_adopting is not None:
+            return self.kubernetes_adopting
+        return self.kubernetes
 
 
-def kubernetes_providers(settings: Settings, cluster_kubeconfig: pulumi.Input[str] | None) -> Providers:
-    """Two providers to one cluster, both with every `kubernetes:*` setting. Upserting is safe only where
-    Pulumi never deletes (retain_on_delete), because a rename would otherwise upsert, then delete, the object;
-    the other provider upserts too only for the update that takes the objects back (adopt_existing_objects)."""
+def kubernetes_providers(
+    settings: Settings, cluster_kubeconfig: pulumi.Input[str] | None
+) -> tuple[k8s.Provider, k8s.Provider]:
+    """The stand-alone stack's two providers to one cluster, both with every `kubernetes:*` setting: the one for
+    every object, and its adopting twin. Upserting is safe only where Pulumi never deletes (retain_on_delete): a
+    rename would otherwise upsert, then delete, the object; the first upserts too only for the update that takes
+    the objects back (adopt_existing_objects)."""
     args = provider_args("kubernetes", k8s.Provider, settings)
     if cluster_kubeconfig is not None:
         args["kubeconfig"] = cluster_kubeconfig
-    return Providers(
-        kubernetes=k8s.Provider(
+    return (
+        k8s.Provider(
             naming.PROVIDER_KUBERNETES, **args, upsert_existing_objects=settings.adopt_existing_objects or None
         ),
-        kubernetes_adopting=k8s.Provider(naming.PROVIDER_KUBERNETES_ADOPTING, **args, upsert_existing_objects=True),
+        k8s.Provider(naming.PROVIDER_KUBERNETES_ADOPTING, **args, upsert_existing_objects=True),
     )

@@ -25,7 +25,6 @@ from nuketown_stack.program.providers import provider_args
 @dataclass(frozen=True)
 class AwsStack:
     plan: AwsStackPlan
-    provider: aws.Provider
     account: str  # from the caller identity: the account every role and key lives in
     existing_roles: frozenset[str]  # role names of this stack kept in the account (removed agents)
     existing_keys: dict[str, str]  # agent -> key id of keys kept in the account, found by their tags
@@ -37,8 +36,10 @@ def declare_provider(settings: Settings) -> aws.Provider:
     return aws.Provider(naming.PROVIDER_AWS, **provider_args("aws", aws.Provider, settings))
 
 
-def declare_stack(stack: AwsStackPlan, settings: Settings, provider: aws.Provider) -> AwsStack:
-    invoke = pulumi.InvokeOptions(provider=provider)
+def declare_stack(stack: AwsStackPlan, settings: Settings, opts: pulumi.ResourceOptions) -> AwsStack:
+    """What AWS kept of this stack, looked up with the AWS provider of `opts.parent` (AWS has no stack-wide
+    resource: every role and key is an agent's)."""
+    invoke = pulumi.InvokeOptions(parent=opts.parent)
     caller = aws.get_caller_identity(opts=invoke)
     # Kept roles and keys of removed agents are adopted when their agent comes back: IAM has no
     # "create or take over" for roles, and a key is only found again through its tags.
@@ -60,7 +61,6 @@ def declare_stack(stack: AwsStackPlan, settings: Settings, provider: aws.Provide
     )
     return AwsStack(
         plan=stack,
-        provider=provider,
         account=caller.account_id,
         existing_roles=frozenset(roles.names or ()),
         existing_keys=keys,
@@ -76,8 +76,9 @@ def _json(document: aws_plan.Document) -> str:
 
 
 def declare_agent_identity(plan: AwsAgentPlan, aws_stack: AwsStack, parent: pulumi.Resource) -> DeclaredIdentity:
-    """The agent's role (created, or the allow-listed one it names), its key, and grants to that role only."""
-    options = pulumi.ResourceOptions(parent=parent, provider=aws_stack.provider)
+    """The agent's role (created, or the allow-listed one it names), its key, and grants to that role only,
+    each with the AWS provider of `parent`."""
+    options = pulumi.ResourceOptions(parent=parent)
     account, name = aws_stack.account, plan.agent
     key = aws.kms.Key(
         name,
@@ -158,7 +159,7 @@ def _declare_role(
     account = aws_stack.account
     found = plan.role_name in aws_stack.existing_roles
     if found:
-        existing = aws.iam.get_role(name=plan.role_name, opts=pulumi.InvokeOptions(provider=aws_stack.provider))
+        existing = aws.iam.get_role(name=plan.role_name, opts=pulumi.InvokeOptions(parent=options.parent))
         raise_if_any([p for p in [plan.adoption_problem(existing.tags or {}, existing.description)] if p])
     boundary = aws.iam.Policy(
         plan.boundary_resource_name,
@@ -185,8 +186,8 @@ def _declare_role(
 
 
 def cluster_kubeconfig(settings: Settings, provider: aws.Provider) -> pulumi.Output[str] | None:
-    """The EKS cluster's kubeconfig (nuketown:eksCluster) from its endpoint and CA, read with the stack's AWS
-    credentials; None when the stack reaches its cluster another way."""
+    """The EKS cluster's kubeconfig (nuketown:eksCluster) from its endpoint and CA, read with the stand-alone
+    stack's AWS provider; None when the stack reaches its cluster another way."""
     name, region = settings.eks_cluster, settings.aws_region
     if name is None:
         return None

@@ -22,7 +22,6 @@ from nuketown_stack.program.providers import provider_args
 @dataclass(frozen=True)
 class GcpStack:
     plan: GcpStackPlan
-    provider: gcp.Provider
     key_ring: gcp.kms.KeyRing
     existing_keys: frozenset[str]  # ids of the keys already in the ring (kept from removed agents)
     existing_accounts: dict[str, str]  # account id -> display name, of accounts with the stack's id prefix
@@ -34,51 +33,48 @@ def declare_provider(settings: Settings) -> gcp.Provider:
     return gcp.Provider(naming.PROVIDER_GCP, **provider_args("gcp", gcp.Provider, settings))
 
 
-def declare_stack(stack: GcpStackPlan, settings: Settings, provider: gcp.Provider) -> GcpStack:
-    """The stack's key ring, adopting the ring and keys GCP kept (it never deletes them)."""
-    ring_found, existing_keys = _existing_kms(stack, provider)
+def declare_stack(stack: GcpStackPlan, settings: Settings, opts: pulumi.ResourceOptions) -> GcpStack:
+    """The stack's key ring, adopting the ring and keys GCP kept (it never deletes them). `opts` places it
+    (parent, aliases); it and every lookup use the GCP provider of that parent."""
+    invoke = pulumi.InvokeOptions(parent=opts.parent)
+    ring_found, existing_keys = _existing_kms(stack, invoke)
     options = pulumi.ResourceOptions.merge(
-        pulumi.ResourceOptions(provider=provider),
-        adoption_opts(gcp.kms.KeyRing, stack.key_ring_id if ring_found else None),
+        opts, adoption_opts(gcp.kms.KeyRing, stack.key_ring_id if ring_found else None)
     )
     key_ring = gcp.kms.KeyRing(
         stack.key_ring, name=stack.key_ring, location=stack.location, project=stack.project, opts=options
     )
     return GcpStack(
         plan=stack,
-        provider=provider,
         key_ring=key_ring,
         existing_keys=existing_keys,
-        existing_accounts=_existing_accounts(stack, settings, provider),
-        existing_buckets=_existing_buckets(stack, settings, provider),
+        existing_accounts=_existing_accounts(stack, settings, invoke),
+        existing_buckets=_existing_buckets(stack, settings, invoke),
     )
 
 
-def _existing_buckets(stack: GcpStackPlan, settings: Settings, provider: gcp.Provider) -> dict[str, dict[str, str]]:
+def _existing_buckets(
+    stack: GcpStackPlan, settings: Settings, invoke: pulumi.InvokeOptions
+) -> dict[str, dict[str, str]]:
     """Buckets whose name could be one of this stack's: a kept bucket (its agent removed, then added back) is
     imported, and only when its labels say it is the agent's."""
     found = gcp.storage.get_buckets(
-        prefix=settings.names.gcp_bucket_prefix(stack.project),
-        project=stack.project,
-        opts=pulumi.InvokeOptions(provider=provider),
+        prefix=settings.names.gcp_bucket_prefix(stack.project), project=stack.project, opts=invoke
     ).buckets
     return {bucket.name: dict(bucket.labels or {}) for bucket in found}
 
 
-def _existing_accounts(stack: GcpStackPlan, settings: Settings, provider: gcp.Provider) -> dict[str, str]:
+def _existing_accounts(stack: GcpStackPlan, settings: Settings, invoke: pulumi.InvokeOptions) -> dict[str, str]:
     """Accounts whose id could be one of this stack's: adoption takes one back only when it is the agent's."""
     found = gcp.serviceaccount.get_s(
-        prefix=settings.names.gcp_service_account_prefix(),
-        project=stack.project,
-        opts=pulumi.InvokeOptions(provider=provider),
+        prefix=settings.names.gcp_service_account_prefix(), project=stack.project, opts=invoke
     ).accounts
     return {account.account_id: account.display_name for account in found}
 
 
-def _existing_kms(stack: GcpStackPlan, provider: gcp.Provider) -> tuple[bool, frozenset[str]]:
+def _existing_kms(stack: GcpStackPlan, invoke: pulumi.InvokeOptions) -> tuple[bool, frozenset[str]]:
     """Whether the stack's ring exists, and which keys it holds: key ring and key names can never be reused,
     so a key kept from a removed agent (or a destroyed stack) must be adopted, not created again."""
-    invoke = pulumi.InvokeOptions(provider=provider)
     rings = gcp.kms.get_key_rings(
         project=stack.project, location=stack.location, filter=f"name:{stack.key_ring}", opts=invoke
     ).key_rings
@@ -89,9 +85,10 @@ def _existing_kms(stack: GcpStackPlan, provider: gcp.Provider) -> tuple[bool, fr
 
 
 def declare_agent_identity(plan: GcpAgentPlan, gcp_stack: GcpStack, parent: pulumi.Resource) -> DeclaredIdentity:
-    """The agent's account (created, or the allow-listed one it names), its key, and grants to that account only."""
+    """The agent's account (created, or the allow-listed one it names), its key, and grants to that account only,
+    each with the GCP provider of `parent`."""
     stack, key_ring = gcp_stack.plan, gcp_stack.key_ring
-    options = pulumi.ResourceOptions(parent=parent, provider=gcp_stack.provider)
+    options = pulumi.ResourceOptions(parent=parent)
     email, account_name = _account(plan, gcp_stack, options)
     name, names = plan.agent, plan.names
     gcp.serviceaccount.IAMMember(
@@ -195,8 +192,8 @@ def _account(
 
 
 def cluster_kubeconfig(settings: Settings, provider: gcp.Provider) -> pulumi.Output[str] | None:
-    """The GKE cluster's kubeconfig (nuketown:gkeCluster) from its endpoint and CA, read with the stack's
-    GCP credentials; None when the stack reaches its cluster another way."""
+    """The GKE cluster's kubeconfig (nuketown:gkeCluster) from its endpoint and CA, read with the stand-alone
+    stack's GCP provider; None when the stack reaches its cluster another way."""
     if settings.gke_cluster is None:
         return None
     cluster = GkeCluster.parse(settings.gke_cluster)
