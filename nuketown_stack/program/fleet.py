@@ -33,18 +33,13 @@ class FleetArgs(TypedDict, total=False):
     """The arguments of a Fleet."""
 
     spec: Required[Any]
-    """The agents: a source as `nuketown-stack` reads one (a .json or .nix file, or a flake reference with
-    '#'), or the evaluated spec (a dict, or a CloudSpec)."""
+    """The agents: a .json or .nix file, a flake reference with '#', or the spec itself (a dict or CloudSpec)."""
 
     settings: Any
-    """The stack settings: a Settings, or a dict of the stack file's keys without their namespace, like
-    {"cloud": "gcp", "gcpProject": "acme-agents"}; "stack" names the stack (default: this Pulumi stack's name),
-    which namespaces, accounts, roles and buckets are named after unless "environment" names another."""
+    """A Settings, or the stack file's settings without `nuketown:`, as {"cloud": "gcp", "gcpProject": "p"}."""
 
     adopting_kubernetes_provider: k8s.Provider
-    """A provider to the same cluster with upsert_existing_objects=True, used only for namespaces and volumes
-    (kept when their agent is removed), so an agent added back takes over its kept ones. Without it, they go
-    through the program's provider, and adding back a removed agent fails on the objects it left."""
+    """A provider to the cluster with upsert_existing_objects, for the namespaces and volumes agents leave."""
 
 
 _ARGS = frozenset(FleetArgs.__annotations__)
@@ -61,8 +56,7 @@ class FleetAgent:
 
 
 class Fleet(pulumi.ComponentResource):
-    """Nuketown agents on Kubernetes, each with its namespace, workload and volumes, and on GKE or EKS its own
-    cloud identity, KMS key and IAM grants."""
+    """Nuketown agents, each with its namespace, workload and volumes, and on GKE or EKS its identity and key."""
 
     namespaces: pulumi.Output[dict[str, str]]
     """Each agent's Kubernetes namespace."""
