@@ -4,6 +4,7 @@ first on a terminal, then stdout) and exit as its `# exit N` comment says (0 whe
 
 import json
 import re
+import runpy
 import shlex
 import subprocess
 from pathlib import Path
@@ -119,3 +120,45 @@ def test_the_readmes_flake_command_runs_as_pasted(tmp_path: Path, example_json: 
     done = subprocess.run(["bash", "-c", command], cwd=tmp_path, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
     assert json.loads((tmp_path / "spec.json").read_text()) == example_json
+
+
+HOST = ROOT / "examples" / "host" / "__main__.py"
+
+
+def test_the_readme_shows_the_host_program_as_it_is() -> None:
+    """ "Use it in your own program" shows examples/host/__main__.py whole, the file the next test runs."""
+    section = README.read_text().split("## Use it in your own program\n", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```python\n(.*?)```", section, flags=re.DOTALL)
+    assert blocks == [HOST.read_text()]
+
+
+def test_the_host_program_puts_everything_under_its_component_with_its_providers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Run as Pulumi runs it (from its directory), with no config at all: every resource is under the team's
+    component, and every one uses a provider the team made."""
+    from nuketown_stack.program.engine import run_program
+
+    monkeypatch.chdir(HOST.parent)
+    result = run_program(lambda: (runpy.run_path(str(HOST), run_name="__main__"), {})[1], "dev", {}, known=None)
+    parents = {f"{r.type}::{r.name}": r.parent for r in result.resources}
+
+    def ancestors(reference: str | None) -> list[str]:
+        found = []
+        while reference is not None:
+            found.append(reference)
+            reference = parents[reference]
+        return found
+
+    team = "platform:index:Team::research"
+    assert [r.name for r in result.resources if r.parent is None] == ["research"]
+    assert all(ancestors(r.parent)[-1] == team for r in result.resources if r.parent is not None)
+    providers = {r.urn for r in result.resources if r.type.startswith("pulumi:providers:")}
+    assert {p.split("::")[-1] for p in providers} == {"agents-cluster", "agents-cluster-adopting", "acme-agents"}
+    assert all(p.split("::")[2].startswith("platform:index:Team$") for p in providers)
+    custom = [r for r in result.resources if r.type.split(":")[0] in ("kubernetes", "gcp")]
+    assert custom and all(r.provider_urn in providers for r in custom)
+    kept = {r.provider for r in custom if r.retain_on_delete and r.type.startswith("kubernetes:")}
+    assert kept == {"agents-cluster-adopting"}
+    accounts = sorted(r.inputs["accountId"] for r in custom if r.type == "gcp:serviceaccount/account:Account")
+    assert accounts == ["nt-dev--ada", "nt-dev--vox"]
