@@ -72,5 +72,20 @@ def config_flags(config: dict[str, str]) -> list[str]:
     return [flag for key, value in config.items() for flag in ("-c", f"{key}={value}")]
 
 
+def spy_on_mocks(monkeypatch: pytest.MonkeyPatch, method: str) -> list[Any]:
+    """Every argument the mock engine's `method` ("new_resource" or "call") receives from here on, in order."""
+    from nuketown_stack.program import engine
+
+    seen: list[Any] = []
+    original = getattr(engine._RecordingMocks, method)
+
+    def spy(self: Any, args: Any) -> Any:
+        seen.append(args)
+        return original(self, args)
+
+    monkeypatch.setattr(engine._RecordingMocks, method, spy)
+    return seen
+
+
 def make_plan(raw: dict[str, Any], stack: str = "dev", **config: Any) -> StackPlan:
     return build_plan(load_spec(raw), settings_from_config(stack, config))

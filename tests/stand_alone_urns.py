@@ -11,36 +11,19 @@ clone of this repository, with its .venv:
 imported.) The file's header says the same.
 """
 
-import json
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-OIDC_ARN = "arn:aws:iam::111122223333:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/ABC"
-# tests/conftest.py's CLOUD_SETTINGS and SOURCES of tests/test_program.py, as they were on main.
-CLOUDS: dict[str, dict[str, str]] = {
-    "none": {},
-    "gcp": {"nuketown:cloud": "gcp", "gcp:project": "acme-agents"},
-    "irsa": {"nuketown:cloud": "aws", "aws:region": "us-east-1", "nuketown:awsOidcProviderArn": OIDC_ARN},
-    "podIdentity": {
-        "nuketown:cloud": "aws",
-        "aws:region": "us-east-1",
-        "nuketown:awsMode": "podIdentity",
-        "nuketown:awsClusterName": "agents",
-    },
-}
+from conftest import CLOUD_SETTINGS, EXAMPLE, FLEET, FLEET_ALLOWED
+
+# tests/conftest.py's settings and sources, as tests/test_program.py runs the example and the fleet.
+CLOUDS: dict[str, dict[str, str]] = CLOUD_SETTINGS
 SOURCES: dict[str, tuple[Path, dict[str, str]]] = {
-    "example": (ROOT / "examples" / "cloud-ada.nix", {}),
-    "fleet": (
-        ROOT / "tests" / "data" / "fleet.nix",
-        {
-            "nuketown:storageClass": "standard-rwo",
-            "nuketown:allowedIdentities": json.dumps({"rio": "rio-agent@fleet-project.iam.gserviceaccount.com"}),
-        },
-    ),
+    "example": (EXAMPLE, {}),
+    "fleet": (FLEET, {"nuketown:storageClass": "standard-rwo", **FLEET_ALLOWED}),
 }
 STACK, PROJECT = "dev", "nuketown"
 

@@ -15,7 +15,7 @@ import pulumi_aws as aws
 import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 import pytest
-from conftest import CLOUD_SETTINGS, EXAMPLE, FLEET, FLEET_ALLOWED, ROOT
+from conftest import CLOUD_SETTINGS, EXAMPLE, FLEET, FLEET_ALLOWED, ROOT, spy_on_mocks
 from test_settings import as_mapping
 
 from nuketown_stack import Fleet, FleetArgs, InputError
@@ -68,12 +68,9 @@ def run(
     build: Callable[[Team], Fleet], stack: str = "dev", known: engine.Known = frozenset()
 ) -> tuple[EngineResult, list[Any]]:
     """The host program; returns what was declared and, per invoke, (token, provider reference)."""
-    invokes: list[Any] = []
-    fleets: list[Fleet] = []
 
     def program() -> dict[str, Any]:
         team = Team("research", build)
-        fleets.append(team.fleet)
         return {
             "namespaces": team.fleet.namespaces,
             "identities": team.fleet.identities,
@@ -82,17 +79,10 @@ def run(
             "sopsConfig": team.fleet.sops_config,
         }
 
-    call = engine._RecordingMocks.call
-
-    def spy(self: Any, args: Any) -> Any:
-        invokes.append((args.token, args.provider))
-        return call(self, args)
-
-    engine._RecordingMocks.call = spy
-    try:
-        return run_program(program, stack, {}, known=known), invokes
-    finally:
-        engine._RecordingMocks.call = call
+    with pytest.MonkeyPatch.context() as patch:
+        calls = spy_on_mocks(patch, "call")
+        result = run_program(program, stack, {}, known=known)
+    return result, [(call.token, call.provider) for call in calls]
 
 
 def chain(result: EngineResult, resource: engine.DeclaredResource) -> list[str]:
@@ -324,14 +314,8 @@ def test_bad_arguments_raise_the_input_errors_and_declare_nothing_of_the_fleet(c
 
 
 def test_bad_arguments_register_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
-    registered: list[str] = []
-    record = engine._RecordingMocks.new_resource
-
-    def spy(self: Any, args: Any) -> Any:
-        registered.append(args.typ)
-        return record(self, args)
-
-    monkeypatch.setattr(engine._RecordingMocks, "new_resource", spy)
+    registered = spy_on_mocks(monkeypatch, "new_resource")
     with pytest.raises(InputError):
         run(in_team(FleetArgs(spec=str(EXAMPLE), settings={"cloud": "gcp"})))
-    assert registered and all(t == TEAM or t.startswith("pulumi:providers:") for t in registered)
+    types = [args.typ for args in registered]
+    assert types and all(t == TEAM or t.startswith("pulumi:providers:") for t in types)

@@ -8,7 +8,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 import pytest
-from conftest import CLOUD_SETTINGS, ROOT
+from conftest import ROOT
 from stand_alone_urns import CLOUDS, SOURCES, STACK, evaluated
 
 from nuketown_stack.plan.keeping import KEPT
@@ -43,7 +43,6 @@ def now(source: str, cloud: str, directory: Path) -> EngineResult:
 
 
 def test_the_fixture_covers_what_holds_data_identity_and_providers() -> None:
-    assert CLOUDS == CLOUD_SETTINGS
     assert sorted(BEFORE) == sorted((s, c) for s in SOURCES for c in CLOUDS)
     types = {key: {urn.split("::")[2].rsplit("$", 1)[-1] for urn in urns} for key, urns in BEFORE.items()}
     kube = {"kubernetes:core/v1:Namespace", "kubernetes:core/v1:PersistentVolumeClaim", "pulumi:providers:kubernetes"}

@@ -9,10 +9,9 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import CLOUD_SETTINGS, EXAMPLE, FLEET, FLEET_ALLOWED, make_plan
+from conftest import CLOUD_SETTINGS, EXAMPLE, FLEET, FLEET_ALLOWED, make_plan, spy_on_mocks
 
 from nuketown_stack.errors import InputError
-from nuketown_stack.program import engine
 from nuketown_stack.program.engine import EngineResult, run_program
 from nuketown_stack.program.program import define_stack
 from nuketown_stack.views.render import to_yaml
@@ -160,14 +159,7 @@ def test_bad_input_declares_nothing(
     spec["agents"]["ada"]["resources"] = "huge"
     source = tmp_path / "spec.json"
     source.write_text(json.dumps(spec))
-    registered: list[str] = []
-    record = engine._RecordingMocks.new_resource
-
-    def spy(self: Any, args: Any) -> Any:
-        registered.append(args.name)
-        return record(self, args)
-
-    monkeypatch.setattr(engine._RecordingMocks, "new_resource", spy)
+    registered = spy_on_mocks(monkeypatch, "new_resource")
     assert run(EXAMPLE).resources and registered  # the spy sees a good run's resources
     registered.clear()
     with pytest.raises(InputError) as caught:

@@ -29,6 +29,7 @@ import pulumi
 import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 import pytest
+from conftest import spy_on_mocks
 
 from nuketown_stack.program import engine
 from nuketown_stack.program.engine import run_program
@@ -68,14 +69,7 @@ def test_an_explicit_provider_wins_over_the_inherited_one() -> None:
 
 
 def test_an_invoke_under_a_parent_uses_the_parents_provider(monkeypatch: pytest.MonkeyPatch) -> None:
-    seen: list[str] = []
-    call = engine._RecordingMocks.call
-
-    def spy(self: Any, args: Any) -> Any:
-        seen.append(args.provider)
-        return call(self, args)
-
-    monkeypatch.setattr(engine._RecordingMocks, "call", spy)
+    calls = spy_on_mocks(monkeypatch, "call")
 
     def build() -> None:
         project = gcp.Provider("project", project="p")
@@ -83,7 +77,7 @@ def test_an_invoke_under_a_parent_uses_the_parents_provider(monkeypatch: pytest.
         gcp.kms.get_key_rings(project="p", location="global", opts=pulumi.InvokeOptions(parent=outer))
 
     run_program(lambda: (build(), {})[1], "dev", {})
-    assert len(seen) == 1 and seen[0].split("::")[-2] == "project"
+    assert len(calls) == 1 and calls[0].provider.split("::")[-2] == "project"
 
 
 def test_a_kubernetes_provider_reads_back_only_its_one_word_settings_that_were_set() -> None:
