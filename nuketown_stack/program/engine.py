@@ -156,8 +156,11 @@ def run_program(
         parent = args.opts.parent
         if parent is None or parent.pulumi_resource_type == ROOT_STACK_TYPE:
             return Placed(name=args.name, type=args.type_, parent="", parent_name="", parent_aliases=())
-        parent_urn = resource_urns[id(parent)]
-        return Placed(args.name, args.type_, parent_urn, parent.pulumi_resource_name, resource_aliases[id(parent)])
+        parent_urn = resource_urns.get(id(parent)) or create_urn(
+            parent.pulumi_resource_name, parent.pulumi_resource_type, "", project, stack
+        )  # a parent the transformation never saw sits at the root
+        aliases = resource_aliases.get(id(parent), [])
+        return Placed(args.name, args.type_, parent_urn, parent.pulumi_resource_name, aliases)
 
     def refuse_duplicate_urn(urn: str) -> None:
         """The engine bails on a second resource with the same URN (type chain + name): so does this run.
@@ -174,7 +177,8 @@ def run_program(
         if args.provider:  # a reference "<provider urn>::<id>", the urn as the mocks make it: "...::<type>::<name>"
             *_, chain, name, _ = args.provider.split("::")
             declared.provider = name
-            declared.provider_urn = entry(chain.rsplit("$", 1)[-1], name).urn  # registered before its resources
+            provider = by_key.get((chain.rsplit("$", 1)[-1], name))  # registered before the resources it serves
+            declared.provider_urn = provider.urn if provider is not None else None
 
     pending_dependencies: list[tuple[DeclaredResource, str, list[pulumi.Output[Any]]]] = []
 

@@ -74,7 +74,6 @@ class Fleet(pulumi.ComponentResource):
     """`.sops.yaml` holding those rules."""
 
     def __init__(self, name: str, args: FleetArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        opts = opts if opts is not None else pulumi.ResourceOptions()
         plan, settings, adopting = _checked(args)  # InputError before anything is registered
         super().__init__(FLEET_TYPE, name, None, opts)
         for warning in plan.warnings:
