@@ -41,18 +41,21 @@ UV_SELECTION = {"VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT", "UV_NO_DEV", "UV_DEV", 
 UV_SELECTION |= {"UV_NO_DEFAULT_GROUPS", "UV_NO_GROUP", "UV_NO_INSTALL_PROJECT", "UV_NO_EDITABLE"}
 PROJECT = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
 PACK = yaml.safe_load((ROOT / "policy" / "PulumiPolicy.yaml").read_text())
+PLUGIN = yaml.safe_load((ROOT / "plugin" / "PulumiPlugin.yaml").read_text())
 TEST_TOOLS = {"pytest", "ruff", "mypy", "moto", "zizmor", "pulumi-policy"}
 RUNTIME = {"nuketown-stack", "pulumi", "pulumi-kubernetes", "pulumi-gcp", "pulumi-aws", "pydantic"}
 
 
-def uv_sync_dry_run(environment: Path, *flags: str, extra_env: dict[str, str] | None = None) -> dict[str, set[str]]:
+def uv_sync_dry_run(
+    environment: Path, *flags: str, extra_env: dict[str, str] | None = None, cwd: Path = ROOT
+) -> dict[str, set[str]]:
     """`uv sync --dry-run --frozen --offline FLAGS` against `environment`, as Pulumi runs it (UV_PROJECT_ENVIRONMENT,
-    cwd the project root): the package names it would install (+) and uninstall (-)."""
+    cwd the project root unless given): the package names it would install (+) and uninstall (-)."""
     env = {k: v for k, v in os.environ.items() if k not in UV_SELECTION}
     env |= {"UV_PROJECT_ENVIRONMENT": str(environment), "UV_PYTHON_DOWNLOADS": "never", **(extra_env or {})}
     result = subprocess.run(
         [str(BIN / "uv"), "sync", "--dry-run", "--frozen", "--offline", "--python", sys.executable, *flags],
-        cwd=ROOT,
+        cwd=cwd,
         env=env,
         capture_output=True,
         text=True,
@@ -108,6 +111,20 @@ def test_the_policy_pack_gets_the_locked_policy_group_only(tmp_path: Path) -> No
     pack = uv_sync_dry_run(tmp_path / "venv", "--only-group", "policy")
     assert {"pulumi-policy", "pulumi"} <= pack["+"]
     assert pack["+"] & (RUNTIME - {"pulumi"}) == set() and "uv" not in pack["+"]
+
+
+def test_the_component_provider_plugin_runs_from_the_lock_in_the_stacks_virtualenv() -> None:
+    """plugin/PulumiPlugin.yaml names `toolchain: uv` and no virtualenv: parseOptions gives a plugin the pip
+    virtualenv `venv` only for the pip and Auto toolchains (main.go:281-288), and `newUv` with no virtualenv
+    places it beside the nearest uv.lock above the plugin's directory (uv.go:64-95): this repository's lock and
+    .venv. The sync Pulumi runs from plugin/ (uv.go:152, cwd the plugin) finds the project above it and would
+    change nothing in the environment scripts/test.sh made: the plugin runs the tested versions."""
+    assert PLUGIN["runtime"] == {"name": "python", "options": {"toolchain": "uv"}}
+    plugin = ROOT / "plugin"
+    nearest_lock = next(d for d in (plugin, *plugin.parents) if (d / "uv.lock").is_file())
+    assert nearest_lock == ROOT and not (plugin / "requirements.txt").exists()
+    assert uv_sync_dry_run(Path(sys.prefix), cwd=plugin) == {"+": set(), "-": set()}
+    assert uv_sync_dry_run(Path(sys.prefix), "--inexact", cwd=plugin) == {"+": set(), "-": set()}
 
 
 def test_every_sync_in_bootstrap_reads_the_lock() -> None:
