@@ -378,9 +378,11 @@ def _declared(
 ) -> dict[str, Any]:
     """The program's resources and outputs under the mock engine (the JSON of `plan --json`), with the
     program's warnings and the Settings it ran with."""
+    from nuketown_stack import collector
     from nuketown_stack.program.engine import run_program  # deferred: importing pulumi is the slow part
     from nuketown_stack.program.program import define_stack
 
+    collector.tune()  # as `pulumi up` runs the program (program.main)
     config, secret_keys, _ = side.config(source)
     settings = settings_from_config(side.stack, config, secret_keys)
     result = run_program(define_stack, side.stack, config, project=project, secret_keys=secret_keys, known=known)

@@ -9,6 +9,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
+from nuketown_stack import collector
 from nuketown_stack.clouds import declare_module
 from nuketown_stack.errors import InputError
 from nuketown_stack.inputs.settings import Settings, pulumi_config_map, settings_from_config
@@ -52,6 +53,8 @@ def stand_alone_providers(
 
 
 def main() -> None:
+    # `pulumi up` imports this module first, so everything the imports made is frozen here.
+    collector.tune()
     try:
         outputs = define_stack()
     except InputError as error:
