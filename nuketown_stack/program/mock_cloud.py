@@ -99,6 +99,16 @@ COMPUTED_OUTPUTS: dict[str, Computed] = {
 }
 
 
+# Inputs the program reads back from a resource's outputs, which its provider hands back as they were given:
+# a role's `name` (pulumi_aws/iam/role.py: an optional input and an output, assigned only when omitted), and
+# a GCS bucket's `name`, which its object grant names (pulumi_gcp/storage/bucket.py: likewise optional).
+# The mock engine returns these and the computed outputs above, and nothing else of a resource's state.
+ECHOED_INPUTS: dict[str, tuple[str, ...]] = {
+    "aws:iam/role:Role": ("name",),
+    "gcp:storage/bucket:Bucket": ("name",),
+}
+
+
 def computed_outputs(type_token: str, name: str, inputs: dict[str, Any], cloud: MockCloud) -> dict[str, Any]:
     compute = COMPUTED_OUTPUTS.get(type_token)
     return compute(name, inputs, cloud) if compute else {}
