@@ -82,7 +82,7 @@ def find_project_dir(start: Path) -> Path | None:
 
 
 def project_name(project_dir: Path | None) -> str:
-    from nuketown_stack.program.engine import PROJECT
+    from nuketown_stack.program.declared import PROJECT  # pure: the engine would import pulumi
 
     if project_dir is None:
         return PROJECT

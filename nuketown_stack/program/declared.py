@@ -11,6 +11,7 @@ from typing import Any
 Resource = Mapping[str, Any]
 AGENT_TYPE = "nuketown:index:Agent"
 FLEET_TYPE = "nuketown:index:Fleet"
+PROJECT = "nuketown"  # the project name when no Pulumi.yaml names one (as in Pulumi.yaml here)
 UNKNOWN_TEXT = "(known after apply)"  # a value the cloud assigns when the resource is created
 
 

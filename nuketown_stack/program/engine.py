@@ -20,10 +20,9 @@ from pulumi.runtime.sync_await import _sync_await
 from pydantic.alias_generators import to_camel
 
 from nuketown_stack.program.aliases import ROOT_STACK_TYPE, AliasSpec, Placed, alias_urns, create_urn
+from nuketown_stack.program.declared import PROJECT as PROJECT  # re-exported: the default of run_program
 from nuketown_stack.program.declared import UNKNOWN_TEXT
 from nuketown_stack.program.mock_cloud import ECHOED_INPUTS, Kept, MockCloud, call_result, computed_outputs
-
-PROJECT = "nuketown"
 
 
 @dataclass
