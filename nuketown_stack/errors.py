@@ -18,6 +18,10 @@ class InputError(Exception):
         self.problems: tuple[str, ...] = tuple(one_line(p) for p in problems)
         super().__init__("\n".join(self.problems))
 
+    def __reduce__(self) -> tuple[type["InputError"], tuple[tuple[str, ...]]]:
+        """Pickled as its problems (a run in another process raises it in this one), not as its message."""
+        return InputError, (self.problems,)
+
 
 def raise_if_any(problems: Iterable[str]) -> None:
     collected = list(problems)

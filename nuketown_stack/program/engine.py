@@ -7,7 +7,7 @@ reach the mocks, so a stack transformation reads them as each resource is built.
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Container, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -73,7 +73,8 @@ SECRET_TEXT = "[secret]"  # how `pulumi preview` shows a secret value, and all p
 
 # Which resources' cloud-assigned outputs (ids, emails, ARNs) are known: None for all, as after a `pulumi up`;
 # otherwise only those in the set (already in the state), as in a real preview; empty for a first preview.
-Known = frozenset[tuple[str, str]] | None
+# Any container will do: program/sides.py passes one that fills in while another side's run goes on.
+Known = Container[tuple[str, str]] | None
 
 
 def _plain(value: Any) -> Any:
@@ -146,11 +147,13 @@ def run_program(
     secret_keys: frozenset[str] = frozenset(),
     kept: Kept | None = None,
     known: Known = None,
+    announce: Callable[[str, str], None] | None = None,
 ) -> EngineResult:
     """Run `program` as stack `stack` with `config`; exceptions it raises propagate unchanged.
 
     `known` says whose cloud-assigned outputs are known (see `Known`); `kept` what the cloud
-    already holds (kept resources of removed agents, which the program adopts).
+    already holds (kept resources of removed agents, which the program adopts). `announce` is told
+    each resource's (type, name) as soon as the program declares it.
     """
     by_key: dict[tuple[str, str], DeclaredResource] = {}
     registrations: list[tuple[str, str]] = []
@@ -159,7 +162,11 @@ def run_program(
     urns: set[str] = set()
 
     def entry(typ: str, name: str) -> DeclaredResource:
-        return by_key.setdefault((typ, name), DeclaredResource(type=typ, name=name))
+        if (typ, name) not in by_key:
+            by_key[(typ, name)] = DeclaredResource(type=typ, name=name)
+            if announce is not None:
+                announce(typ, name)
+        return by_key[(typ, name)]
 
     def placed(args: pulumi.ResourceTransformationArgs) -> Placed:
         """Where the resource sits: the engine's URN rules (step_generator.go generateURN)."""

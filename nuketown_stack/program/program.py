@@ -21,13 +21,14 @@ from nuketown_stack.program.fleet import Fleet, FleetArgs
 from nuketown_stack.program.providers import kubernetes_providers
 
 
-def define_stack() -> dict[str, Any]:
-    """Declare every resource of this stack; returns the stack outputs."""
+def define_stack(raw: Any = None) -> dict[str, Any]:
+    """Declare every resource of this stack; returns the stack outputs. `raw` is the spec when the caller
+    has already read nuketown:source (the command line reads it before the run starts)."""
     config, secret_keys = pulumi_config_map()
     settings = settings_from_config(pulumi.get_stack(), config, secret_keys)
     if settings.source is None:
         raise InputError(["nuketown:source: required (pulumi config set nuketown:source examples/cloud-ada.nix)"])
-    spec = load_spec(load_raw(settings.source))
+    spec = load_spec(load_raw(settings.source) if raw is None else raw)
     build_plan(spec, settings)  # every plan-time check, before the providers are declared
     cloud, kubernetes = stand_alone_providers(settings)
     args = FleetArgs(spec=spec, settings=settings)
