@@ -5,6 +5,8 @@ Pulumi.yaml), and the command says on stderr which file that was, or that there 
 """
 
 import argparse
+import contextlib
+import io
 import json
 import os
 import sys
@@ -13,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -29,6 +31,9 @@ from nuketown_stack.inputs.source import load_raw
 from nuketown_stack.inputs.spec import CloudSpec, load_spec
 from nuketown_stack.plan.stack import StackPlan, build_plan
 from nuketown_stack.views.render import to_yaml
+
+if TYPE_CHECKING:
+    from nuketown_stack.program.sides import Known, Outcome, Side
 
 EXIT_INTERNAL = 1
 EXIT_INVALID = 2
@@ -299,13 +304,15 @@ def _written_by_render(path: Path) -> bool:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
+    from nuketown_stack.program.sides import run_sides
     from nuketown_stack.views.report import agent_summaries, resource_tree, type_counts
 
     project = project_name(find_project_dir(Path.cwd()))
     # As a first `pulumi preview` sees it: what the clouds assign on creation is not known yet.
-    declared = _declared(_settings_source(args), args.source, project, known=frozenset())
+    side, _ = _prepared(_settings_source(args), args.source, project, known=frozenset())
+    [outcome] = run_sides([side])
+    declared = _raised(outcome)
     _warn(declared.pop("warnings"))
-    del declared["settings"]
     if args.json:
         json.dump(declared, sys.stdout, indent=2, sort_keys=True)
         sys.stdout.write("\n")
@@ -320,6 +327,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
+    from nuketown_stack.program.sides import KnownFrom, run_sides
     from nuketown_stack.views.diff import diff_plans, format_diff, setting_changes
 
     if args.base == "-" and args.head == "-":
@@ -343,13 +351,25 @@ def cmd_diff(args: argparse.Namespace) -> int:
         fallback=head_side.located() if renamed else None,
     )
     head_side = SettingsSource(**{**head_side.__dict__, "label": "head settings"})
-    base_run = _declared(base_side, args.base, project, known=None)
     # The base is what `pulumi up` left (everything known); the head is a preview from there: only new
-    # resources' cloud-assigned values are unknown.
-    in_state = frozenset((r["type"], r["name"]) for r in base_run["resources"])
-    head_run = _declared(head_side, args.head, project, known=in_state)
+    # resources' cloud-assigned values are unknown. Both run at once; what either says on stderr comes
+    # in the order it did when BASE ran first, then HEAD.
+    base, base_settings = _prepared(base_side, args.base, project, known=None)
+    head_said = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(head_said):  # its settings line, said once BASE has run
+            head_config = head_side.config(args.head)
+        head, head_settings = _prepared_from(head_side, head_config, project, known=KnownFrom(0))
+    except Exception:
+        _raised(run_sides([base])[0])
+        sys.stderr.write(head_said.getvalue())
+        raise
+    base_outcome, head_outcome = run_sides([base, head])
+    base_run = _raised(base_outcome)
+    sys.stderr.write(head_said.getvalue())
+    head_run = _raised(head_outcome)
     _warn(head_run["warnings"])
-    settings = setting_changes(base_run["settings"], head_run["settings"])
+    settings = setting_changes(base_settings, head_settings)
     diff = diff_plans(base_run["resources"], head_run["resources"], settings)
     if args.json:
         json.dump(diff.to_json(), sys.stdout, indent=2, sort_keys=True)
@@ -373,20 +393,28 @@ def _style() -> str:
     return "plain" if os.environ.get("NO_COLOR") else "ansi"
 
 
-def _declared(
-    side: SettingsSource, source: str | None, project: str, known: frozenset[tuple[str, str]] | None
-) -> dict[str, Any]:
-    """The program's resources and outputs under the mock engine (the JSON of `plan --json`), with the
-    program's warnings and the Settings it ran with."""
-    from nuketown_stack import collector
-    from nuketown_stack.program.engine import run_program  # deferred: importing pulumi is the slow part
-    from nuketown_stack.program.program import define_stack
+def _prepared(side: SettingsSource, source: str | None, project: str, known: "Known") -> tuple["Side", Settings]:
+    """One run of the program, ready to start (settings read, spec loaded), and the Settings it runs with."""
+    return _prepared_from(side, side.config(source), project, known)
 
-    collector.tune()  # as `pulumi up` runs the program (program.main)
-    config, secret_keys, _ = side.config(source)
-    settings = settings_from_config(side.stack, config, secret_keys)
-    result = run_program(define_stack, side.stack, config, project=project, secret_keys=secret_keys, known=known)
-    return {**result.to_json(), "warnings": result.warnings, "settings": settings}
+
+def _prepared_from(
+    side: SettingsSource, config: tuple[dict[str, Any], frozenset[str], str], project: str, known: "Known"
+) -> tuple["Side", Settings]:
+    from nuketown_stack.program.sides import Side
+
+    flat, secret_keys, source = config
+    settings = settings_from_config(side.stack, flat, secret_keys)
+    # Read here, once: the run may be in another process, which has no stdin, and diff compares the specs.
+    raw = load_raw(source)
+    return Side(stack=side.stack, config=flat, raw=raw, project=project, secret_keys=secret_keys, known=known), settings
+
+
+def _raised(outcome: "Outcome") -> dict[str, Any]:
+    """A run's result (the JSON of `plan --json` with its warnings), or what it raised, raised here."""
+    if isinstance(outcome, Exception):
+        raise outcome
+    return outcome
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
