@@ -1,17 +1,22 @@
-"""Scale benchmark: 1 to 1000 agents through nix, validate, render and plan, against the SDK's floor.
+"""Scale benchmark: 1 to 1000 agents through nix, validate, render, plan and diff, against the SDK's floor.
 
     python benchmarks/scale.py                 # 1, 10, 100, 1000 agents
     python benchmarks/scale.py --agents 1 100  # a quicker look
+    python benchmarks/scale.py --compare ../main  # also time another checkout's plan, in the same run
 
 Every measurement runs in a fresh Python process (so peak memory is that
 stage's own, and nothing is warm from a previous stage). Three floors, all
-under the same mock engine with no logic of ours:
+under the same mock engine and collector settings as plan, with no logic of ours:
   - bare:  as many resources as `plan` declares, with no inputs (the issue's floor);
   - same:  the very resources `plan` declared (types, names, inputs), registered
            flat as generic CustomResources: what the SDK spends serializing them;
   - typed: the same, through the SDK's typed classes (k8s.apps.v1.Deployment, ...),
            as a program must to get typed outputs: the SDK's cost for this fleet.
-Times are the median of --repeat runs; import time is excluded (reported once).
+Beside plan: `plan gc0`, the same run with Python's collector left as it comes (the
+effect of nuketown_stack.collector), and `diff`, the command line's diff for a change of
+one agent's tier (BASE and HEAD), as `nuketown-stack diff` runs them.
+Times are the median of --repeat runs; import time is excluded (reported once), but
+diff's child processes import for themselves, as they do for a user.
 """
 
 import argparse
@@ -65,6 +70,7 @@ def _stage(stage: str, spec_path: str, cloud: str, resources: int, dump: str) ->
     imported = time.perf_counter()
     import pulumi
 
+    from nuketown_stack import collector
     from nuketown_stack.inputs import settings, source, spec
     from nuketown_stack.plan import stack as plan
     from nuketown_stack.program import engine, program
@@ -74,16 +80,20 @@ def _stage(stage: str, spec_path: str, cloud: str, resources: int, dump: str) ->
         from nuketown_stack.clouds import declare_module
 
         declare_module(cloud)
+    if stage in PROGRAM_STAGES:  # as the command line and `pulumi up` run the program; floors alike
+        collector.tune()
     imported = time.perf_counter() - imported
     declared: list[dict[str, Any]] = json.loads(Path(dump).read_text()) if stage.startswith("floor-") else []
     config = SETTINGS.get(cloud, {})
     started = time.perf_counter()
-    if stage == "validate":
+    if stage == "diff":
+        resources = _diff(spec_path, config)
+    elif stage == "validate":
         spec.load_spec(source.load_raw(spec_path))
     elif stage == "render":
         stack_settings = settings.settings_from_config("bench", config)
         render.to_yaml(plan.build_plan(spec.load_spec(source.load_raw(spec_path)), stack_settings).objects())
-    elif stage == "plan":
+    elif stage in ("plan", "plan-gc0"):
         result = engine.run_program(program.define_stack, "bench", {"nuketown:source": spec_path, **config})
         resources = len(result.resources)
         seconds = time.perf_counter() - started
@@ -130,6 +140,38 @@ def _stage(stage: str, spec_path: str, cloud: str, resources: int, dump: str) ->
     return {"seconds": seconds, "peak_mib": peak_kib / 1024, "resources": resources, "import_seconds": imported}
 
 
+PROGRAM_STAGES = ("plan", "floor", "floor-same", "floor-typed")  # plan-gc0 leaves the collector as it comes
+
+
+def head_spec(spec_path: Path) -> Path:
+    """The spec after a change of one agent: the second agent's tier (a Deployment update, nothing moves)."""
+    document = json.loads(spec_path.read_text())
+    name = sorted(document["agents"])[min(1, len(document["agents"]) - 1)]
+    document["agents"][name]["resources"] = "large" if document["agents"][name]["resources"] != "large" else "small"
+    head = spec_path.with_suffix(".head.json")
+    head.write_text(json.dumps(document))
+    return head
+
+
+def _diff(spec_path: str, config: dict[str, str]) -> int:
+    """`nuketown-stack diff BASE HEAD` from the sides on: both runs, the diff and its text."""
+    from nuketown_stack import cli
+    from nuketown_stack.program.sides import KnownFrom, run_sides
+    from nuketown_stack.views.diff import diff_plans, format_diff
+
+    head_path = str(head_spec(Path(spec_path)))
+    sides = []
+    for path, known in ((spec_path, None), (head_path, KnownFrom(0))):
+        side = cli.SettingsSource("bench", False, None, True, tuple(f"{k}={v}" for k, v in config.items()))
+        prepared, _ = cli._prepared_from(side, side.config(path), "nuketown", known)
+        sides.append(prepared)
+    base, head = (cli._raised(outcome) for outcome in run_sides(sides))
+    diff = diff_plans(base["resources"], head["resources"])
+    assert diff.counts()["update"] == 1, diff.counts()  # one agent's Deployment, as the change says
+    format_diff(diff)
+    return len(head["resources"])
+
+
 def _typed_class(token: str) -> Any:
     """The SDK class of a type token: `gcp:kms/cryptoKey:CryptoKey` -> pulumi_gcp.kms.CryptoKey."""
     import importlib
@@ -145,12 +187,24 @@ def _typed_class(token: str) -> Any:
     return getattr(importlib.import_module(".".join([f"pulumi_{package}", *path])), name)
 
 
-def measure(stage: str, spec_path: Path, cloud: str, resources: int, repeat: int) -> dict[str, Any]:
+def measure(
+    stage: str, spec_path: Path, cloud: str, resources: int, repeat: int, script: Path | None = None
+) -> dict[str, Any]:
+    """The median of `repeat` runs of a stage; `script` is another checkout's benchmarks/scale.py (--compare)."""
     runs = []
     dump = spec_path.with_suffix(".declared.json")
     for _ in range(repeat):
         out = subprocess.run(
-            [sys.executable, __file__, "--stage", stage, str(spec_path), cloud, str(resources), str(dump)],
+            [
+                sys.executable,
+                str(script or __file__),
+                "--stage",
+                stage,
+                str(spec_path),
+                cloud,
+                str(resources),
+                str(dump),
+            ],
             capture_output=True,
             text=True,
             check=False,
@@ -187,7 +241,11 @@ def main() -> None:
     parser.add_argument("--agents", type=int, nargs="+", default=[1, 10, 100, 1000])
     parser.add_argument("--cloud", choices=["none", "gcp", "aws"], default="gcp")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--compare", type=Path, metavar="CHECKOUT", help="also time this checkout's plan (main, say) in the same run"
+    )
     args = parser.parse_args()
+    compare = args.compare / "benchmarks" / "scale.py" if args.compare else None
 
     rows = []
     with tempfile.TemporaryDirectory() as scratch:
@@ -201,10 +259,15 @@ def main() -> None:
             row["floor"] = measure("floor", spec_path, args.cloud, row["plan"]["resources"], args.repeat)
             row["same"] = measure("floor-same", spec_path, args.cloud, 0, args.repeat)
             row["typed"] = measure("floor-typed", spec_path, args.cloud, 0, args.repeat)
+            row["gc0"] = measure("plan-gc0", spec_path, args.cloud, 0, args.repeat)
+            row["diff"] = measure("diff", spec_path, args.cloud, 0, args.repeat)
+            if compare is not None:
+                row["before"] = measure("plan", spec_path, args.cloud, 0, args.repeat, script=compare)
             rows.append(row)
             print(f"measured {count} agents", file=sys.stderr)
     print_table(rows, args.cloud)
     print(f"imports (not in the stage times): {rows[0]['plan']['import_seconds']:.2f} s")
+    print_goals(rows)
 
 
 COLUMNS: tuple[tuple[str, Any], ...] = (
@@ -220,6 +283,9 @@ COLUMNS: tuple[tuple[str, Any], ...] = (
     ("plan/bare", lambda r: f"{r['plan']['seconds'] / r['floor']['seconds']:.2f}"),
     ("plan/same", lambda r: f"{r['plan']['seconds'] / r['same']['seconds']:.2f}"),
     ("plan/typed", lambda r: f"{r['plan']['seconds'] / r['typed']['seconds']:.2f}"),
+    ("plan gc0 s", lambda r: f"{r['gc0']['seconds']:.3f}"),
+    ("diff s", lambda r: f"{r['diff']['seconds']:.3f}"),
+    ("diff/plan", lambda r: f"{r['diff']['seconds'] / r['plan']['seconds']:.2f}"),
     ("render MiB", lambda r: f"{r['render']['peak_mib']:.0f}"),
     ("plan MiB", lambda r: f"{r['plan']['peak_mib']:.0f}"),
     ("typed MiB", lambda r: f"{r['typed']['peak_mib']:.0f}"),
@@ -239,6 +305,28 @@ def print_table(rows: list[dict[str, Any]], cloud: str) -> None:
         }
         growth["nix"] = by_count[1000]["nix"] / by_count[100]["nix"]
         print("growth 100 -> 1000 agents: " + ", ".join(f"{k} {v:.1f}x" for k, v in growth.items()))
+
+
+def print_goals(rows: list[dict[str, Any]]) -> None:
+    """The issue's goals (docs/performance.md), each figure against its goal, from this run only."""
+    row = max(rows, key=lambda r: r["agents"])
+    plan = row["plan"]["seconds"]
+    lines = [
+        f"plan / typed floor at {row['agents']} agents: {plan / row['typed']['seconds']:.2f} (goal <= 1.10)",
+        f"plan with the collector as it comes / plan: {row['gc0']['seconds'] / plan:.2f} (the collector's effect)",
+        f"diff of a one-agent change / plan: {row['diff']['seconds'] / plan:.2f} (goal <= 1.30)",
+        f"render of {row['agents']} agents: {row['render']['seconds']:.2f} s (goal <= 1 s)",
+    ]
+    if "before" in row:
+        lines.append(f"plan before (--compare) / plan: {row['before']['seconds'] / plan:.2f} (goal >= 1.50)")
+    by_count = {r["agents"]: r for r in rows}
+    if 100 in by_count and 1000 in by_count:
+        grew = {k: by_count[1000][k]["seconds"] / by_count[100][k]["seconds"] for k in ("plan", "typed")}
+        lines.append(
+            f"growth 100 -> 1000: plan {grew['plan']:.2f}x, typed floor {grew['typed']:.2f}x, "
+            f"ratio {grew['plan'] / grew['typed']:.2f} (goal <= 1.10)"
+        )
+    print("\n".join(lines))
 
 
 if __name__ == "__main__":
