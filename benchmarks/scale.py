@@ -283,7 +283,7 @@ COLUMNS: tuple[tuple[str, Any], ...] = (
     ("plan/bare", lambda r: f"{r['plan']['seconds'] / r['floor']['seconds']:.2f}"),
     ("plan/same", lambda r: f"{r['plan']['seconds'] / r['same']['seconds']:.2f}"),
     ("plan/typed", lambda r: f"{r['plan']['seconds'] / r['typed']['seconds']:.2f}"),
-    ("plan gc0 s", lambda r: f"{r['gc0']['seconds']:.3f}"),
+    ("plan-gc0 s", lambda r: f"{r['gc0']['seconds']:.3f}"),
     ("diff s", lambda r: f"{r['diff']['seconds']:.3f}"),
     ("diff/plan", lambda r: f"{r['diff']['seconds'] / r['plan']['seconds']:.2f}"),
     ("render MiB", lambda r: f"{r['render']['peak_mib']:.0f}"),
