@@ -62,8 +62,8 @@ Outcome = dict[str, Any] | Exception  # the `plan --json` shape plus "warnings",
 Known = frozenset[tuple[str, str]] | KnownFrom | None
 
 
-# A process starts, imports the SDK and sends its result back in about 1.5 s on a 2-core machine, what a
-# run of some 40 agents takes (docs/performance.md): smaller runs go one after the other, in this process.
+# A process must start and import the SDK (0.74 s of imports in docs/performance.md's figures, where a plan
+# of 10 agents took 0.56 s and of 100 agents 5.75 s): runs of fewer agents go one after the other, here.
 PROCESSES_FROM_AGENTS = 50
 
 
@@ -206,8 +206,11 @@ def _child(side: Side, result: Connection, keys_in: Connection | None, keys_out:
     """A side's process: run, tell dependants each resource as it is declared, send back the outcome."""
 
     def announce(typ: str, name: str) -> None:
-        for connection in keys_out:
-            connection.send_bytes(f"{typ}\n{name}".encode())
+        for connection in list(keys_out):
+            try:
+                connection.send_bytes(f"{typ}\n{name}".encode())
+            except OSError:  # that side is gone (it failed): this run goes on, its outcome is its own
+                keys_out.remove(connection)
 
     known = _StreamedKeys(keys_in) if keys_in is not None else side.known
     assert not isinstance(known, KnownFrom)
