@@ -21,6 +21,7 @@ diff's child processes import for themselves, as they do for a user.
 
 import argparse
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -33,6 +34,7 @@ from typing import Any
 from pydantic.alias_generators import to_snake
 
 ROOT = Path(__file__).resolve().parent.parent
+CHECKOUT_VARIABLE = "NUKETOWN_BENCH_CHECKOUT"  # whose nuketown_stack a stage imports (--compare: another's)
 SPEC_NIX = ROOT / "nix" / "spec.nix"
 TIERS = ("small", "standard", "large", "gpu")
 PERSIST = ('"projects"', '".config/claude"', '".local/share/nvim"', '"datasets"')
@@ -70,7 +72,6 @@ def _stage(stage: str, spec_path: str, cloud: str, resources: int, dump: str) ->
     imported = time.perf_counter()
     import pulumi
 
-    from nuketown_stack import collector
     from nuketown_stack.inputs import settings, source, spec
     from nuketown_stack.plan import stack as plan
     from nuketown_stack.program import engine, program
@@ -81,11 +82,13 @@ def _stage(stage: str, spec_path: str, cloud: str, resources: int, dump: str) ->
 
         declare_module(cloud)
     if stage in PROGRAM_STAGES:  # as the command line and `pulumi up` run the program; floors alike
+        from nuketown_stack import collector
+
         collector.tune()
     imported = time.perf_counter() - imported
     declared: list[dict[str, Any]] = json.loads(Path(dump).read_text()) if stage.startswith("floor-") else []
     config = SETTINGS.get(cloud, {})
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     if stage == "diff":
         resources = _diff(spec_path, config)
     elif stage == "validate":
@@ -96,7 +99,7 @@ def _stage(stage: str, spec_path: str, cloud: str, resources: int, dump: str) ->
     elif stage in ("plan", "plan-gc0"):
         result = engine.run_program(program.define_stack, "bench", {"nuketown:source": spec_path, **config})
         resources = len(result.resources)
-        seconds = time.perf_counter() - started
+        seconds, cpu = time.perf_counter() - started, time.process_time() - cpu_started
         Path(dump).write_text(
             json.dumps(
                 [
@@ -106,7 +109,9 @@ def _stage(stage: str, spec_path: str, cloud: str, resources: int, dump: str) ->
                 ]
             )
         )
-        started = time.perf_counter() - seconds  # writing the dump is not part of plan's time
+        # writing the dump is not part of plan's time
+        started, cpu_started = time.perf_counter() - seconds, time.process_time() - cpu
+
     elif stage == "floor-same":
 
         def same() -> dict[str, Any]:
@@ -135,9 +140,19 @@ def _stage(stage: str, spec_path: str, cloud: str, resources: int, dump: str) ->
             return {}
 
         engine.run_program(bare, "bench", {})
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+    # CPU of this process and of the processes it waited for (diff's sides): on a busy machine, where wall
+    # time measures the neighbours too, the ratios of these are the steadier ones.
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu += children.ru_utime + children.ru_stime
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return {"seconds": seconds, "peak_mib": peak_kib / 1024, "resources": resources, "import_seconds": imported}
+    return {
+        "seconds": seconds,
+        "cpu_seconds": cpu,
+        "peak_mib": peak_kib / 1024,
+        "resources": resources,
+        "import_seconds": imported,
+    }
 
 
 PROGRAM_STAGES = ("plan", "floor", "floor-same", "floor-typed")  # plan-gc0 leaves the collector as it comes
@@ -188,16 +203,16 @@ def _typed_class(token: str) -> Any:
 
 
 def measure(
-    stage: str, spec_path: Path, cloud: str, resources: int, repeat: int, script: Path | None = None
+    stage: str, spec_path: Path, cloud: str, resources: int, repeat: int, checkout: Path | None = None
 ) -> dict[str, Any]:
-    """The median of `repeat` runs of a stage; `script` is another checkout's benchmarks/scale.py (--compare)."""
+    """The median of `repeat` runs of a stage; of another checkout's code when given (--compare)."""
     runs = []
     dump = spec_path.with_suffix(".declared.json")
     for _ in range(repeat):
         out = subprocess.run(
             [
                 sys.executable,
-                str(script or __file__),
+                __file__,
                 "--stage",
                 stage,
                 str(spec_path),
@@ -208,13 +223,15 @@ def measure(
             capture_output=True,
             text=True,
             check=False,
-            cwd=ROOT,
+            cwd=checkout or ROOT,
+            env={**os.environ, CHECKOUT_VARIABLE: str(checkout or ROOT)},
         )
         if out.returncode != 0:
             sys.exit(f"stage {stage} failed on {spec_path.name}:\n{out.stderr}")
         runs.append(json.loads(out.stdout))
     return {
         "seconds": statistics.median(r["seconds"] for r in runs),
+        "cpu_seconds": statistics.median(r["cpu_seconds"] for r in runs),
         "peak_mib": max(r["peak_mib"] for r in runs),
         "resources": runs[0]["resources"],
         "import_seconds": statistics.median(r["import_seconds"] for r in runs),
@@ -245,7 +262,6 @@ def main() -> None:
         "--compare", type=Path, metavar="CHECKOUT", help="also time this checkout's plan (main, say) in the same run"
     )
     args = parser.parse_args()
-    compare = args.compare / "benchmarks" / "scale.py" if args.compare else None
 
     rows = []
     with tempfile.TemporaryDirectory() as scratch:
@@ -261,8 +277,8 @@ def main() -> None:
             row["typed"] = measure("floor-typed", spec_path, args.cloud, 0, args.repeat)
             row["gc0"] = measure("plan-gc0", spec_path, args.cloud, 0, args.repeat)
             row["diff"] = measure("diff", spec_path, args.cloud, 0, args.repeat)
-            if compare is not None:
-                row["before"] = measure("plan", spec_path, args.cloud, 0, args.repeat, script=compare)
+            if args.compare is not None:  # its plan as its command line ran it: the collector as it comes
+                row["before"] = measure("plan-gc0", spec_path, args.cloud, 0, args.repeat, args.compare.resolve())
             rows.append(row)
             print(f"measured {count} agents", file=sys.stderr)
     print_table(rows, args.cloud)
@@ -331,7 +347,7 @@ def print_goals(rows: list[dict[str, Any]]) -> None:
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--stage":
-        sys.path.insert(0, str(ROOT))
+        sys.path.insert(0, os.environ.get(CHECKOUT_VARIABLE, str(ROOT)))
         print(json.dumps(_stage(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]), sys.argv[6])))
     else:
         main()
