@@ -25,6 +25,7 @@ from nuketown_stack.inputs.settings import (
     StackFile,
     apply_overrides,
     load_stack_file,
+    parse_overrides,
     settings_from_config,
 )
 from nuketown_stack.inputs.source import load_raw
@@ -157,6 +158,10 @@ class SettingsSource:
         if source is None:
             source = _source_from(config, stack_file)
         config["nuketown:source"] = source
+        placement = stack_file.config.get("nuketown:shards")
+        overridden = "nuketown:shards" in parse_overrides(list(self.overrides))
+        if placement and not overridden and stack_file.path is not None:
+            config["nuketown:shards"] = str(stack_file.path.parent / str(placement))  # as `pulumi up` reads it there
         return config, stack_file.secret_keys, source
 
     def settings(self, source: str | None) -> tuple[Settings, str]:
@@ -208,9 +213,19 @@ def _warn(warnings: Sequence[str]) -> None:
 def _spec_and_plan(args: argparse.Namespace) -> tuple[Settings, CloudSpec, StackPlan]:
     settings, source = _settings_source(args).settings(args.source)
     spec = _load(source)
-    plan = build_plan(spec, settings)
+    plan = build_plan(spec, settings, _shard_agents(spec, settings))
     _warn(plan.warnings)
     return settings, spec, plan
+
+
+def _shard_agents(spec: CloudSpec, settings: Settings) -> frozenset[str] | None:
+    """The agents a shard stack declares (None: the stack declares the whole spec), as its program picks them."""
+    if settings.shards is None:
+        return None
+    from nuketown_stack.inputs.placement import read_placement
+    from nuketown_stack.plan.shards import stack_agents
+
+    return stack_agents(settings, spec.agents, read_placement(Path(settings.shards)), _shown(Path(settings.shards)))
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -260,7 +275,7 @@ def cmd_argocd(args: argparse.Namespace) -> int:
     config, secret_keys, _ = side.config(args.source)
     settings = settings_from_config(side.stack, config, secret_keys)
     spec = _load(config["nuketown:source"])
-    plan = build_plan(spec, settings)
+    plan = build_plan(spec, settings, _shard_agents(spec, settings))
     _warn(plan.warnings)
     target = ArgoTarget(
         repo=args.repo,

@@ -40,6 +40,7 @@ KEYS: dict[str, str] = {
     "nuketown:source": "source",
     "nuketown:cloud": "cloud",
     "nuketown:environment": "environment",
+    "nuketown:shards": "shards",
     "nuketown:legacyNames": "legacy_names",
     "nuketown:namespacePrefix": "namespace_prefix",
     "nuketown:storageClass": "storage_class",
@@ -125,6 +126,9 @@ class Settings(BaseModel):
     # What every physical name derives from; None: the stack's name. Stacks that share it share names (a
     # renamed stack that keeps its old environment keeps its namespaces, volumes and identities).
     environment: str | None = None
+    # The environment's placement file (agent -> shard), when this stack is one shard of it: the stack is then
+    # named <environment>--<shard> and declares only the agents placed in that shard (plan/shards.py).
+    shards: str | None = None
     # True: the names stacks derived before environment and agent were joined by '--' (they can collide
     # across stacks: `prod` with agent `eu-bob` and `prod-eu` with `bob`).
     legacy_names: bool = False
@@ -193,6 +197,13 @@ class Settings(BaseModel):
         """Namespace prefix: namespace = prefix + agent."""
         return self.names.prefix
 
+    @property
+    def shard(self) -> str | None:
+        """This stack's shard (`s03` of stack `fleet--s03`), when it is one; None for a stack of a whole spec."""
+        if self.shards is None:
+            return None
+        return self.stack.partition(naming.SEPARATOR)[2]
+
 
 def settings_from_config(stack: str, config: Mapping[str, Any], secret_keys: frozenset[str] = frozenset()) -> Settings:
     """Settings from flat config keys; InputError names each bad key."""
@@ -243,13 +254,15 @@ def _settings(
 
 
 def checked(settings: Settings, spelling: _Spelling = _CONFIG) -> Settings:
-    """`settings` after the checks across fields (the environment names derive from, what a cloud requires, how
-    the cluster is reached), which a Settings made directly has not been through; InputError names each problem."""
+    """`settings` after the checks across fields (the environment names derive from, a shard stack's name, what a
+    cloud requires, how the cluster is reached), which a Settings made directly has not been through; InputError
+    names each problem."""
     problems = (
         [
             spelling.in_text(line, "nuketown:environment")
             for line in naming.environment_problems(settings.names, given=settings.environment is not None)
         ]
+        + _shard_problems(settings, spelling)
         + _requirement_problems(settings, spelling)
         + _cluster_problems(settings)
     )
@@ -314,6 +327,27 @@ def _cluster_problems(settings: Settings) -> list[str]:
             if other in kubernetes or f"kubernetes:{other}" in settings.secret_keys
         ]
     return problems
+
+
+def _shard_problems(settings: Settings, spelling: _Spelling = _CONFIG) -> list[str]:
+    """A shard stack is named <environment>--<shard> for an environment it sets itself: its names must derive
+    from the environment, never from the shard, or an agent moved between shards would move every name."""
+    if settings.shards is None:
+        return []
+    if settings.environment is None:
+        return [
+            f"{spelling.name('nuketown:shards')}: a shard stack needs {spelling.name('nuketown:environment')}, the "
+            f"environment every shard's names derive from (for stack {settings.stack!r}: the part before "
+            f"'{naming.SEPARATOR}')"
+        ]
+    environment, separator, shard = settings.stack.partition(naming.SEPARATOR)
+    if environment != settings.environment or not separator or not naming.is_shard(shard):
+        return [
+            f"stack {settings.stack!r}: a shard of environment {settings.environment!r} is named "
+            f"{settings.environment}{naming.SEPARATOR}sNN (s and two or more digits, like "
+            f"{settings.environment}{naming.SEPARATOR}s00)"
+        ]
+    return []
 
 
 def _requirement_problems(settings: Settings, spelling: _Spelling = _CONFIG) -> list[str]:

@@ -84,6 +84,21 @@ def volume(path: str) -> str:
     return fit(f"persist-{sanitize_path(path)}", DNS_LABEL_MAX)
 
 
+# A shard of an environment: `s` and two or more digits; its stack is <environment>--<shard>. No environment
+# contains the separator, so a shard stack's name tells its environment, and no environment's stack can be
+# another environment's shard.
+_SHARD = re.compile(r"s[0-9]{2,}")
+
+
+def is_shard(name: str) -> bool:
+    return _SHARD.fullmatch(name) is not None
+
+
+def shard_stack(environment: str, shard: str) -> str:
+    """The stack of one shard of an environment: `fleet--s03`."""
+    return f"{environment}{SEPARATOR}{shard}"
+
+
 def ownership_policy(stack: str) -> str:
     """The stack's ValidatingAdmissionPolicy and its binding (cluster-scoped: one per stack, never shared)."""
     return f"nuketown-{stack}-ownership"

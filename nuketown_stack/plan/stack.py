@@ -83,8 +83,10 @@ class StackPlan:
             yield from (o for o in agent.objects if o.kind != "Namespace")
 
 
-def build_plan(spec: CloudSpec, settings: Settings) -> StackPlan:
-    """The plan of every agent; InputError when a derived name does not fit."""
+def build_plan(spec: CloudSpec, settings: Settings, only: frozenset[str] | None = None) -> StackPlan:
+    """The plan of every agent, or of the agents in `only` (a shard's); InputError when a derived name does
+    not fit. Names, collisions and ownership are checked over the whole spec: shards of one environment
+    share every namespace, cloud project and account, and no shard's plan sees another's."""
     raise_if_any(
         [
             problem
@@ -101,6 +103,9 @@ def build_plan(spec: CloudSpec, settings: Settings) -> StackPlan:
         [] if cloud is None else [p for n, a in spec.agents.items() for p in cloud.name_problems(settings, n, a)]
     )
     raise_if_any(_guard_problems(spec, guard) + cloud_names)
+    whole = spec
+    if only is not None:
+        spec = spec.model_copy(update={"agents": {name: a for name, a in spec.agents.items() if name in only}})
     agents = tuple(_agent_plan(spec, settings, cloud, guard, name, spec.agents[name]) for name in sorted(spec.agents))
     return StackPlan(
         stack=settings.stack,
@@ -109,7 +114,7 @@ def build_plan(spec: CloudSpec, settings: Settings) -> StackPlan:
         ownership_guard=_ownership_guard(settings.stack, settings.names.environment),
         identity=cloud,
         warnings=tuple(
-            _fleet_warnings(spec, settings)
+            _fleet_warnings(spec, whole, settings)
             + _ignored_identity_warnings(spec, settings)
             + _unreachable_api_warnings(spec, settings)
             + _storage_warnings(spec, settings)
@@ -118,13 +123,16 @@ def build_plan(spec: CloudSpec, settings: Settings) -> StackPlan:
     )
 
 
-def _fleet_warnings(spec: CloudSpec, settings: Settings) -> list[str]:
+def _fleet_warnings(spec: CloudSpec, whole: CloudSpec, settings: Settings) -> list[str]:
+    """`spec`: the agents this stack declares; `whole`: the environment's (more than `spec` on a shard)."""
     warnings = []
-    if not spec.agents:
+    if not whole.agents:
         warnings.append(
             "agents: none to run: only agents with enable = true and cloud.enable (nuketown.cloud.enable) "
             "are in the spec, and nuketown.enable must be true"
         )
+    elif not spec.agents:
+        warnings.append(f"nuketown:shards: no agent of the spec is placed in shard {settings.shard}")
     if settings.legacy_names:
         warnings.append(
             "nuketown:legacyNames: names join environment and agent with '-', so another legacy stack's agent can "

@@ -8,11 +8,17 @@ anything, and raises `InputError` (one line per problem) on bad input. Every res
 descendant and uses the providers its options hand down (`opts.provider`, `opts.providers`, the parent's),
 except the namespaces and volumes a removed agent left, which an `adopting_kubernetes_provider` takes over
 when the program gives one. The Fleet makes no provider.
+
+With the `shards` setting (an environment's placement file) in a stack named `<environment>--sNN`, the Fleet
+declares only the agents placed in that shard, checked over the whole spec: one shard stack of an environment
+split into shards (docs/scaling.md#shards). A Fleet is this component; the shards are stacks, each with its
+own Fleet.
 """
 
 from collections.abc import Mapping
 from dataclasses import dataclass
 from os import PathLike
+from pathlib import Path
 from typing import Any, Required, TypedDict
 
 import pulumi
@@ -20,9 +26,11 @@ import pulumi_kubernetes as k8s
 
 from nuketown_stack.clouds import KMS_KEY_OUTPUT
 from nuketown_stack.errors import InputError
+from nuketown_stack.inputs.placement import read_placement
 from nuketown_stack.inputs.settings import Settings, checked, settings_from_mapping
 from nuketown_stack.inputs.source import load_raw
 from nuketown_stack.inputs.spec import CloudSpec, load_spec
+from nuketown_stack.plan.shards import stack_agents
 from nuketown_stack.plan.stack import StackPlan, build_plan
 from nuketown_stack.program.declare import AgentComponent, declare, sops_config, sops_rules
 from nuketown_stack.program.declared import FLEET_TYPE
@@ -132,7 +140,16 @@ def _checked(args: Mapping[str, Any]) -> tuple[StackPlan, Settings, pulumi.Provi
     if problems:
         raise InputError(problems)
     settings = _settings(args.get("settings"))
-    return build_plan(_spec(args["spec"]), settings), settings, adopting
+    spec = _spec(args["spec"])
+    return build_plan(spec, settings, declared_agents(spec, settings)), settings, adopting
+
+
+def declared_agents(spec: CloudSpec, settings: Settings) -> frozenset[str] | None:
+    """The agents a shard stack declares, those its environment's placement file (`shards`) places in its shard,
+    checked over the whole spec; None: a stack of the whole spec declares every agent (docs/scaling.md#shards)."""
+    if settings.shards is None:
+        return None
+    return stack_agents(settings, spec.agents, read_placement(Path(settings.shards)), settings.shards)
 
 
 def _settings(value: Any) -> Settings:

@@ -17,7 +17,7 @@ from nuketown_stack.inputs.source import load_raw
 from nuketown_stack.inputs.spec import load_spec
 from nuketown_stack.plan import naming
 from nuketown_stack.plan.stack import build_plan
-from nuketown_stack.program.fleet import Fleet, FleetArgs
+from nuketown_stack.program.fleet import Fleet, FleetArgs, declared_agents
 from nuketown_stack.program.providers import kubernetes_providers
 
 
@@ -29,7 +29,7 @@ def define_stack(raw: Any = None) -> dict[str, Any]:
     if settings.source is None:
         raise InputError(["nuketown:source: required (pulumi config set nuketown:source examples/cloud-ada.nix)"])
     spec = load_spec(load_raw(settings.source) if raw is None else raw)
-    build_plan(spec, settings)  # every plan-time check, before the providers are declared
+    build_plan(spec, settings, declared_agents(spec, settings))  # every plan-time check, before the providers
     cloud, kubernetes = stand_alone_providers(settings)
     args = FleetArgs(spec=spec, settings=settings)
     providers = [cloud] if cloud is not None else []
