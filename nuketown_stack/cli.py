@@ -68,6 +68,12 @@ examples:
   $ nuketown-stack diff main.json pr.json
   $ nuketown-stack diff base/spec.nix spec.nix --stack production --base-stack-file base/Pulumi.production.yaml
   $ nuketown-stack diff spec.nix spec.nix --stack prod-2 --base-stack prod   # a stack rename: what moves""",
+    "shards": f"""{EXIT_CODES}.
+
+examples (in the environment's project directory):
+  $ nuketown-stack shards --env fleet --json          # {{"fleet--s00": ["ada-0", ...], ...}}
+  $ nuketown-stack shards --env fleet --write         # place new agents; commit shards.fleet.json
+  $ nuketown-stack shards --env fleet --move ada-0 s03""",
     "argocd": f"""{EXIT_CODES}.
 
 example:
@@ -394,6 +400,12 @@ def cmd_diff(args: argparse.Namespace) -> int:
     return diff.exit_code
 
 
+def cmd_shards(args: argparse.Namespace) -> int:
+    from nuketown_stack.shard_commands import cmd_shards as shards
+
+    return shards(args)
+
+
 def _stack_of(stack_file: Path | None) -> str | None:
     """`Pulumi.<stack>.yaml` -> <stack>; None for a file not named that way."""
     if stack_file is None or not (stack_file.name.startswith("Pulumi.") and stack_file.name.endswith(".yaml")):
@@ -438,6 +450,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "plan": cmd_plan,
     "diff": cmd_diff,
     "argocd": cmd_argocd,
+    "shards": cmd_shards,
 }
 
 
@@ -525,7 +538,33 @@ def _parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="a setting of the base side only (repeatable); -c then applies to HEAD only",
     )
+    _shard_commands(commands)
     return parser
+
+
+def _shard_commands(commands: Any) -> None:
+    """The commands of a sharded environment (docs/scaling.md#shards), which read no single stack's settings."""
+    shards = commands.add_parser(
+        "shards",
+        help="every shard of an environment and its agents; --write places new agents, --move moves one",
+        epilog=EPILOGS["shards"],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    shards.add_argument("source", metavar="SOURCE", nargs="?", help=SOURCE_HELP.replace("stack's", "shards'"))
+    shards.add_argument("--env", required=True, metavar="ENV", help="the environment (its stacks are ENV--sNN)")
+    shards.add_argument("--json", action="store_true", help='print {"<stack>": [agents, ...]} for every shard')
+    shards.add_argument(
+        "--write",
+        action="store_true",
+        help="record the placement: new agents in the shard with room, agents gone from the spec dropped, a stack "
+        "file for each new shard; no placed agent ever moves",
+    )
+    shards.add_argument(
+        "--move",
+        nargs=2,
+        metavar=("AGENT", "SHARD"),
+        help="move AGENT to SHARD (s03 or ENV--s03) and record it; docs/lifecycle.md#shard-move says what follows",
+    )
 
 
 def _version() -> str:
