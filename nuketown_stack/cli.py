@@ -67,7 +67,8 @@ label accept-data-loss lets it through); 4 a change the engine can never apply (
 examples:
   $ nuketown-stack diff main.json pr.json
   $ nuketown-stack diff base/spec.nix spec.nix --stack production --base-stack-file base/Pulumi.production.yaml
-  $ nuketown-stack diff spec.nix spec.nix --stack prod-2 --base-stack prod   # a stack rename: what moves""",
+  $ nuketown-stack diff spec.nix spec.nix --stack prod-2 --base-stack prod   # a stack rename: what moves
+  $ nuketown-stack diff base/fleet.nix fleet.nix --env fleet --base-project base/ --json   # touched shards only""",
     "shards": f"""{EXIT_CODES}.
 
 examples (in the environment's project directory):
@@ -353,6 +354,8 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
     if args.base == "-" and args.head == "-":
         raise InputError(["BASE and HEAD are both '-': stdin can be read once; give one of them as a file"])
+    if args.env is not None:
+        return _diff_environment(args)
     project = project_name(find_project_dir(Path.cwd()))
     # Each side under its own settings: the base branch's stack file and --base-config for BASE, the
     # stack file and -c for HEAD. Without base-side settings, both sides share HEAD's.
@@ -398,6 +401,28 @@ def cmd_diff(args: argparse.Namespace) -> int:
     else:
         print(format_diff(diff, style=_style()))
     return diff.exit_code
+
+
+# Options of one stack's diff that have no meaning for an environment's: each shard reads its own stack file.
+_ONE_STACK_OPTIONS = ("stack", "stack_file", "defaults", "config", "base_stack", "base_stack_file", "base_config")
+
+
+def _diff_environment(args: argparse.Namespace) -> int:
+    """`diff BASE HEAD --env ENV`: only the shards whose agents or settings changed are run."""
+    from nuketown_stack.shard_commands import diff_environment
+    from nuketown_stack.views.shards import format_environment_diff
+
+    given = [f"--{name.replace('_', '-')}" for name in _ONE_STACK_OPTIONS if getattr(args, name)]
+    if given:
+        reason = "not with --env; each shard reads its own stack file (--base-project: the base's)"
+        raise InputError([f"{option}: {reason}" for option in given])
+    diff, exit_code = diff_environment(args)
+    if args.json:
+        json.dump(diff.to_json(), sys.stdout, indent=2, sort_keys=True)
+        sys.stdout.write("\n")
+    else:
+        print(format_environment_diff(diff, style=_style()))
+    return exit_code
 
 
 def cmd_shards(args: argparse.Namespace) -> int:
@@ -530,6 +555,22 @@ def _parser() -> argparse.ArgumentParser:
         type=Path,
         metavar="PATH",
         help="the base side's stack settings (the base branch's Pulumi.<stack>.yaml); default: the same as HEAD",
+    )
+    diff.add_argument(
+        "--env",
+        metavar="ENV",
+        help="diff every shard of environment ENV (its Pulumi.ENV--sNN.yaml and placement file); only the shards "
+        "whose agents or settings changed are run, and an agent that changes shard is shown as a move",
+    )
+    diff.add_argument(
+        "--base-project",
+        type=Path,
+        metavar="DIR",
+        help="with --env: the base side's project directory (the base branch's shard stack files and placement); "
+        "default: the same as HEAD's",
+    )
+    diff.add_argument(
+        "--jobs", type=int, metavar="N", help="with --env: at most N runs at once (default: the number of CPUs)"
     )
     diff.add_argument(
         "--base-config",

@@ -1,21 +1,29 @@
-"""The command line of a sharded environment: `shards`.
+"""The command line of a sharded environment: `shards` and `diff --env`.
 
 `cli.py` parses the arguments and maps errors to exit codes; these functions do the work. Nothing here
-imports pulumi.
+imports pulumi: the runs go through program/sides.py, which starts the program in processes of its own.
 """
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from nuketown_stack.errors import InputError
+from nuketown_stack.errors import InputError, raise_if_any
 from nuketown_stack.inputs.placement import Placement, read_placement, write_placement
+from nuketown_stack.inputs.settings import Settings, settings_from_config
 from nuketown_stack.inputs.shard_stacks import ShardStacks, new_shard_file, read_shard_stacks
 from nuketown_stack.inputs.source import load_raw
-from nuketown_stack.inputs.spec import load_spec
+from nuketown_stack.inputs.spec import CloudSpec, load_spec
 from nuketown_stack.plan import naming, shards
+from nuketown_stack.plan.shards import Layout
+
+if TYPE_CHECKING:
+    from nuketown_stack.program.sides import Known, Outcome, Side
 
 SHOWN = 10  # agents named one by one in a message before the rest are counted
 
@@ -149,3 +157,165 @@ def _table(stacks: ShardStacks, placement: Placement, members: dict[str, list[st
     width = max((len(stacks.stack(shard)) for shard in members), default=0)
     lines += [f"  {stacks.stack(shard):<{width}}  {len(agents):>5}" for shard, agents in members.items()]
     return "\n".join(lines)
+
+
+# --- diff --env ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _EnvironmentSide:
+    """One side of `diff --env`: the shard stacks, the spec and placement they read."""
+
+    label: str
+    stacks: ShardStacks
+    source: str
+    raw: Any
+    spec: CloudSpec
+    placement: Placement
+    project: str
+
+    def layout(self) -> Layout:
+        names = list(self.spec.agents)
+        members = shards.shard_agents(self.placement, names, self.stacks.files)
+        settings = {shard: (f.config, f.secret_keys) for shard, f in self.stacks.files.items()}
+        shared = self.spec.model_dump(exclude={"agents"})
+        return Layout(members=members, settings=settings, agents=self.spec.agents, shared=shared)
+
+    def config(self, shard: str) -> tuple[dict[str, Any], frozenset[str]]:
+        stack_file = self.stacks.files[shard]
+        config = {**stack_file.config, "nuketown:source": self.source, "nuketown:shards": str(self.stacks.placement)}
+        return config, stack_file.secret_keys
+
+    def settings(self, shard: str) -> Settings:
+        config, secret_keys = self.config(shard)
+        return settings_from_config(self.stacks.stack(shard), config, secret_keys)
+
+
+def _environment_side(label: str, directory: Path, environment: str, source: str, required: bool) -> _EnvironmentSide:
+    from nuketown_stack.cli import project_name
+
+    stacks = _stacks(directory, environment) if required else read_shard_stacks(directory, environment)
+    raw = load_raw(source)
+    spec = load_spec(raw)
+    placement = _placement(stacks, missing_ok=not stacks.files)
+    if stacks.files:
+        raise_if_any(shards.unplaced_problems(placement, spec.agents, f"{label}: {stacks.placement}"))
+    return _EnvironmentSide(label, stacks, source, raw, spec, placement, project_name(directory))
+
+
+def diff_environment(args: argparse.Namespace) -> tuple[Any, int]:
+    """`diff BASE HEAD --env ENV`: the touched shards' diffs and the moves, and the exit code."""
+    from nuketown_stack.views.diff import setting_changes
+    from nuketown_stack.views.shards import ShardRun, environment_diff
+
+    head_dir = project_directory()
+    base_dir = args.base_project or head_dir
+    base = _environment_side("BASE", base_dir, args.env, args.base, required=False)
+    head = _environment_side("HEAD", head_dir, args.env, args.head, required=True)
+    before, after = base.layout(), head.layout()
+    touched = shards.touched(before, after)
+    moved = shards.moves(base.placement.agents, head.placement.agents, base.spec.agents, head.spec.agents)
+    results = _run_touched(base, head, touched, moved, args.jobs or os.cpu_count() or 1)
+    runs = {
+        head.stacks.stack(shard): ShardRun(
+            base=results.get(("base", shard)),
+            head=results.get(("head", shard)),
+            settings=setting_changes(base.settings(shard), head.settings(shard))
+            if shard in base.stacks.files and shard in head.stacks.files
+            else (),
+        )
+        for shard in touched
+    }
+    stacks = [head.stacks.stack(s) for s in shards.ordered(before.shards() | after.shards())]
+    movers = {a: (head.stacks.stack(f), head.stacks.stack(t)) for a, (f, t) in moved.items()}
+    diff = environment_diff(args.env, stacks, runs, movers)
+    return diff, diff.exit_code
+
+
+def _run_touched(
+    base: _EnvironmentSide,
+    head: _EnvironmentSide,
+    touched: Sequence[str],
+    moved: dict[str, tuple[str, str]],
+    jobs: int,
+) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    """Every touched shard's BASE (as `pulumi up` left it: all known) and HEAD (a preview from there), at most
+    `jobs` runs at once. A HEAD that receives a moved agent waits for the BASE it comes from: after `pulumi
+    state move` the agent's resources are in its state, so their cloud-assigned values are known."""
+    receiving = {dest for _, dest in moved.values()}
+    first: list[tuple[tuple[str, str], Side, int | None]] = []
+    for shard in touched:
+        if shard in base.stacks.files:
+            first.append((("base", shard), _side(base, shard, None), None))
+        if shard in head.stacks.files and shard not in receiving:
+            paired = len(first) - 1 if shard in base.stacks.files else None
+            first.append((("head", shard), _side(head, shard, frozenset()), paired))
+    results = _run_batches(first, jobs)
+    later: list[tuple[tuple[str, str], Side, int | None]] = []
+    for shard in touched:
+        if shard in head.stacks.files and shard in receiving:
+            known = {_key(r) for r in results.get(("base", shard), [])}
+            for agent, (source, dest) in moved.items():
+                if dest == shard:
+                    known |= {_key(r) for r in _agent_resources(results[("base", source)], agent)}
+            later.append((("head", shard), _side(head, shard, frozenset(known)), None))
+    return results | _run_batches(later, jobs)
+
+
+def _key(resource: dict[str, Any]) -> tuple[str, str]:
+    return resource["type"], resource["name"]
+
+
+def _agent_resources(resources: list[dict[str, Any]], agent: str) -> list[dict[str, Any]]:
+    from nuketown_stack.views.shards import agent_resources
+
+    return [dict(r) for r in agent_resources(resources, agent)]
+
+
+def _side(side: _EnvironmentSide, shard: str, known: "Known") -> "Side":
+    from nuketown_stack.program.sides import Side
+
+    config, secret_keys = side.config(shard)
+    return Side(
+        stack=side.stacks.stack(shard),
+        config=config,
+        raw=side.raw,
+        project=side.project,
+        secret_keys=secret_keys,
+        known=known,
+    )
+
+
+def _run_batches(
+    runs: list[tuple[tuple[str, str], "Side", int | None]], jobs: int
+) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    """Runs in batches of at most `jobs` (a HEAD stays in its BASE's batch and previews from it)."""
+    from nuketown_stack.program.sides import KnownFrom, run_sides
+
+    results: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    index = 0
+    while index < len(runs):
+        batch = runs[index : index + max(jobs, 2)]
+        if batch[-1][2] is None and index + len(batch) < len(runs) and runs[index + len(batch)][2] is not None:
+            batch = batch[:-1]  # a BASE whose HEAD would fall in the next batch waits for it
+        sides = []
+        for _, side, paired in batch:
+            if paired is not None:
+                side = _with_known(side, KnownFrom(paired - index))
+            sides.append(side)
+        for (key, _, _), outcome in zip(batch, run_sides(sides), strict=True):
+            results[key] = _raised(outcome)["resources"]
+        index += len(batch)
+    return results
+
+
+def _with_known(side: "Side", known: "Known") -> "Side":
+    from dataclasses import replace
+
+    return replace(side, known=known)
+
+
+def _raised(outcome: "Outcome") -> dict[str, Any]:
+    if isinstance(outcome, Exception):
+        raise outcome
+    return outcome
