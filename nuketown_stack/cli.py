@@ -431,6 +431,23 @@ def cmd_shards(args: argparse.Namespace) -> int:
     return shards(args)
 
 
+def cmd_agent_urns(args: argparse.Namespace) -> int:
+    from nuketown_stack.shard_commands import cmd_agent_urns as agent_urns
+
+    return agent_urns(args)
+
+
+def cmd_drift(args: argparse.Namespace) -> int:
+    """A shard's `pulumi preview --refresh --json` as drift, per agent and resource: 0 none, 3 some."""
+    from nuketown_stack.shard_commands import read_json
+    from nuketown_stack.views.drift import drifted, errors, format_drift
+
+    digest = read_json(args.preview)
+    found, failures = drifted(digest, args.preview), errors(digest)
+    print(format_drift(args.stack, found, failures))
+    return 3 if found or failures else 0
+
+
 def _stack_of(stack_file: Path | None) -> str | None:
     """`Pulumi.<stack>.yaml` -> <stack>; None for a file not named that way."""
     if stack_file is None or not (stack_file.name.startswith("Pulumi.") and stack_file.name.endswith(".yaml")):
@@ -476,6 +493,8 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "diff": cmd_diff,
     "argocd": cmd_argocd,
     "shards": cmd_shards,
+    "agent-urns": cmd_agent_urns,
+    "drift": cmd_drift,
 }
 
 
@@ -606,6 +625,18 @@ def _shard_commands(commands: Any) -> None:
         metavar=("AGENT", "SHARD"),
         help="move AGENT to SHARD (s03 or ENV--s03) and record it; docs/lifecycle.md#shard-move says what follows",
     )
+    urns = commands.add_parser(
+        "agent-urns",
+        help="the URNs of an agent's resources in a `pulumi stack export`, for `pulumi state move`",
+    )
+    urns.add_argument("agent", metavar="AGENT")
+    urns.add_argument("state", metavar="STATE", help="the JSON of `pulumi stack export`, or '-' (stdin)")
+    drift = commands.add_parser(
+        "drift",
+        help="a shard's `pulumi preview --refresh --json` as drift per agent and resource (exit 3 when any)",
+    )
+    drift.add_argument("preview", metavar="PREVIEW", help="the JSON of `pulumi preview --json`, or '-' (stdin)")
+    drift.add_argument("--stack", required=True, help="the stack the preview ran on, for the report's heading")
 
 
 def _version() -> str:

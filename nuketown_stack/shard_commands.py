@@ -1,4 +1,5 @@
-"""The command line of a sharded environment: `shards` and `diff --env`.
+"""The command line of a sharded environment: `shards`, `diff --env`, and `agent-urns` and `read_json` for the
+workflows' `pulumi state move` and drift reports.
 
 `cli.py` parses the arguments and maps errors to exit codes; these functions do the work. Nothing here
 imports pulumi: the runs go through program/sides.py, which starts the program in processes of its own.
@@ -319,3 +320,46 @@ def _raised(outcome: "Outcome") -> dict[str, Any]:
     if isinstance(outcome, Exception):
         raise outcome
     return outcome
+
+
+# --- agent-urns ----------------------------------------------------------------------------------------------
+
+
+def cmd_agent_urns(args: argparse.Namespace) -> int:
+    """The URNs of an agent's resources in a `pulumi stack export` (its component and everything under it),
+    in the order of the state: what `pulumi state move` is given, since it adds only the direct children of
+    what it is given (pkg/cmd/pulumi/state/state_move.go)."""
+    from nuketown_stack.program.declared import AGENT_TYPE
+
+    document = read_json(args.state)
+    resources = (document.get("deployment") or {}).get("resources") if isinstance(document, dict) else None
+    if not isinstance(resources, list):
+        raise InputError([f"{args.state}: not a `pulumi stack export` (no deployment.resources)"])
+    parents = {r.get("urn"): r.get("parent") for r in resources if isinstance(r, dict)}
+    agents = {
+        str(r["urn"])
+        for r in resources
+        if isinstance(r, dict) and r.get("type") == AGENT_TYPE and str(r.get("urn")).endswith(f"::{args.agent}")
+    }
+
+    def under(urn: str | None) -> bool:
+        while urn is not None:
+            if urn in agents:
+                return True
+            urn = parents.get(urn)
+        return False
+
+    for resource in resources:
+        if isinstance(resource, dict) and under(resource.get("urn")):
+            print(resource["urn"])
+    return 0
+
+
+def read_json(path: str) -> Any:
+    try:
+        text = sys.stdin.read() if path == "-" else Path(path).read_text()
+        return json.loads(text)
+    except OSError as error:
+        raise InputError([f"{path}: {error.strerror}"]) from None
+    except json.JSONDecodeError as error:
+        raise InputError([f"{path}: not valid JSON (line {error.lineno}, column {error.colno}): {error.msg}"]) from None

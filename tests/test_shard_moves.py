@@ -242,27 +242,65 @@ def declared(environment: Environment, stack: str, known: Any = None, kept: Kept
     return list(result.to_json()["resources"])
 
 
+def agent_urns(
+    resources: list[dict[str, Any]], agent: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> list[str]:
+    """`nuketown-stack agent-urns` on a `pulumi stack export` of a state holding `resources`, with the URNs
+    `plan --json` records: each resource's own, and its parent's as the state's `parent` (ResourceV3)."""
+    urn_of = {f"{r['type']}::{r['name']}": r["urn"] for r in resources}
+    state = [
+        {"urn": r["urn"], "type": r["type"]} | ({"parent": urn_of[r["parent"]]} if r["parent"] else {})
+        for r in resources
+    ]
+    path = tmp_path / "export.json"
+    path.write_text(json.dumps({"version": 3, "deployment": {"resources": state}}))
+    capsys.readouterr()
+    assert cli.main(["agent-urns", agent, str(path)]) == 0
+    return capsys.readouterr().out.splitlines()
+
+
 def state_move(
-    source: list[dict[str, Any]], dest: list[dict[str, Any]], agent: str
+    source: list[dict[str, Any]], dest: list[dict[str, Any]], urns: list[str], dest_stack: str
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """What `pulumi state move` leaves in both states when given every URN of the agent (state_move.go)."""
-    owners = owning_agents(source)
-    carried = [r for r in source if owners[resource_key(r)] == agent]
+    """What `pulumi state move --dest DEST_STACK URNS...` leaves in both states (state_move.go): the resources
+    of the URNs given and their direct children, each URN given the destination's stack name, and one whose
+    parent stays behind (the agent's component: the shard's Fleet stays) re-parented to the root."""
+    urn_of = {f"{r['type']}::{r['name']}": r["urn"] for r in source}
+    moving = {r["urn"] for r in source if r["urn"] in urns}
+    moving |= {r["urn"] for r in source if r["parent"] and urn_of[r["parent"]] in moving}  # direct children
+    carried = [r for r in source if r["urn"] in moving]
     assert not [r for r in carried if r["type"].startswith("pulumi:providers:")]  # refused by the move (240)
-    at_dest = {resource_key(r) for r in dest}
-    assert not [r for r in carried if resource_key(r) in at_dest]  # "already exists in destination stack" (424)
-    return [r for r in source if owners[resource_key(r)] != agent], [*dest, *carried]
+    renamed = [
+        r
+        | {
+            "urn": f"urn:pulumi:{dest_stack}::{r['urn'].split('::', 1)[1]}",
+            "parent": r["parent"] if r["parent"] and urn_of[r["parent"]] in moving else None,
+        }
+        for r in carried
+    ]
+    at_dest = {r["urn"] for r in dest}
+    assert not [r for r in renamed if r["urn"] in at_dest]  # "already exists in destination stack" (424)
+    return [r for r in source if r["urn"] not in moving], [*dest, *renamed]
 
 
-def test_a_moved_agent_is_carried_whole_nothing_deleted_nothing_empty(base: Environment, moved: Environment) -> None:
+def test_a_moved_agent_is_carried_whole_nothing_deleted_nothing_empty(
+    base: Environment, moved: Environment, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The move of the URNs `agent-urns` lists, on the states the mock engine records (URNs and all): then each
+    shard's next run changes nothing, and the destination declares the agent under the very URNs it was given."""
     source_before, dest_before = declared(base, "fleet--s00"), declared(base, "fleet--s02")
-    source_after, dest_after = state_move(source_before, dest_before, MOVED)
+    urns = agent_urns(source_before, MOVED, tmp_path, capsys)
+    owners = owning_agents(source_before)
+    assert set(urns) == {r["urn"] for r in source_before if owners[resource_key(r)] == MOVED}  # not the Fleet
+    source_after, dest_after = state_move(source_before, dest_before, urns, "fleet--s02")
     # The next `up` of each shard, from the moved states: a preview knows what its state holds.
     in_state = frozenset(resource_key(r) for r in dest_after)
+    dest_next = declared(moved, "fleet--s02", known=in_state)
     source_up = diff_plans(source_after, declared(moved, "fleet--s00"))
-    dest_up = diff_plans(dest_after, declared(moved, "fleet--s02", known=in_state))
+    dest_up = diff_plans(dest_after, dest_next)
     assert source_up.changes == () and dest_up.changes == ()  # no delete, no create (no empty volume), no update
     carried = [r for r in dest_after if r not in dest_before]
+    assert {r["urn"] for r in carried} <= {r["urn"] for r in dest_next}  # found by URN, not through an alias
     assert {r["type"] for r in carried} >= {AGENT_TYPE, *(t for t in KEPT if t.startswith("kubernetes:"))}
     assert {r["type"] for r in carried} >= {"gcp:kms/cryptoKey:CryptoKey", "gcp:serviceaccount/account:Account"}
 
