@@ -9,7 +9,7 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,7 +19,7 @@ from nuketown_stack.inputs.placement import Placement, read_placement, write_pla
 from nuketown_stack.inputs.settings import Settings, settings_from_config
 from nuketown_stack.inputs.shard_stacks import ShardStacks, new_shard_file, read_shard_stacks
 from nuketown_stack.inputs.source import load_raw
-from nuketown_stack.inputs.spec import CloudSpec, load_spec
+from nuketown_stack.inputs.spec import load_spec
 from nuketown_stack.plan import naming, shards
 from nuketown_stack.plan.shards import Layout
 
@@ -171,16 +171,15 @@ class _EnvironmentSide:
     stacks: ShardStacks
     source: str
     raw: Any
-    spec: CloudSpec
+    agents: Mapping[str, Any]  # agent -> its entry in the spec, as read (each run validates its spec)
     placement: Placement
     project: str
 
     def layout(self) -> Layout:
-        names = list(self.spec.agents)
-        members = shards.shard_agents(self.placement, names, self.stacks.files)
+        members = shards.shard_agents(self.placement, self.agents, self.stacks.files)
         settings = {shard: (f.config, f.secret_keys) for shard, f in self.stacks.files.items()}
-        shared = self.spec.model_dump(exclude={"agents"})
-        return Layout(members=members, settings=settings, agents=self.spec.agents, shared=shared)
+        shared = {key: value for key, value in self.raw.items() if key != "agents"}
+        return Layout(members=members, settings=settings, agents=self.agents, shared=shared)
 
     def config(self, shard: str) -> tuple[dict[str, Any], frozenset[str]]:
         stack_file = self.stacks.files[shard]
@@ -192,16 +191,32 @@ class _EnvironmentSide:
         return settings_from_config(self.stacks.stack(shard), config, secret_keys)
 
 
-def _environment_side(label: str, directory: Path, environment: str, source: str, required: bool) -> _EnvironmentSide:
+def _environment_side(label: str, directory: Path, environment: str, source: str, raw: Any) -> _EnvironmentSide:
     from nuketown_stack.cli import project_name
 
-    stacks = _stacks(directory, environment) if required else read_shard_stacks(directory, environment)
-    raw = load_raw(source)
-    spec = load_spec(raw)
+    stacks = _stacks(directory, environment) if label == "HEAD" else read_shard_stacks(directory, environment)
+    agents = _agents_of(raw)
     placement = _placement(stacks, missing_ok=not stacks.files)
     if stacks.files:
-        raise_if_any(shards.unplaced_problems(placement, spec.agents, f"{label}: {stacks.placement}"))
-    return _EnvironmentSide(label, stacks, source, raw, spec, placement, project_name(directory))
+        raise_if_any(shards.unplaced_problems(placement, agents, f"{label}: {stacks.placement}"))
+    return _EnvironmentSide(label, stacks, source, raw, agents, placement, project_name(directory))
+
+
+def _agents_of(raw: Any) -> Mapping[str, Any]:
+    """The spec's agents as read. Comparing what was read is enough to know which shards may differ, and spares
+    validating 10,000 agents here: each run validates the whole spec anyway, and a shard no change touches
+    reads the same spec on both sides."""
+    agents = raw.get("agents") if isinstance(raw, Mapping) and "schemaVersion" in raw else None
+    return agents if isinstance(agents, Mapping) else load_spec(raw).agents  # load_spec says what is wrong
+
+
+def _read_both(base: str, head: str) -> tuple[Any, Any]:
+    """BASE and HEAD read at once: evaluating a large spec is seconds of nix, each in a process of its own."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        base_raw, head_raw = pool.submit(load_raw, base), pool.submit(load_raw, head)
+        return base_raw.result(), head_raw.result()
 
 
 def diff_environment(args: argparse.Namespace) -> tuple[Any, int]:
@@ -211,11 +226,18 @@ def diff_environment(args: argparse.Namespace) -> tuple[Any, int]:
 
     head_dir = project_directory()
     base_dir = args.base_project or head_dir
-    base = _environment_side("BASE", base_dir, args.env, args.base, required=False)
-    head = _environment_side("HEAD", head_dir, args.env, args.head, required=True)
+    base_raw, head_raw = _read_both(args.base, args.head)
+    head = _environment_side("HEAD", head_dir, args.env, args.head, head_raw)
+    base = _environment_side("BASE", base_dir, args.env, args.base, base_raw)
     before, after = base.layout(), head.layout()
     touched = shards.touched(before, after)
-    moved = shards.moves(base.placement.agents, head.placement.agents, base.spec.agents, head.spec.agents)
+    moved = {
+        agent: (source, dest)
+        for agent, (source, dest) in shards.moves(
+            base.placement.agents, head.placement.agents, base.agents, head.agents
+        ).items()
+        if source in base.stacks.files and dest in head.stacks.files
+    }
     results = _run_touched(base, head, touched, moved, args.jobs or os.cpu_count() or 1)
     runs = {
         head.stacks.stack(shard): ShardRun(
