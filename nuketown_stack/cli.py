@@ -348,6 +348,12 @@ def cmd_plan(args: argparse.Namespace) -> int:
     return 0
 
 
+# Options of an environment's diff, and those of one stack's diff that have no meaning for an environment's
+# (each shard reads its own stack file).
+_ENVIRONMENT_OPTIONS = ("base_project", "jobs", "json_file")
+_ONE_STACK_OPTIONS = ("stack", "stack_file", "defaults", "config", "base_stack", "base_stack_file", "base_config")
+
+
 def cmd_diff(args: argparse.Namespace) -> int:
     from nuketown_stack.program.sides import KnownFrom, run_sides
     from nuketown_stack.views.diff import diff_plans, format_diff, setting_changes
@@ -356,6 +362,9 @@ def cmd_diff(args: argparse.Namespace) -> int:
         raise InputError(["BASE and HEAD are both '-': stdin can be read once; give one of them as a file"])
     if args.env is not None:
         return _diff_environment(args)
+    given = [f"--{name.replace('_', '-')}" for name in _ENVIRONMENT_OPTIONS if getattr(args, name)]
+    if given:
+        raise InputError([f"{option}: only with --env ENV" for option in given])
     project = project_name(find_project_dir(Path.cwd()))
     # Each side under its own settings: the base branch's stack file and --base-config for BASE, the
     # stack file and -c for HEAD. Without base-side settings, both sides share HEAD's.
@@ -403,10 +412,6 @@ def cmd_diff(args: argparse.Namespace) -> int:
     return diff.exit_code
 
 
-# Options of one stack's diff that have no meaning for an environment's: each shard reads its own stack file.
-_ONE_STACK_OPTIONS = ("stack", "stack_file", "defaults", "config", "base_stack", "base_stack_file", "base_config")
-
-
 def _diff_environment(args: argparse.Namespace) -> int:
     """`diff BASE HEAD --env ENV`: only the shards whose agents or settings changed are run."""
     from nuketown_stack.shard_commands import diff_environment
@@ -417,6 +422,8 @@ def _diff_environment(args: argparse.Namespace) -> int:
         reason = "not with --env; each shard reads its own stack file (--base-project: the base's)"
         raise InputError([f"{option}: {reason}" for option in given])
     diff, exit_code = diff_environment(args)
+    if args.json_file is not None:  # for a workflow that shows the diff and acts on the touched shards
+        args.json_file.write_text(json.dumps(diff.to_json(), indent=2, sort_keys=True) + "\n")
     if args.json:
         json.dump(diff.to_json(), sys.stdout, indent=2, sort_keys=True)
         sys.stdout.write("\n")
@@ -590,6 +597,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     diff.add_argument(
         "--jobs", type=int, metavar="N", help="with --env: at most N runs at once (default: the number of CPUs)"
+    )
+    diff.add_argument(
+        "--json-file", type=Path, metavar="PATH", help="with --env: also write the JSON to PATH, whatever stdout shows"
     )
     diff.add_argument(
         "--base-config",

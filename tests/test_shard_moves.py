@@ -177,6 +177,29 @@ def test_options_of_one_stack_are_refused_with_env(base: Environment, capsys: py
     ]
 
 
+def test_options_of_an_environment_are_refused_without_env(capsys: pytest.CaptureFixture[str]) -> None:
+    code = cli.main(["diff", "a.json", "b.json", "--jobs", "2", "--json-file", "d.json"])
+    assert code == 2
+    assert capsys.readouterr().err.splitlines() == ["--jobs: only with --env ENV", "--json-file: only with --env ENV"]
+
+
+def test_the_json_file_holds_what_json_prints(
+    base: Environment, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The workflow shows the human diff and reads the touched shards from the file: one run, both forms."""
+    head = base.copy(tmp_path / "head")
+    raw = head.raw()
+    raw["agents"]["cal-0"]["resources"] = "large"
+    head.write_spec(raw)
+    _, printed, _ = diff_env(base, head, capsys, monkeypatch)
+    monkeypatch.chdir(head.directory)
+    written = tmp_path / "diff.json"
+    argv = ["diff", str(base.spec), "spec.json", "--env", "fleet", "--base-project", str(base.directory)]
+    assert cli.main([*argv, "--json-file", str(written)]) == 0
+    assert json.loads(written.read_text()) == printed
+    assert capsys.readouterr().out.startswith("environment fleet: 1 of 3 shards touched")
+
+
 # --- a move ------------------------------------------------------------------------------------------------
 
 
