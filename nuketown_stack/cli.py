@@ -624,6 +624,13 @@ def _shard_commands(commands: Any) -> None:
     shards.add_argument("--env", required=True, metavar="ENV", help="the environment (its stacks are ENV--sNN)")
     shards.add_argument("--json", action="store_true", help='print {"<stack>": [agents, ...]} for every shard')
     shards.add_argument(
+        "--project",
+        type=Path,
+        metavar="DIR",
+        help="the environment's project directory (its Pulumi.yaml, shard stack files and placement file); "
+        "default: the nearest directory holding a Pulumi.yaml, as the Pulumi CLI finds it",
+    )
+    shards.add_argument(
         "--write",
         action="store_true",
         help="record the placement: new agents in the shard with room, agents gone from the spec dropped, a stack "

@@ -74,7 +74,7 @@ def _placement(stacks: ShardStacks, missing_ok: bool = False) -> Placement:
 
 def cmd_shards(args: argparse.Namespace) -> int:
     """Every shard of the environment and its agents; --write records new agents' places, --move a person's move."""
-    stacks = _stacks(project_directory(), args.env)
+    stacks = _stacks(args.project or project_directory(), args.env)
     spec = load_spec(load_raw(_source(stacks, args.source)))
     current = _placement(stacks, missing_ok=True)
     names = list(spec.agents)

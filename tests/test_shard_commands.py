@@ -55,6 +55,14 @@ def test_shards_prints_every_shard_and_its_agents(placed: Environment, run: Any,
     assert shards["fleet--s00"] == sorted(shards["fleet--s00"])
 
 
+def test_project_names_the_environments_directory_from_anywhere(placed: Environment, run: Any, tmp_path: Path) -> None:
+    here = run("shards", "--env", "fleet", "--json", cwd=placed.directory)
+    elsewhere = run("shards", "--env", "fleet", "--json", "--project", str(placed.directory), cwd=tmp_path)
+    assert elsewhere == here and elsewhere.code == 0
+    missing = run("shards", "--env", "fleet", "--project", str(tmp_path / "nowhere"), cwd=tmp_path)
+    assert missing.code == 2 and missing.err.startswith("--env fleet: no shard stack file") and missing.out == ""
+
+
 def test_write_makes_the_placement_and_the_new_shards_stack_files(placed: Environment, run: Any) -> None:
     files = sorted(p.name for p in placed.directory.glob("Pulumi.fleet--*.yaml"))
     assert files == ["Pulumi.fleet--s00.yaml", "Pulumi.fleet--s01.yaml", "Pulumi.fleet--s02.yaml"]
