@@ -1,5 +1,6 @@
 """The benchmark script still runs (its figures go in docs/performance.md; nothing here is timed)."""
 
+import re
 import subprocess
 import sys
 
@@ -34,3 +35,22 @@ def _column_titles(header: list[str]) -> list[str]:
         else:
             titles.append(word)
     return titles
+
+
+def test_the_fleet_benchmark_runs_on_a_tiny_fleet() -> None:
+    """benchmarks/fleet.py end to end on one agent (each figure is a process of its own, importing pulumi: a
+    few seconds of CPU each, so the smallest fleet): every figure printed, every ratio a number."""
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "fleet.py"), "--agents", "1", "--bound", "1"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=600,
+    )
+    assert run.returncode == 0, run.stderr + run.stdout
+    lines = {line.split(":")[0]: line for line in run.stdout.splitlines() if ":" in line}
+    assert "1 shards <= 1" in lines["placement"]
+    assert "(1 agents)" in lines["shard plan"] and "s CPU" in lines["shard plan"]
+    for figure in ("env diff", "stack diff"):
+        assert re.search(r"\d+\.\d\dx wall, \d+\.\d\dx CPU the shard plan", lines[figure]), lines[figure]
+    assert "1 plans, 2 processes at once" in lines["all shards"] and "MiB" in lines["all shards"]
