@@ -353,12 +353,18 @@ def test_every_shard_has_the_same_providers(base: Environment) -> None:
 def test_without_state_move_the_new_shard_adopts_what_the_old_one_kept(base: Environment, moved: Environment) -> None:
     """The fallback (docs/lifecycle.md#shard-move): the old shard's `up` first, which deletes the agent's workload
     and grants and keeps what holds data or identity; then the new shard's, which adopts every kept resource by
-    the mechanism of plan/keeping.py: the same namespace and volumes, the same account and key."""
+    the mechanism of plan/keeping.py: the same namespace and volumes, the same account and key.
+
+    "Kept" is the engine's: a delete step of a `retainOnDelete` resource removes it from the state without
+    calling the provider's Delete, and one of a `protect`ed resource fails the update (pulumi/pulumi
+    `pkg/resource/deploy/step.go`, `DeleteStep.Apply`, at commit 1b5949891b), so nothing here is protected."""
     source_up = diff_plans(declared(base, "fleet--s00"), declared(moved, "fleet--s00"))
     retained = {(c.type, c.name) for c in source_up.changes if c.effect == "kept"}
     assert {c.action for c in source_up.changes} == {"delete"} and {c.agent for c in source_up.changes} == {MOVED}
     assert all(c.effect == "kept" for c in source_up.changes if c.type in KEPT)
     before = {resource_key(r): r for r in declared(base, "fleet--s00")}
+    assert not [key for key, r in before.items() if r["protect"]]
+    assert all(before[key]["retainOnDelete"] for key in retained)
     kept = Kept(
         gcp_key_rings=frozenset({"projects/acme-fleet/locations/europe-west1/keyRings/nuketown-fleet"}),
         gcp_keys=frozenset(
