@@ -120,6 +120,9 @@ def deploy_problems(root: Path) -> list[str]:
         problems.append(f"{UP}: the moves job does not carry agents with `pulumi state move` and agent-urns")
     if up["jobs"].get("up", {}).get("needs") != "moves":
         problems.append(f"{UP}: the shards go up without waiting for the moves")
+    condition = str(up["jobs"].get("up", {}).get("if"))
+    if "!cancelled()" not in condition or "always()" in condition or "needs.moves.result == 'success'" not in condition:
+        problems.append(f"{UP}: the shards go up after failed moves or in a cancelled run")
     pulumi = [s for s in steps(up["jobs"].get("up", {})) if str(s.get("uses", "")).startswith(PULUMI_ACTION)]
     if not pulumi or pulumi[0]["with"].get("policyPacks") != "${{ github.workspace }}/policy":
         problems.append(f"{UP}: the up job does not run the policy pack")
@@ -195,6 +198,7 @@ BREAKS = {
         "    runs-on: ubuntu-latest\n    permissions:\n      contents: write",
         "no summary job",
     ),
+    "up in a cancelled run": ("deploy", UP, "!cancelled() && (", "always() && (", "cancelled run"),
     "up before moves": ("deploy", UP, "    needs: moves\n", "", "without waiting for the moves"),
     "no state move": ("deploy", UP, 'pulumi state move --source "$from"', 'pulumi up --stack "$from"', "state move"),
     "up outside its environment": (
