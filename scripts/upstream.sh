@@ -37,6 +37,8 @@ mkdir "$copy"
 git -c safe.directory="$PWD" ls-files -z --cached --others --exclude-standard | tar --null --files-from=- --ignore-failed-read -cf - | tar -xf - -C "$copy"
 # A repository of its own: actionlint finds .github/workflows from the repository's root.
 git init --quiet "$copy"
+# Staged, so that nix, which reads a flake in a git tree through git, sees the files (tests/test_nix.py).
+git -C "$copy" add --all
 echo "upstream: scratch copy in $copy" >&2
 
 # The copy's own scripts/lock.sh: the locked uv runs `uv lock` with these flags, and the policy pack's
