@@ -118,6 +118,18 @@ def computed_outputs(type_token: str, name: str, inputs: dict[str, Any], cloud: 
 MOCK_CA = "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCg=="
 
 
+def _tagged_resources(args: Mapping[str, Any], kept: list[tuple[str, str, str]]) -> dict[str, Any]:
+    """The tagging API's answer: each kept (ARN, stack, agent) of a stack the tag filters ask for."""
+    stacks = {v for f in args.get("tagFilters") or [] if f.get("key") == "nuketown.io/stack" for v in f["values"]}
+    return {
+        "resourceTagMappingLists": [
+            {"resourceArn": arn, "tags": {"nuketown.io/stack": stack, "nuketown.io/agent": agent}}
+            for arn, stack, agent in kept
+            if stack in stacks
+        ]
+    }
+
+
 def call_result(token: str, args: Mapping[str, Any], cloud: MockCloud) -> dict[str, Any]:
     """Results of the data sources (invokes) the program calls."""
     if token == "gcp:container/getCluster:getCluster":
@@ -177,32 +189,15 @@ def call_result(token: str, args: Mapping[str, Any], cloud: MockCloud) -> dict[s
                 if name.startswith(prefix)
             ]
         }
-    if token == "aws:resourcegroupstaggingapi/getResources:getResources" and args.get("resourceTypeFilters") == [
-        "s3:bucket"
-    ]:
-        stacks = {v for f in args.get("tagFilters") or [] if f.get("key") == "nuketown.io/stack" for v in f["values"]}
-        return {
-            "resourceTagMappingLists": [
-                {
-                    "resourceArn": f"arn:aws:s3:::{name}",
-                    "tags": {"nuketown.io/stack": stack, "nuketown.io/agent": agent},
-                }
-                for name, stack, agent in cloud.kept.aws_buckets
-                if stack in stacks
-            ]
-        }
     if token == "aws:resourcegroupstaggingapi/getResources:getResources":
-        stacks = {v for f in args.get("tagFilters") or [] if f.get("key") == "nuketown.io/stack" for v in f["values"]}
-        return {
-            "resourceTagMappingLists": [
-                {
-                    "resourceArn": f"arn:aws:kms:{cloud.aws_region}:{cloud.aws_account}:key/{key_id}",
-                    "tags": {"nuketown.io/stack": stack, "nuketown.io/agent": agent},
-                }
-                for stack, agent, key_id in cloud.kept.aws_keys
-                if stack in stacks
+        if args.get("resourceTypeFilters") == ["s3:bucket"]:
+            kept = [(f"arn:aws:s3:::{name}", stack, agent) for name, stack, agent in cloud.kept.aws_buckets]
+        else:
+            region, account = cloud.aws_region, cloud.aws_account
+            kept = [
+                (f"arn:aws:kms:{region}:{account}:key/{key}", stack, agent) for stack, agent, key in cloud.kept.aws_keys
             ]
-        }
+        return _tagged_resources(args, kept)
     if token == "aws:index/getCallerIdentity:getCallerIdentity":
         return {
             "accountId": cloud.aws_account,
