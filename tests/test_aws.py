@@ -351,31 +351,25 @@ def _s3_as_agent(policy: dict[str, Any], own: str = "ada-data") -> dict[str, boo
     return allowed
 
 
+ONLY_ITS_OWN = {
+    "write own": True,
+    "read own": True,
+    "list own": True,
+    "read other agent": False,
+    "write other agent": False,
+    "list other agent": False,
+    "read prefix without dash": False,
+    "write prefix without dash": False,
+}
+
+
 def test_s3_policy_under_moto_iam_enforcement(irsa: EngineResult, irsa_agent_prefix: EngineResult) -> None:
     """ada reaches its own bucket and nothing else, neither by default (its declared bucket, exactly) nor with
     storage agentPrefix (also ada-*, with its dash: never adax-data)."""
     allowed = _s3_as_agent(document(irsa, "aws:iam/rolePolicy:RolePolicy", "ada"), own=ADA_BUCKET)
-    assert allowed == {
-        "write own": True,
-        "read own": True,
-        "list own": True,
-        "read other agent": False,
-        "write other agent": False,
-        "list other agent": False,
-        "read prefix without dash": False,
-        "write prefix without dash": False,
-    }
+    assert allowed == ONLY_ITS_OWN
     allowed = _s3_as_agent(document(irsa_agent_prefix, "aws:iam/rolePolicy:RolePolicy", "ada"))
-    assert allowed == {
-        "write own": True,
-        "read own": True,
-        "list own": True,
-        "read other agent": False,
-        "write other agent": False,
-        "list other agent": False,
-        "read prefix without dash": False,
-        "write prefix without dash": False,
-    }
+    assert allowed == ONLY_ITS_OWN
 
 
 def test_moto_check_would_catch_a_prefix_without_its_dash(irsa_agent_prefix: EngineResult) -> None:
