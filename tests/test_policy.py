@@ -53,6 +53,7 @@ from pulumi_policy import (
 from pulumi_policy.policy import _PolicyAnalyzerServicer  # the SDK's analyzer: what the engine talks to
 
 from nuketown_stack.plan import naming
+from nuketown_stack.plan.admission import WRITTEN_KINDS
 from nuketown_stack.program.engine import run_program
 from nuketown_stack.program.program import define_stack
 
@@ -1504,3 +1505,9 @@ def test_a_key_policy_letting_anyone_else_decrypt_is_reported(statement: dict[st
     key_policy["inputs"]["policy"] = json.dumps(document)
     found = [m for p, _, m in run_all(resources_from_plan(plan), "dev") if p == "nuketown-identity-binding"]
     assert [m for m in found if m.startswith("key policy lets ") and "decrypt ada's key" in m], found
+
+
+def test_the_pack_requires_the_guard_on_every_kind_the_program_writes() -> None:
+    """The pack runs in its own virtualenv without this package, so it keeps its own copy of the guarded
+    kinds: it must be exactly the program's table, or a kind the program starts writing goes unchecked."""
+    assert {(kind.group, kind.resource) for kind in WRITTEN_KINDS} == nuketown_policy.GUARDED_RESOURCES
