@@ -5,13 +5,18 @@
     python benchmarks/scale.py --compare ../main  # also time another checkout's plan, in the same run
 
 Every measurement runs in a fresh Python process (so peak memory is that
-stage's own, and nothing is warm from a previous stage). Three floors, all
+stage's own, and nothing is warm from a previous stage). Four floors, all
 under the same mock engine and collector settings as plan, with no logic of ours:
   - bare:  as many resources as `plan` declares, with no inputs (the issue's floor);
   - same:  the very resources `plan` declared (types, names, inputs), registered
            flat as generic CustomResources: what the SDK spends serializing them;
   - typed: the same, through the SDK's typed classes (k8s.apps.v1.Deployment, ...),
-           as a program must to get typed outputs: the SDK's cost for this fleet.
+           as a program must to get typed outputs: the SDK's cost for this fleet;
+  - wired: the typed floor with the options `plan` gave each resource (its parent
+           component, explicit providers, depends_on, the alias from the stack's root,
+           retainOnDelete): typed -> wired is what the SDK spends on those options,
+           wired -> plan is the rest of plan (reading the spec, the plan, Output-valued
+           inputs, component and stack outputs, lookups).
 Beside plan: `plan gc0`, the same run with Python's collector left as it comes (the
 effect of nuketown_stack.collector), and `diff`, the command line's diff for a change of
 one agent's tier (BASE and HEAD), as `nuketown-stack diff` runs them.
@@ -87,6 +92,8 @@ def _stage(stage: str, spec_path: str, cloud: str, resources: int, dump: str) ->
         collector.tune()
     imported = time.perf_counter() - imported
     declared: list[dict[str, Any]] = json.loads(Path(dump).read_text()) if stage.startswith("floor-") else []
+    if stage in ("floor-same", "floor-typed"):  # resources alone: the engine's default providers serve them
+        declared = [entry for entry in declared if not entry["type"].startswith("pulumi:providers:")]
     config = SETTINGS.get(cloud, {})
     started, cpu_started = time.perf_counter(), time.process_time()
     if stage == "diff":
@@ -99,19 +106,8 @@ def _stage(stage: str, spec_path: str, cloud: str, resources: int, dump: str) ->
     elif stage in ("plan", "plan-gc0"):
         result = engine.run_program(program.define_stack, "bench", {"nuketown:source": spec_path, **config})
         resources = len(result.resources)
-        seconds, cpu = time.perf_counter() - started, time.process_time() - cpu_started
-        Path(dump).write_text(
-            json.dumps(
-                [
-                    {"type": r.type, "name": r.name, "inputs": r.inputs}
-                    for r in result.resources
-                    if not r.type.startswith("pulumi:providers:")
-                ]
-            )
-        )
-        # writing the dump is not part of plan's time
-        started, cpu_started = time.perf_counter() - seconds, time.process_time() - cpu
-
+    elif stage == "declare":  # run once, for the floors: what plan declares, and the options it gives each
+        resources = _declare(spec_path, config, dump)
     elif stage == "floor-same":
 
         def same() -> dict[str, Any]:
@@ -131,6 +127,16 @@ def _stage(stage: str, spec_path: str, cloud: str, resources: int, dump: str) ->
             return {}
 
         engine.run_program(typed, "bench", {})
+        resources = len(declared)
+    elif stage == "floor-wired":
+
+        def wired() -> dict[str, Any]:
+            built: dict[tuple[str, str], pulumi.Resource] = {}
+            for entry in declared:
+                built[(entry["type"], entry["name"])] = _wired(entry, built)
+            return {}
+
+        engine.run_program(wired, "bench", {})
         resources = len(declared)
     elif stage == "floor":
 
@@ -155,7 +161,8 @@ def _stage(stage: str, spec_path: str, cloud: str, resources: int, dump: str) ->
     }
 
 
-PROGRAM_STAGES = ("plan", "floor", "floor-same", "floor-typed")  # plan-gc0 leaves the collector as it comes
+# plan-gc0 leaves the collector as it comes
+PROGRAM_STAGES = ("plan", "declare", "floor", "floor-same", "floor-typed", "floor-wired")
 
 
 def head_spec(spec_path: Path) -> Path:
@@ -185,6 +192,81 @@ def _diff(spec_path: str, config: dict[str, str]) -> int:
     assert diff.counts()["update"] == 1, diff.counts()  # one agent's Deployment, as the change says
     format_diff(diff)
     return len(head["resources"])
+
+
+def _declare(spec_path: str, config: dict[str, str], dump: str) -> int:
+    """Run the program once and write down every resource in the order it was built: its type, name and the
+    inputs the engine recorded, and the options the program gave it, which the wired floor gives it again."""
+    import pulumi
+
+    from nuketown_stack.program import engine, program
+
+    def key(resource: Any) -> list[str]:  # a Resource: the program gives no Output where the floor reads one
+        return [resource.pulumi_resource_type, resource.pulumi_resource_name]
+
+    built: list[dict[str, Any]] = []
+
+    def note(args: pulumi.ResourceTransformationArgs) -> None:
+        opts, parent = args.opts, args.opts.parent
+        at_the_root = parent is None or parent.pulumi_resource_type == ROOT_STACK_TYPE
+        providers = opts.providers.values() if isinstance(opts.providers, dict) else opts.providers or []
+        built.append(
+            {
+                "type": args.type_,
+                "name": args.name,
+                "custom": isinstance(args.resource, pulumi.CustomResource),
+                "parent": None if at_the_root else key(parent),
+                "provider": key(opts.provider) if opts.provider is not None else None,
+                "providers": [key(provider) for provider in providers],
+                "dependsOn": [key(resource) for resource in opts.depends_on or []],  # type: ignore[union-attr]
+                "fromTheRoot": any(_from_the_root(alias) for alias in opts.aliases or []),
+                "retainOnDelete": bool(opts.retain_on_delete),
+            }
+        )
+
+    def declare() -> dict[str, Any]:
+        pulumi.runtime.register_stack_transformation(note)
+        return program.define_stack()
+
+    result = engine.run_program(declare, "bench", {"nuketown:source": spec_path, **config})
+    inputs = {(r.type, r.name): r.inputs for r in result.resources}
+    Path(dump).write_text(json.dumps([{**entry, "inputs": inputs[(entry["type"], entry["name"])]} for entry in built]))
+    return len(built)
+
+
+ROOT_STACK_TYPE = "pulumi:pulumi:Stack"
+
+
+def _from_the_root(alias: Any) -> bool:
+    import pulumi
+
+    return isinstance(alias, pulumi.Alias) and alias.parent is pulumi.ROOT_STACK_RESOURCE
+
+
+def _wired(entry: dict[str, Any], built: dict[tuple[str, str], Any]) -> Any:
+    """One resource of the wired floor: as the typed floor builds it, with the options the program gave it
+    (parent, providers, depends_on, the alias from the stack's root, retainOnDelete), its components and
+    providers built again as plain ones."""
+    import pulumi
+
+    def of(key: list[str] | None) -> Any:
+        return built[(key[0], key[1])] if key is not None else None
+
+    opts = pulumi.ResourceOptions(
+        parent=of(entry["parent"]),
+        provider=of(entry["provider"]),
+        providers=[of(key) for key in entry["providers"]] or None,
+        depends_on=[of(key) for key in entry["dependsOn"]] or None,
+        aliases=[pulumi.Alias(parent=pulumi.ROOT_STACK_RESOURCE)] if entry["fromTheRoot"] else None,
+        retain_on_delete=entry["retainOnDelete"] or None,
+    )
+    kind, name = entry["type"], entry["name"]
+    if kind.startswith("pulumi:providers:"):
+        return pulumi.ProviderResource(kind.split(":")[2], name, entry["inputs"], opts)
+    if not entry["custom"]:
+        return pulumi.ComponentResource(kind, name, None, opts)
+    args = {to_snake(k): v for k, v in entry["inputs"].items() if k not in ("apiVersion", "kind")}
+    return _typed_class(kind)(name, **args, opts=opts)
 
 
 def _typed_class(token: str) -> Any:
@@ -272,9 +354,11 @@ def main() -> None:
             row: dict[str, Any] = {"agents": count, "nix": nix_seconds(nix_file, spec_path, args.repeat)}
             for stage in ("validate", "render", "plan"):
                 row[stage] = measure(stage, spec_path, args.cloud, 0, args.repeat)
+            measure("declare", spec_path, args.cloud, 0, 1)  # what the floors declare; not a figure
             row["floor"] = measure("floor", spec_path, args.cloud, row["plan"]["resources"], args.repeat)
             row["same"] = measure("floor-same", spec_path, args.cloud, 0, args.repeat)
             row["typed"] = measure("floor-typed", spec_path, args.cloud, 0, args.repeat)
+            row["wired"] = measure("floor-wired", spec_path, args.cloud, 0, args.repeat)
             row["gc0"] = measure("plan-gc0", spec_path, args.cloud, 0, args.repeat)
             row["diff"] = measure("diff", spec_path, args.cloud, 0, args.repeat)
             if args.compare is not None:  # its plan as its command line ran it: the collector as it comes
@@ -298,9 +382,11 @@ COLUMNS: tuple[tuple[str, Any], ...] = (
     ("same s", lambda r: f"{r['same']['seconds']:.3f}"),
     ("typed s", lambda r: f"{r['typed']['seconds']:.3f}"),
     ("typed-cpu s", lambda r: f"{r['typed']['cpu_seconds']:.3f}"),
+    ("wired s", lambda r: f"{r['wired']['seconds']:.3f}"),
     ("plan/bare", lambda r: f"{r['plan']['seconds'] / r['floor']['seconds']:.2f}"),
     ("plan/same", lambda r: f"{r['plan']['seconds'] / r['same']['seconds']:.2f}"),
     ("plan/typed", lambda r: f"{r['plan']['seconds'] / r['typed']['seconds']:.2f}"),
+    ("plan/wired", lambda r: f"{r['plan']['seconds'] / r['wired']['seconds']:.2f}"),
     ("plan-gc0 s", lambda r: f"{r['gc0']['seconds']:.3f}"),
     ("diff s", lambda r: f"{r['diff']['seconds']:.3f}"),
     ("diff/plan", lambda r: f"{r['diff']['seconds'] / r['plan']['seconds']:.2f}"),
@@ -319,7 +405,7 @@ def print_table(rows: list[dict[str, Any]], cloud: str) -> None:
     if 100 in by_count and 1000 in by_count:
         growth = {
             stage: by_count[1000][stage]["seconds"] / by_count[100][stage]["seconds"]
-            for stage in ("validate", "render", "plan", "floor", "same", "typed")
+            for stage in ("validate", "render", "plan", "floor", "same", "typed", "wired")
         }
         growth["nix"] = by_count[1000]["nix"] / by_count[100]["nix"]
         print("growth 100 -> 1000 agents: " + ", ".join(f"{k} {v:.1f}x" for k, v in growth.items()))
@@ -337,6 +423,8 @@ def print_goals(rows: list[dict[str, Any]]) -> None:
     for key, what in (("seconds", "wall"), ("cpu_seconds", "CPU")):
         lines = [
             f"[{what}] plan / typed floor at {row['agents']} agents: {ratio('plan', 'typed', key)} (goal <= 1.10)",
+            f"[{what}] of which: the wired floor / typed floor: {ratio('wired', 'typed', key)} (the SDK's work for the "
+            f"program's resource options), plan / wired floor: {ratio('plan', 'wired', key)} (the rest of plan's work)",
             f"[{what}] plan with the collector as it comes / plan: {ratio('gc0', 'plan', key)} (its effect)",
         ]
         if key == "seconds":  # diff's CPU is both sides' work: only its wall time says how long one waits
