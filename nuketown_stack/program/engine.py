@@ -267,7 +267,9 @@ class _WarningLog(logging.Logger):
     """Where the mock engine sends the program's log: warnings are kept, as `pulumi preview` shows them."""
 
     def __init__(self) -> None:
-        super().__init__("nuketown-mock-engine")
+        # From WARNING up: the SDK logs several debug lines per resource, which a logger left at NOTSET turned
+        # into records for no handler (6 % of a plan's time, measured with py-spy at 300 agents).
+        super().__init__("nuketown-mock-engine", logging.WARNING)
         self.warnings: list[str] = []
 
     def warning(self, msg: object, *args: Any, **kwargs: Any) -> None:
