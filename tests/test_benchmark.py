@@ -54,3 +54,14 @@ def test_the_fleet_benchmark_runs_on_a_tiny_fleet() -> None:
     for figure in ("env diff", "stack diff"):
         assert re.search(r"\d+\.\d\dx wall, \d+\.\d\dx CPU the shard plan", lines[figure]), lines[figure]
     assert "1 plans, 2 processes at once" in lines["all shards"] and "MiB" in lines["all shards"]
+
+
+def test_the_benchmark_imports_every_cloud_module_the_program_reaches() -> None:
+    """benchmarks/scale.py imports these before it times a stage; one it missed would be timed in plan alone."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import scale
+
+    for cloud, modules in scale.CLOUD_MODULES.items():
+        code = "\n".join(path.read_text() for path in (ROOT / "nuketown_stack" / "clouds" / cloud).glob("*.py"))
+        reached = set(re.findall(rf"\b{cloud}\.([a-z0-9_]+)\.[A-Za-z_]", code))
+        assert reached == set(modules), cloud
