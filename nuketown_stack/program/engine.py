@@ -270,7 +270,7 @@ class _WarningLog(logging.Logger):
 
     def __init__(self) -> None:
         # From WARNING up: the SDK logs several debug lines per resource, which a logger left at NOTSET turned
-        # into records for no handler (6 % of a plan's time, measured with py-spy at 300 agents).
+        # into records for no handler (6 % of a plan's py-spy samples at 300 agents).
         super().__init__("nuketown-mock-engine", logging.WARNING)
         self.warnings: list[str] = []
 
