@@ -49,6 +49,12 @@ class Environment:
     def write_spec(self, raw: dict[str, Any]) -> None:
         self.spec.write_text(json.dumps(raw))
 
+    def set_tier(self, agent: str, tier: str) -> None:
+        """Change one agent's resource tier in the spec: the one-agent change the shard tests diff."""
+        raw = self.raw()
+        raw["agents"][agent]["resources"] = tier
+        self.write_spec(raw)
+
     def copy(self, to: Path) -> "Environment":
         shutil.copytree(self.directory, to)
         return Environment(to)

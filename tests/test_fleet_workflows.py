@@ -284,9 +284,7 @@ def pull_request(tmp_path: Path, thirty: dict[str, Any]) -> tuple[Path, Path]:
     git(checkout, "init", "-q")
     git(checkout, "add", "-A")
     git(checkout, "commit", "-qm", "base")
-    raw = environment.raw()
-    raw["agents"]["cal-0"]["resources"] = "large"
-    environment.write_spec(raw)
+    environment.set_tier("cal-0", "large")
     git(checkout, "commit", "-qam", "cal-0 grows")
     git(checkout, "worktree", "add", "-q", str(runner / "base"), "HEAD^1")
     return checkout, runner

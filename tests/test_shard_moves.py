@@ -77,9 +77,7 @@ def test_a_one_agent_change_runs_its_shard_only(
     base: Environment, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     head = base.copy(tmp_path / "head")
-    raw = head.raw()
-    raw["agents"]["cal-0"]["resources"] = "large"
-    head.write_spec(raw)
+    head.set_tier("cal-0", "large")
     shard = f"fleet--{base.placement()['cal-0']}"
     code, diff, ran = diff_env(base, head, capsys, monkeypatch)
     assert code == 0
@@ -188,9 +186,7 @@ def test_the_json_file_holds_what_json_prints(
 ) -> None:
     """The workflow shows the human diff and reads the touched shards from the file: one run, both forms."""
     head = base.copy(tmp_path / "head")
-    raw = head.raw()
-    raw["agents"]["cal-0"]["resources"] = "large"
-    head.write_spec(raw)
+    head.set_tier("cal-0", "large")
     _, printed, _ = diff_env(base, head, capsys, monkeypatch)
     monkeypatch.chdir(head.directory)
     written = tmp_path / "diff.json"
