@@ -36,8 +36,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pydantic.alias_generators import to_snake
-
 ROOT = Path(__file__).resolve().parent.parent
 CHECKOUT_VARIABLE = "NUKETOWN_BENCH_CHECKOUT"  # whose nuketown_stack a stage imports (--compare: another's)
 SPEC_NIX = ROOT / "nix" / "spec.nix"
@@ -124,12 +122,12 @@ def _stage(stage: str, spec_path: str, cloud: str, resources: int, dump: str) ->
         engine.run_program(same, "bench", {})
         resources = len(declared)
     elif stage == "floor-typed":
+        from nuketown_stack.program.declare import _resource_args  # a manifest as keyword arguments, as plan has it
 
         def typed() -> dict[str, Any]:
             for entry in declared:
                 cls = _typed_class(entry["type"])
-                args = {to_snake(k): v for k, v in entry["inputs"].items() if k not in ("apiVersion", "kind")}
-                cls(entry["name"], **args)
+                cls(entry["name"], **_resource_args(entry["inputs"]))
             return {}
 
         engine.run_program(typed, "bench", {})
@@ -279,8 +277,9 @@ def _wired(entry: dict[str, Any], built: dict[tuple[str, str], Any]) -> Any:
         return pulumi.ProviderResource(kind.split(":")[2], name, entry["inputs"], opts)
     if not entry["custom"]:
         return pulumi.ComponentResource(kind, name, None, opts)
-    args = {to_snake(k): v for k, v in entry["inputs"].items() if k not in ("apiVersion", "kind")}
-    return _typed_class(kind)(name, **args, opts=opts)
+    from nuketown_stack.program.declare import _resource_args  # a manifest as keyword arguments, as plan has it
+
+    return _typed_class(kind)(name, **_resource_args(entry["inputs"]), opts=opts)
 
 
 def _typed_class(token: str) -> Any:
