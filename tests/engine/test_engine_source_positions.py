@@ -1,4 +1,5 @@
-"""The mock engine spares the SDK its per-resource stack walk, and only for the length of a run.
+"""The mock engine spares the SDK its per-resource stack walk, and only for the length of a run; and the
+runtime awaits the engine's body instead of the body pumping the loop.
 
 pulumi/pulumi `sdk/python/lib/pulumi/runtime/resource.py`: register_resource (and read_resource) call
 `_get_stack_trace()` for every resource, walking the whole Python stack to send the engine a source
@@ -12,7 +13,7 @@ from typing import Any
 
 import pytest
 from conftest import EXAMPLE
-from pulumi.runtime import mocks
+from pulumi.runtime import mocks, stack
 from pulumi.runtime import resource as runtime_resource
 
 from nuketown_stack.errors import InputError
@@ -55,3 +56,13 @@ def test_a_failed_run_restores_the_walk_too() -> None:
     with pytest.raises(InputError):
         run_program(define_stack, "dev", {**GCP})  # no nuketown:source: the program refuses
     assert runtime_resource._get_stack_trace is original
+
+
+def test_the_runtime_awaits_the_body_it_is_given() -> None:
+    """run_program's body is a coroutine: pulumi/pulumi `sdk/python/lib/pulumi/runtime/stack.py`, run_pulumi_func,
+    awaits what the function returns when it is awaitable, before it waits for the outstanding RPCs."""
+    source = inspect.getsource(stack.run_pulumi_func)
+    assert "if isawaitable(result):" in source and "await result" in source
+    assert source.index("await result") < source.index("await wait_for_rpcs()")
+    result = run_program(define_stack, "dev", {"nuketown:source": str(EXAMPLE), **GCP})
+    assert result.outputs["agents"]  # the stack outputs the awaited body resolved
